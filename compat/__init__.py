@@ -1,0 +1,55 @@
+"""peft-cache-compat: move PEFT prompt-learning prefixes between legacy
+``past_key_values`` tuples and transformers ``Cache`` objects, on any
+transformers from 4.30 to 5.x.
+
+The public API is loaded lazily, so ``import compat`` (and the tooling in
+``compat.matrix``, ``compat.gate``, ``compat.migrate``) never imports torch
+until a shim function is used.
+
+>>> import compat
+>>> sorted(compat.__all__)[:3]
+['CacheTypeError', 'Capabilities', 'CompatError']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "to_cache": "compat.convert",
+    "to_legacy": "compat.convert",
+    "prefixed_call": "compat.prefix",
+    "PrefixedCall": "compat.prefix",
+    "capabilities": "compat.capabilities",
+    "Capabilities": "compat.capabilities",
+    "CompatError": "compat.errors",
+    "MalformedCacheError": "compat.errors",
+    "CacheTypeError": "compat.errors",
+    "UnsupportedModelError": "compat.errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'compat' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from compat.capabilities import Capabilities, capabilities
+    from compat.convert import to_cache, to_legacy
+    from compat.errors import CacheTypeError, CompatError, MalformedCacheError, UnsupportedModelError
+    from compat.prefix import PrefixedCall, prefixed_call

@@ -1,0 +1,121 @@
+"""Sessions: tests (default), bench, matrix, report, gate, migrate.
+
+    nox -s matrix                 # the main job: default transformers x peft matrix
+    nox -s tests                  # the suite against the newest pair (PCC_PINS overrides)
+
+Every environment is built on the uv backend with the torch given in
+``[tool.peft-cache-compat.torch]`` (pyproject.toml), fail-closed: see
+``compat/toolchain.py``.
+"""
+
+# /// script
+# dependencies = ["nox>=2025.2.9", "uv>=0.4"]
+# ///
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+from compat.toolchain import default_pins, torch_source  # noqa: E402  (no torch import)
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests"]
+
+# The suites a matrix cell runs (tooling tests need no per-version cell).
+CELL_SUITE = ["tests/shim", "tests/property", "tests/equivalence"]
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    # Our venvs are private: let Python cache bytecode (this machine sets
+    # PYTHONDONTWRITEBYTECODE, which costs ~2 s of recompiling per process).
+    "PYTHONDONTWRITEBYTECODE": "",
+}
+
+CHECK_TORCH = (
+    "import sys, torch; v = torch.__version__; "
+    "sys.exit(f'torch {v} is not the pinned CPU build {sys.argv[1]}') "
+    "if v != sys.argv[1] or torch.version.cuda is not None else print('torch', v, 'cpu-only: ok')"
+)
+
+
+def install_torch(session: nox.Session) -> str:
+    """Install the configured CPU torch and constrain every later install to it."""
+    source = torch_source()
+    session.env.update(source.uv_env())
+    constraint = Path(session.virtualenv.location) / "torch-constraint.txt"
+    constraint.write_text(source.constraint_line())
+    session.env["UV_CONSTRAINT"] = str(constraint)
+    session.install(source.spec)
+    return source.pinned_version
+
+
+def install_project(session: nox.Session, *extras: str) -> None:
+    """Install torch, the version pins and this package, then prove torch was not replaced."""
+    torch_version = install_torch(session)
+    session.env.update(OFFLINE_ENV)
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install(*default_pins(), "-e", spec)
+    session.run("python", "-c", CHECK_TORCH, torch_version, silent=False)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite (shim, property, equivalence, tooling, doctests) on the pinned pair."""
+    install_project(session, "test", "report", "migrate")
+    session.run("python", "-m", "compat")
+    args = session.posargs or ["tests", "compat"]
+    session.run("pytest", "-n", os.environ.get("PCC_PYTEST_WORKERS", "auto"), *args)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (figures, not assertions): shim cost and suite wall time."""
+    install_project(session, "test")
+    session.run("python", "benchmarks/bench_shim.py", *session.posargs)
+
+
+def _tooling(session: nox.Session, *extras: str) -> None:
+    """An environment for the orchestration tools: no torch, no transformers."""
+    session.env.update(OFFLINE_ENV)
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec, "uv")
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Run a transformers x peft matrix (default: matrices/default.toml); see --help."""
+    _tooling(session, "report")
+    session.run("python", "-m", "compat.matrix", "run", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Merge per-cell results: nox -s report -- merge DIR..."""
+    _tooling(session, "report")
+    session.run("python", "-m", "compat.matrix", "report", *session.posargs)
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    """Upgrade gate: nox -s gate -- --from transformers==A peft==B --to transformers==C peft==D"""
+    _tooling(session, "report")
+    # "--from" defaults to the versions installed where nox itself was started.
+    session.env["PCC_INVOKING_PYTHON"] = sys.executable
+    session.run("python", "-m", "compat.gate", *session.posargs)
+
+
+@nox.session
+def migrate(session: nox.Session) -> None:
+    """Find (and with --fix rewrite) deprecated cache usage: nox -s migrate -- PATH..."""
+    _tooling(session, "migrate")
+    session.run("python", "-m", "compat", "migrate", *session.posargs)

@@ -1,0 +1,20 @@
+"""Suite-wide settings: offline, deterministic, single-threaded torch per worker."""
+
+from __future__ import annotations
+
+import os
+
+# No model or data set is ever downloaded: tiny models are built from configs.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_configure(config):
+    try:
+        import torch
+    except ImportError:  # tooling-only environments
+        return
+    # One thread per process: xdist workers share 2 cores, and single-threaded
+    # kernels make "bitwise where the kernels are the same" reproducible.
+    torch.set_num_threads(1)
