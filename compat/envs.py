@@ -1,0 +1,293 @@
+"""Build one isolated uv environment for a (transformers, peft, extra pins) spec.
+
+Used by the matrix runner (one environment per cell) and the upgrade gate
+(baseline and candidate). Import-light: no torch, no transformers.
+
+Every environment gets the torch of :func:`compat.toolchain.torch_source`
+(fail-closed: the ``+cpu`` pin plus a constraint file, so no dependency can
+swap in a CUDA build), the requested requirements, and the test tools
+(:data:`TEST_PACKAGES`). Files are hardlinked from uv's cache, so a cell costs
+about a second and ~10 MB with a warm cache.
+
+>>> spec = EnvSpec("tf446", ["transformers==4.46.3", "peft==0.13.2"], extra_pins=["numpy<2"])
+>>> spec.all_requirements()
+['transformers==4.46.3', 'peft==0.13.2', 'numpy<2']
+>>> try:
+...     EnvSpec("bad", ["transformers=4.46"])
+... except InstallError as exc:
+...     print(exc.message.split(" (")[0])
+malformed requirement 'transformers=4.46'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from compat.toolchain import ToolchainError, TorchSource, torch_source
+
+__all__ = [
+    "TEST_PACKAGES",
+    "VERSION_NAMES",
+    "Env",
+    "EnvSpec",
+    "InstallError",
+    "build_env",
+    "find_uv",
+]
+
+#: Installed into every environment: what the suites need besides torch/transformers/peft.
+TEST_PACKAGES = ("pytest", "hypothesis", "pytest-xdist", "safetensors", "packaging")
+
+#: Distributions :meth:`Env.installed_versions` reports by default.
+VERSION_NAMES = (
+    "transformers", "peft", "torch", "tokenizers", "huggingface-hub", "accelerate",
+    "numpy", "safetensors", "pytest", "hypothesis",
+)
+
+_MARKER = ".pcc-env.json"  # written last: an environment without it is incomplete
+
+
+class InstallError(RuntimeError):
+    """An environment could not be built; ``message`` is the resolver's own explanation."""
+
+    def __init__(self, env_name: str, message: str, log_path: Path | None = None):
+        self.env_name = env_name
+        self.message = message.strip()
+        self.log_path = log_path
+        where = f" (log: {log_path})" if log_path else ""
+        super().__init__(f"env {env_name!r}: {self.message}{where}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """What to install: ``requirements`` (e.g. ``transformers==4.46.3``) plus ``extra_pins``.
+
+    ``extra_pins`` are ordinary requirements too (``numpy<2``), kept apart only
+    so reports can show which pins were added by hand.
+    """
+
+    name: str
+    requirements: tuple[str, ...]
+    extra_pins: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "requirements", tuple(self.requirements))
+        object.__setattr__(self, "extra_pins", tuple(self.extra_pins))
+        for req in self.all_requirements():
+            try:
+                Requirement(req)
+            except InvalidRequirement as exc:
+                raise InstallError(
+                    self.name,
+                    f"malformed requirement {req!r} (expected e.g. 'transformers==4.46.3'): {exc}",
+                ) from None
+
+    def all_requirements(self) -> list[str]:
+        """Requirements then extra pins, as passed to the installer."""
+        return [*self.requirements, *self.extra_pins]
+
+    def fingerprint(self, torch_spec: str) -> str:
+        """A short hash of everything that decides the environment's contents."""
+        blob = json.dumps(
+            [self.all_requirements(), list(TEST_PACKAGES), torch_spec, sys.version],
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def find_uv() -> list[str]:
+    """The command that runs uv: ``$PCC_UV``, then ``uv`` on PATH, then the PyPI ``uv`` package."""
+    explicit = os.environ.get("PCC_UV")
+    if explicit:
+        return [explicit]
+    on_path = shutil.which("uv")
+    if on_path:
+        return [on_path]
+    try:
+        import uv  # the PyPI "uv" package ships the binary
+
+        return [uv.find_uv_bin()]
+    except (ImportError, FileNotFoundError, AttributeError):
+        pass
+    raise InstallError("-", "uv not found: install it (pip install uv) or set PCC_UV=/path/to/uv")
+
+
+@dataclasses.dataclass
+class Env:
+    """A built environment."""
+
+    spec: EnvSpec
+    path: Path
+    build_seconds: float = 0.0
+    reused: bool = False
+
+    @property
+    def python(self) -> Path:
+        """The environment's interpreter."""
+        return self.path / "bin" / "python"
+
+    def environ(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """``base`` (default ``os.environ``) with this venv activated and bytecode caching on.
+
+        The venv is private, so Python may write ``.pyc`` files into it; without
+        them every process recompiles torch/transformers (~2 s here).
+        """
+        env = dict(os.environ if base is None else base)
+        env["VIRTUAL_ENV"] = str(self.path)
+        env["PATH"] = f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        env.pop("PYTHONHOME", None)
+        env["PYTHONDONTWRITEBYTECODE"] = ""
+        return env
+
+    def installed_versions(self, names=VERSION_NAMES) -> dict[str, str | None]:
+        """``{distribution: version or None}`` as installed (read from metadata, no imports)."""
+        code = (
+            "import json, sys\nfrom importlib import metadata\nout = {}\n"
+            "for n in sys.argv[1:]:\n"
+            "    try: out[n] = metadata.version(n)\n"
+            "    except metadata.PackageNotFoundError: out[n] = None\n"
+            "print(json.dumps(out))"
+        )
+        proc = subprocess.run(
+            [str(self.python), "-I", "-c", code, *names],
+            capture_output=True, text=True, check=False, env=self.environ(),
+        )
+        if proc.returncode != 0:
+            raise InstallError(self.spec.name, f"cannot read installed versions: {proc.stderr}")
+        return json.loads(proc.stdout)
+
+    def freeze(self) -> list[str]:
+        """``pip freeze``-style lines (``name==version``), from ``uv pip freeze``."""
+        proc = subprocess.run(
+            [*find_uv(), "pip", "freeze", "--python", str(self.python)],
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            raise InstallError(self.spec.name, f"uv pip freeze failed: {proc.stderr}")
+        return [line for line in proc.stdout.splitlines() if line.strip()]
+
+    def verify_torch(self, source: TorchSource, *, import_check: bool = True) -> None:
+        """Fail unless torch is exactly the pinned CPU build and no CUDA wheel came along.
+
+        ``import_check`` also imports torch and requires ``torch.version.cuda is None``
+        (about a second); without it only the installed metadata is checked.
+        """
+        frozen = self.freeze()
+        cuda = [line for line in frozen if re.match(r"(nvidia-|triton|cuda-)", line, re.I)]
+        if cuda:
+            raise InstallError(self.spec.name, f"CUDA packages were installed: {cuda}")
+        got = self.installed_versions(["torch"])["torch"]
+        if got != source.pinned_version:
+            raise InstallError(
+                self.spec.name, f"torch {got} installed, expected the pinned {source.pinned_version}"
+            )
+        if import_check:
+            proc = subprocess.run(
+                [str(self.python), "-c", "import torch; print(torch.version.cuda)"],
+                capture_output=True, text=True, check=False, env=self.environ(),
+            )
+            if proc.returncode != 0 or proc.stdout.strip() != "None":
+                raise InstallError(
+                    self.spec.name,
+                    f"torch is not CPU-only (torch.version.cuda={proc.stdout.strip()!r}) "
+                    f"or does not import: {proc.stderr[-2000:]}",
+                )
+
+
+def _uv_environ(source: TorchSource, constraint: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(source.uv_env())
+    env["UV_CONSTRAINT"] = str(constraint)
+    env["UV_LINK_MODE"] = "hardlink"
+    env["UV_NO_PROGRESS"] = "1"
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    for leak in ("VIRTUAL_ENV", "CONDA_PREFIX", "UV_SYSTEM_PYTHON", "PIP_CONSTRAINT"):
+        env.pop(leak, None)
+    return env
+
+
+def _resolver_message(stderr: str) -> str:
+    """The informative lines of uv's error output (``error:``, ``cause:``, ``hint:``...)."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("Using Python")]
+    return "\n".join(lines[-40:]) or "uv failed without a message"
+
+
+def build_env(
+    spec: EnvSpec,
+    root: Path,
+    *,
+    log_path: Path | None = None,
+    reuse: bool = False,
+    compile_bytecode: bool = False,
+    import_check: bool = True,
+    source: TorchSource | None = None,
+) -> Env:
+    """Create ``root/<spec.name>`` and install the pinned torch, ``spec`` and the test tools.
+
+    ``reuse``: keep an existing complete environment built from the same spec
+    (same fingerprint) instead of rebuilding it. Raises :class:`InstallError`
+    with uv's message when the spec cannot be resolved (e.g. a version that
+    does not exist) or torch is not the pinned CPU build.
+    """
+    started = time.perf_counter()
+    try:
+        source = source or torch_source()
+    except ToolchainError as exc:
+        raise InstallError(spec.name, str(exc), log_path) from None
+    path = Path(root) / spec.name
+    marker = path / _MARKER
+    fingerprint = spec.fingerprint(source.spec)
+    env = Env(spec=spec, path=path)
+    if reuse and marker.is_file():
+        try:
+            if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+                env.reused = True
+                env.build_seconds = time.perf_counter() - started
+                return env
+        except (OSError, ValueError):
+            pass
+    uv = find_uv()
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    constraint = path.parent / f".{spec.name}.torch-constraint.txt"
+    constraint.write_text(source.constraint_line())
+    uv_env = _uv_environ(source, constraint)
+    install = [*uv, "pip", "install", "--python", str(path / "bin" / "python")]
+    if compile_bytecode:
+        install.append("--compile-bytecode")
+    commands = [
+        [*uv, "venv", "-q", "--python", sys.executable, str(path)],
+        [*install, source.spec, *spec.all_requirements(), *TEST_PACKAGES],
+    ]
+    log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+    try:
+        for cmd in commands:
+            if log:
+                log.write(f"$ {' '.join(cmd)}\n")
+                log.flush()
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=uv_env, check=False)
+            if log:
+                log.write(proc.stdout + proc.stderr)
+                log.flush()
+            if proc.returncode != 0:
+                raise InstallError(spec.name, _resolver_message(proc.stderr), log_path)
+        env.verify_torch(source, import_check=import_check)
+    finally:
+        if log:
+            log.close()
+    marker.write_text(json.dumps({"fingerprint": fingerprint, "spec": dataclasses.asdict(spec)}))
+    env.build_seconds = time.perf_counter() - started
+    return env
