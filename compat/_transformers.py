@@ -1,0 +1,264 @@
+"""Feature detection of the installed transformers (private).
+
+Everything the shim needs to know about the installed transformers is decided
+here, once, by looking for modules, classes and attributes (and, for storage
+aliasing, by a tiny runtime probe), not by comparing version strings.
+
+>>> kind = storage_strategy()
+>>> kind in {"none", "update-aliases", "adopt", "copy"}
+True
+>>> family_takes_cache("llama") in {True, False}
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any
+
+from compat.errors import UnsupportedModelError
+
+__all__ = [
+    "cache_classes",
+    "cache_utils",
+    "config_of",
+    "dynamic_cache_class",
+    "encoder_decoder_cache_class",
+    "family_takes_cache",
+    "is_cache",
+    "is_encoder_decoder_cache",
+    "model_class_for",
+    "native_layout",
+    "storage_strategy",
+    "unwrap_model",
+]
+
+#: Cache classes reported by :func:`cache_classes`, in order of appearance.
+KNOWN_CACHE_CLASSES = (
+    "Cache",
+    "DynamicCache",
+    "StaticCache",
+    "SinkCache",
+    "EncoderDecoderCache",
+    "HybridCache",
+    "SlidingWindowCache",
+    "OffloadedCache",
+    "QuantizedCache",
+    "DynamicLayer",
+)
+
+
+@functools.lru_cache(maxsize=None)
+def cache_utils() -> Any:
+    """``transformers.cache_utils`` or ``None`` where it does not exist (before 4.36)."""
+    try:
+        return importlib.import_module("transformers.cache_utils")
+    except ImportError:
+        return None
+
+
+def cache_classes() -> tuple[str, ...]:
+    """Names from :data:`KNOWN_CACHE_CLASSES` present in the installed ``cache_utils``."""
+    cu = cache_utils()
+    if cu is None:
+        return ()
+    return tuple(name for name in KNOWN_CACHE_CLASSES if hasattr(cu, name))
+
+
+def dynamic_cache_class() -> Any:
+    cu = cache_utils()
+    return None if cu is None else getattr(cu, "DynamicCache", None)
+
+
+def encoder_decoder_cache_class() -> Any:
+    cu = cache_utils()
+    return None if cu is None else getattr(cu, "EncoderDecoderCache", None)
+
+
+def is_cache(obj: Any) -> bool:
+    """True for any ``transformers`` Cache object (never on versions without one)."""
+    cu = cache_utils()
+    return cu is not None and isinstance(obj, cu.Cache)
+
+
+def is_encoder_decoder_cache(obj: Any) -> bool:
+    # Duck-typed: the class exists from 4.43; both attributes are its public API.
+    return hasattr(obj, "self_attention_cache") and hasattr(obj, "cross_attention_cache")
+
+
+# --------------------------------------------------------------------------- models
+
+
+def unwrap_model(model: Any) -> Any:
+    """The transformers model inside a PEFT model (``get_base_model()``), else ``model``."""
+    get_base = getattr(model, "get_base_model", None)
+    if callable(get_base):
+        return get_base()
+    return model
+
+
+def config_of(model: Any = None, config: Any = None) -> Any:
+    """The config to decide with: ``config`` or ``model.config`` (PEFT models are unwrapped)."""
+    if config is not None:
+        if not hasattr(config, "model_type"):
+            raise UnsupportedModelError(
+                f"config: expected a transformers PretrainedConfig (with .model_type), found {type(config).__name__}"
+            )
+        return config
+    if model is None:
+        return None
+    base = unwrap_model(model)
+    cfg = getattr(base, "config", None)
+    if cfg is None or not hasattr(cfg, "model_type"):
+        raise UnsupportedModelError(
+            f"model: expected a transformers or PEFT model with a .config, found {type(model).__name__}"
+        )
+    return cfg
+
+
+@functools.lru_cache(maxsize=None)
+def model_class_for(model_type: str) -> Any:
+    """The family's base model class (e.g. ``LlamaModel``) or ``None`` if unknown."""
+    try:
+        auto = importlib.import_module("transformers.models.auto.modeling_auto")
+    except ImportError:  # pragma: no cover - very old transformers
+        return None
+    name = getattr(auto, "MODEL_MAPPING_NAMES", {}).get(model_type)
+    if isinstance(name, (tuple, list)):
+        name = name[0]
+    if not name:
+        return None
+    transformers = importlib.import_module("transformers")
+    return getattr(transformers, name, None)
+
+
+def _flag_era() -> bool:
+    """True while ``PreTrainedModel._supports_cache_class`` exists (4.36-4.53)."""
+    transformers = importlib.import_module("transformers")
+    return hasattr(transformers.PreTrainedModel, "_supports_cache_class")
+
+
+def family_takes_cache(model_type: str | None = None, *, model: Any = None) -> bool:
+    """Whether the family (or the given model's class) accepts a Cache on this install.
+
+    No ``cache_utils`` -> never. While ``_supports_cache_class`` exists
+    (4.36-4.53) it is the answer (``generate`` itself validates with it).
+    After it was removed (4.54) every family takes a Cache.
+    """
+    if cache_utils() is None:
+        return False
+    if not _flag_era():
+        return True
+    cls = type(unwrap_model(model)) if model is not None else model_class_for(model_type or "")
+    if cls is None:
+        raise UnsupportedModelError(
+            f"model_type {model_type!r}: not a transformers model family known to this install"
+        )
+    return bool(getattr(cls, "_supports_cache_class", False))
+
+
+@functools.lru_cache(maxsize=None)
+def _bloom_native() -> bool:
+    try:
+        mod = importlib.import_module("transformers.models.bloom.modeling_bloom")
+    except ImportError:  # pragma: no cover
+        return False
+    # PEFT uses the same signal (peft#1992): present up to 4.43, removed with the layout in 4.44.
+    return hasattr(mod.BloomPreTrainedModel, "_convert_to_standard_cache")
+
+
+def native_layout(model_type: str | None) -> str:
+    """Which legacy layout the family expects on this install.
+
+    ``"bloom"`` (keys ``[B*H, D, S]``, values ``[B*H, S, D]``),
+    ``"gpt_bigcode"`` (one fused k||v tensor per layer) or ``"standard"``.
+    """
+    if model_type == "bloom" and _bloom_native():
+        return "bloom"
+    # GPTBigCode dropped the fused tensor in the same release (4.54) that made it
+    # take a Cache; nothing else in the module marks the change, so the Cache
+    # support test is the feature signal.
+    if model_type == "gpt_bigcode" and not family_takes_cache("gpt_bigcode"):
+        return "gpt_bigcode"
+    return "standard"
+
+
+# --------------------------------------------------------------------------- storage
+
+
+@functools.lru_cache(maxsize=None)
+def storage_strategy() -> str:
+    """How :func:`compat.to_cache` can fill a DynamicCache without copying (runtime probe).
+
+    ``"none"``: no Cache class (tuples are passed through, no copy).
+    ``"update-aliases"``: the first ``update`` stores the caller's tensor (4.36-4.55).
+    ``"adopt"``: ``update`` copies, but a zero-length ``update`` followed by
+    assigning ``layers[i].keys``/``.values`` is accepted and behaves (4.56+).
+    ``"copy"``: neither works; ``update`` copies.
+    """
+    import torch
+
+    cls = dynamic_cache_class()
+    if cls is None:
+        return "none"
+    k = torch.zeros(1, 1, 2, 2)
+    v = torch.ones(1, 1, 2, 2)
+    cache = cls()
+    cache.update(k, v, 0)
+    stored_k, _ = _layer_tensors(cache, 0)
+    if stored_k is not None and stored_k.data_ptr() == k.data_ptr():
+        return "update-aliases"
+    if _adopt_works(cls):
+        return "adopt"
+    return "copy"
+
+
+def _layer_tensors(cache: Any, idx: int) -> tuple[Any, Any]:
+    layers = getattr(cache, "layers", None)
+    if layers is not None:
+        layer = layers[idx]
+        return getattr(layer, "keys", None), getattr(layer, "values", None)
+    return cache.key_cache[idx], cache.value_cache[idx]
+
+
+def _adopt_works(cls: Any) -> bool:
+    import torch
+
+    k = torch.arange(8.0).reshape(1, 1, 2, 4)
+    v = -k
+    cache = cls()
+    if not adopt(cache, k, v, 0):
+        return False
+    layer = cache.layers[0]
+    if cache.get_seq_length() != 2 or layer.keys is not k:
+        return False
+    # A later update (what a forward does) must concatenate, never write into k.
+    new_k, new_v = cache.update(k[..., :1, :] + 100, v[..., :1, :] + 100, 0)
+    return (
+        tuple(new_k.shape) == (1, 1, 3, 4)
+        and bool(torch.equal(new_k[..., :2, :], k))
+        and new_k.data_ptr() != k.data_ptr()
+        and float(k[0, 0, 0, 0]) == 0.0
+        and cache.get_seq_length() == 3
+    )
+
+
+def adopt(cache: Any, k: Any, v: Any, idx: int) -> bool:
+    """Initialise layer ``idx`` with a zero-length update, then store ``k``/``v`` themselves.
+
+    Returns False (having changed nothing observable) when the layered design is absent.
+    """
+    cache.update(k[..., :0, :], v[..., :0, :], idx)
+    layers = getattr(cache, "layers", None)
+    if layers is None or len(layers) <= idx:
+        return False
+    layer = layers[idx]
+    if not (hasattr(layer, "keys") and hasattr(layer, "values")):
+        return False
+    layer.keys, layer.values = k, v
+    return True
+
+
+def __dir__() -> list[str]:
+    return __all__

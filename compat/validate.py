@@ -1,0 +1,158 @@
+"""Normalise and validate legacy ``past_key_values`` before anything touches torch.
+
+:func:`normalize` accepts every legacy form the shim supports and returns a
+tuple of per-layer tuples in the standard layout (``(k, v)`` or
+``(sk, sv, ck, cv)``, each ``[B, H, S, D]``), without copying:
+
+* a tuple/list of per-layer 2-tuples or 4-tuples;
+* PEFT's stacked per-layer tensors ``[2, B, H, P, D]`` / ``[4, B, H, P, D]``;
+* with a Bloom config, Bloom's ``([B*H, D, S], [B*H, S, D])`` layers;
+* with a GPTBigCode config, its fused ``k || v`` tensor per layer.
+
+Anything else raises a :class:`~compat.errors.CompatError` that names the
+layer, what was expected and what was found.
+
+>>> import torch
+>>> k = v = torch.zeros(1, 4, 3, 8)
+>>> layers = normalize([(k, v), [k, v]])
+>>> len(layers), [tuple(t.shape) for t in layers[1]]
+(2, [(1, 4, 3, 8), (1, 4, 3, 8)])
+>>> layers = normalize([torch.zeros(2, 1, 4, 3, 8)])
+>>> len(layers[0]), tuple(layers[0][0].shape)
+(2, (1, 4, 3, 8))
+>>> normalize([(torch.zeros(1, 4, 3, 8), torch.zeros(1, 4, 5, 8))])
+Traceback (most recent call last):
+...
+compat.errors.MalformedCacheError: layer 0: key and value must agree on [B, H, S]; found key (1, 4, 3, 8) and value (1, 4, 5, 8)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compat.errors import CacheTypeError, MalformedCacheError
+from compat.layouts import from_bloom, from_gpt_bigcode
+
+__all__ = ["check_layers", "normalize"]
+
+_NAMES = ("key", "value", "cross-attention key", "cross-attention value")
+
+
+def _type(x: Any) -> str:
+    return type(x).__module__.split(".")[0] + "." + type(x).__qualname__ if x is not None else "None"
+
+
+def normalize(pkv: Any, *, config: Any = None) -> tuple[tuple[Any, ...], ...]:
+    """Standard-layout per-layer tuples from any legacy form (views only, no copies)."""
+    import torch
+
+    if not isinstance(pkv, (tuple, list)):
+        raise CacheTypeError(
+            "past_key_values: expected a tuple/list of per-layer (key, value) tuples, "
+            f"a transformers Cache or None, found {_type(pkv)}"
+        )
+    if len(pkv) == 0:
+        raise MalformedCacheError(
+            "past_key_values is empty: expected at least one layer of (key, value) tensors, found 0 layers"
+        )
+    model_type = getattr(config, "model_type", None)
+    layers = []
+    for i, entry in enumerate(pkv):
+        if isinstance(entry, torch.Tensor):
+            layers.append(_from_tensor(entry, i, config, model_type))
+            continue
+        if not isinstance(entry, (tuple, list)):
+            raise CacheTypeError(
+                f"layer {i}: expected a (key, value) tuple, a 4-tuple or a stacked tensor, found {_type(entry)}"
+            )
+        if len(entry) not in (2, 4):
+            raise MalformedCacheError(
+                f"layer {i}: expected a 2-tuple (key, value) or a 4-tuple (self key, self value, "
+                f"cross key, cross value), found a {len(entry)}-tuple"
+            )
+        for j, t in enumerate(entry):
+            if not isinstance(t, torch.Tensor):
+                raise CacheTypeError(f"layer {i}: {_NAMES[j]} must be a torch.Tensor, found {_type(t)}")
+        entry = tuple(entry)
+        if model_type == "bloom" and len(entry) == 2 and entry[0].dim() == 3:
+            entry = from_bloom(entry, n_head=_bloom_heads(config), index=i)
+        layers.append(entry)
+    out = tuple(layers)
+    check_layers(out)
+    return out
+
+
+def _bloom_heads(config: Any) -> int:
+    return int(getattr(config, "n_head", None) or config.num_attention_heads)
+
+
+def _from_tensor(t: Any, i: int, config: Any, model_type: Any) -> tuple[Any, ...]:
+    if t.dim() == 5 and t.shape[0] in (2, 4):
+        return tuple(t.unbind(0))
+    if model_type == "gpt_bigcode" and t.dim() in (3, 4):
+        return from_gpt_bigcode(t, multi_query=bool(getattr(config, "multi_query", True)), index=i)
+    raise MalformedCacheError(
+        f"layer {i}: expected a (key, value) tuple or PEFT's stacked [2, B, H, P, D] / [4, B, H, P, D] "
+        f"tensor, found a tensor of shape {tuple(t.shape)}"
+        + ("" if model_type == "gpt_bigcode" else " (a fused GPTBigCode tensor needs model= or config=)")
+    )
+
+
+def check_layers(layers: tuple[tuple[Any, ...], ...]) -> None:
+    """Raise :class:`MalformedCacheError` unless ``layers`` is a consistent standard-layout cache."""
+    first = layers[0]
+    arity = len(first)
+    for i, layer in enumerate(layers):
+        if len(layer) != arity:
+            raise MalformedCacheError(
+                f"layer {i}: expected a {arity}-tuple like layer 0, found a {len(layer)}-tuple "
+                "(decoder-only 2-tuples and encoder-decoder 4-tuples cannot be mixed)"
+            )
+        for j, t in enumerate(layer):
+            if t.dim() != 4:
+                raise MalformedCacheError(
+                    f"layer {i}: expected a 4-D {_NAMES[j]} [B, H, S, D], found a {t.dim()}-D tensor "
+                    f"of shape {tuple(t.shape)}"
+                    + (" (Bloom's [B*H, D, S] layout needs model= or config=)" if t.dim() == 3 else "")
+                )
+        for a in range(0, arity, 2):
+            k, v = layer[a], layer[a + 1]
+            if tuple(k.shape[:3]) != tuple(v.shape[:3]):
+                raise MalformedCacheError(
+                    f"layer {i}: {_NAMES[a]} and {_NAMES[a + 1]} must agree on [B, H, S]; "
+                    f"found {_NAMES[a]} {tuple(k.shape)} and {_NAMES[a + 1]} {tuple(v.shape)}"
+                )
+            if k.dtype != v.dtype:
+                raise MalformedCacheError(
+                    f"layer {i}: {_NAMES[a]} and {_NAMES[a + 1]} must have the same dtype; "
+                    f"found {k.dtype} and {v.dtype}"
+                )
+            if k.device != v.device:
+                raise MalformedCacheError(
+                    f"layer {i}: {_NAMES[a]} and {_NAMES[a + 1]} must be on the same device; "
+                    f"found {k.device} and {v.device}"
+                )
+        if arity == 4 and layer[2].shape[0] != layer[0].shape[0]:
+            raise MalformedCacheError(
+                f"layer {i}: cross-attention batch size must equal the self-attention batch size "
+                f"{layer[0].shape[0]}, found {layer[2].shape[0]}"
+            )
+        for a in range(0, arity, 2):
+            ref, t = first[a], layer[a]
+            if t.shape[0] != ref.shape[0]:
+                raise MalformedCacheError(
+                    f"layer {i}: batch size must match layer 0; expected {ref.shape[0]}, found {t.shape[0]}"
+                )
+            if t.shape[2] != ref.shape[2]:
+                raise MalformedCacheError(
+                    f"layer {i}: ragged layers: {_NAMES[a]} sequence length must match layer 0; "
+                    f"expected {ref.shape[2]}, found {t.shape[2]}"
+                )
+            if t.dtype != ref.dtype:
+                raise MalformedCacheError(
+                    f"layer {i}: dtype must match layer 0; expected {ref.dtype}, found {t.dtype}"
+                )
+
+
+def __dir__() -> list[str]:
+    return __all__
