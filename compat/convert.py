@@ -1,0 +1,190 @@
+"""``to_cache`` / ``to_legacy``: move a prefix between legacy tuples and Cache objects.
+
+>>> import torch
+>>> from compat import to_cache, to_legacy
+>>> k, v = torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4)
+>>> cache = to_cache(((k, v), (k, v)))           # a DynamicCache (a tuple before 4.36)
+>>> back = to_legacy(cache)
+>>> len(back), torch.equal(back[1][0], k), torch.equal(back[1][1], v)
+(2, True, True)
+>>> to_cache(cache) is cache                     # always a fresh object
+False
+>>> to_cache(None) is None
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compat import _transformers as tf
+from compat.errors import CacheTypeError, MalformedCacheError
+from compat.layouts import to_bloom, to_gpt_bigcode
+from compat.validate import check_layers, normalize
+
+__all__ = ["to_cache", "to_legacy"]
+
+Layers = tuple[tuple[Any, ...], ...]
+
+
+def to_cache(pkv: Any, *, model: Any = None, config: Any = None) -> Any:
+    """What the installed transformers (and ``model``'s family) accepts as ``past_key_values``.
+
+    Args:
+        pkv: a tuple/list of per-layer ``(k, v)`` or ``(sk, sv, ck, cv)`` tensors
+            ``[B, H_kv, S, D]``; PEFT's stacked per-layer ``[2|4, B, H, P, D]``
+            tensors; an existing Cache (a fresh object with the same tensors is
+            returned); or ``None`` (returned as is).
+        model: a transformers or PEFT model (unwrapped with ``get_base_model()``).
+        config: the model's config, instead of ``model``.
+
+    Returns:
+        Without ``model``/``config``: the installed version's generic container,
+        a ``DynamicCache`` (``EncoderDecoderCache`` for 4-tuples, 4.43+) or the
+        standard tuple where no Cache class exists. With them: a Cache where the
+        family takes one on this install, otherwise the family's own legacy
+        layout (Bloom ``[B*H, D, S]`` keys before 4.44, GPTBigCode's fused
+        ``k || v`` before 4.54, standard tuples for the others). Never the
+        object passed in; tensors are shared, not copied, wherever the
+        installed version allows (see :func:`compat.capabilities`).
+
+    Raises:
+        MalformedCacheError, CacheTypeError: bad input, naming the layer.
+    """
+    cfg = tf.config_of(model, config)
+    if pkv is None:
+        return None
+    if tf.is_cache(pkv):
+        layers = _read_cache(pkv)
+        if not layers:
+            return _empty_like(pkv)
+        if cfg is None and tf.is_encoder_decoder_cache(pkv) and len(layers[0]) == 2:
+            return _encoder_decoder(layers, cross=None)
+    else:
+        layers = normalize(pkv, config=cfg)
+    return _build(layers, cfg, model)
+
+
+def to_legacy(pkv: Any, *, model: Any = None, config: Any = None) -> Layers | None:
+    """Standard-layout legacy tuples from any Cache or legacy form, of any version.
+
+    Reads ``key_cache`` lists (4.36-4.53) or ``layers[i].keys`` (4.54+) without
+    indexing or iterating the cache, drops unfilled trailing layers, and turns an
+    ``EncoderDecoderCache`` into 4-tuples (2-tuples when its cross-attention cache
+    is empty, as in GPTBigCode's decoder-only EDC of 4.56-4.57). Bloom's and
+    GPTBigCode's native layouts are recognised when ``model``/``config`` says so.
+    Tensors are returned as they are stored (no copies).
+    """
+    cfg = tf.config_of(model, config)
+    if pkv is None:
+        return None
+    if tf.is_cache(pkv):
+        return _read_cache(pkv)
+    return normalize(pkv, config=cfg)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _build(layers: Layers, cfg: Any, model: Any) -> Any:
+    arity = len(layers[0])
+    if cfg is None:
+        if tf.dynamic_cache_class() is None or (arity == 4 and tf.encoder_decoder_cache_class() is None):
+            return _tuples(layers)
+        return _dynamic(layers) if arity == 2 else _encoder_decoder(layers)
+    model_type = cfg.model_type
+    enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
+    if arity == 4 and not enc_dec:
+        raise MalformedCacheError(
+            f"layer 0: the decoder-only {model_type!r} model takes (key, value) 2-tuples, found a 4-tuple"
+        )
+    takes_cache = tf.family_takes_cache(model_type, model=model)
+    if not takes_cache:
+        if enc_dec and arity == 2:
+            raise MalformedCacheError(
+                f"layer 0: {model_type!r} takes no Cache on this transformers, so it needs "
+                "(self key, self value, cross key, cross value) 4-tuples; found a 2-tuple"
+            )
+        layout = tf.native_layout(model_type)
+        if layout == "bloom":
+            return tuple(to_bloom(layer, index=i) for i, layer in enumerate(layers))
+        if layout == "gpt_bigcode":
+            mq = bool(getattr(cfg, "multi_query", True))
+            return tuple(to_gpt_bigcode(layer, multi_query=mq, index=i) for i, layer in enumerate(layers))
+        return _tuples(layers)
+    if enc_dec:
+        return _encoder_decoder(layers) if arity == 4 else _encoder_decoder(layers, cross=None)
+    return _dynamic(layers)
+
+
+def _tuples(layers: Layers) -> Layers:
+    return tuple(tuple(layer) for layer in layers)
+
+
+def _dynamic(pairs: Any) -> Any:
+    # Never DynamicCache(legacy) nor from_legacy_cache: both are traps or gone
+    # depending on the version. DynamicCache() + update() behaves everywhere.
+    cache = tf.dynamic_cache_class()()
+    adopt = tf.storage_strategy() == "adopt"
+    for i, (k, v) in enumerate(pairs):
+        if adopt:
+            tf.adopt(cache, k, v, i)
+        else:
+            cache.update(k, v, i)
+    return cache
+
+
+def _encoder_decoder(layers: Layers, cross: Any = True) -> Any:
+    edc = tf.encoder_decoder_cache_class()
+    self_cache = _dynamic((layer[0], layer[1]) for layer in layers)
+    cross_cache = _dynamic((layer[2], layer[3]) for layer in layers) if cross is not None else _dynamic(())
+    return edc(self_cache, cross_cache)  # the two-argument form exists in 4.43-5.x
+
+
+def _empty_like(cache: Any) -> Any:
+    if tf.is_encoder_decoder_cache(cache):
+        return tf.encoder_decoder_cache_class()(_dynamic(()), _dynamic(()))
+    return _dynamic(())
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_cache(cache: Any) -> Layers:
+    if tf.is_encoder_decoder_cache(cache):
+        self_layers = _read_cache(cache.self_attention_cache)
+        cross_layers = _read_cache(cache.cross_attention_cache)
+        if not cross_layers:
+            return self_layers
+        if len(cross_layers) != len(self_layers):
+            raise MalformedCacheError(
+                f"EncoderDecoderCache: expected as many filled cross-attention layers as self-attention "
+                f"layers ({len(self_layers)}), found {len(cross_layers)}"
+            )
+        out = tuple(s + c for s, c in zip(self_layers, cross_layers))
+        check_layers(out)
+        return out
+    cu = tf.cache_utils()
+    dynamic = getattr(cu, "DynamicCache", None)
+    quantized = getattr(cu, "QuantizedCache", None)
+    if not isinstance(cache, dynamic) or (quantized is not None and isinstance(cache, quantized)):
+        raise CacheTypeError(
+            f"expected a DynamicCache or EncoderDecoderCache (whose tensors hold the whole sequence), "
+            f"found {type(cache).__name__}"
+        )
+    if hasattr(cache, "layers"):  # layered design, 4.54+
+        pairs = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+    else:  # 4.36-4.53: parallel lists
+        pairs = list(zip(cache.key_cache, cache.value_cache))
+    filled = [k is not None and k.numel() > 0 for k, _ in pairs]
+    n = filled.index(False) if False in filled else len(filled)
+    if any(filled[n:]):
+        raise MalformedCacheError(
+            f"layer {n}: the cache has an unfilled layer {n} followed by filled layer "
+            f"{filled.index(True, n)}; expected filled layers first"
+        )
+    return tuple((k, v) for k, v in pairs[:n])
+
+
+def __dir__() -> list[str]:
+    return __all__
