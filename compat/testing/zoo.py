@@ -1,0 +1,315 @@
+"""A zoo of tiny random-weight models built from configs (no downloads).
+
+Every model is fp32, in eval mode, 2-3 layers, hidden size 32, vocabulary 96,
+eager attention, with weights drawn from a fixed seed, so two ``build`` calls
+give bit-identical models. A family the installed transformers lacks (or whose
+config does not honour what the family is here for, e.g. GQA) is reported by
+:func:`family_available` with the reason, never dropped silently.
+
+>>> FAMILIES[:4]
+('llama', 'llama_gqa', 'mistral', 'qwen2')
+>>> is_encoder_decoder("t5"), is_encoder_decoder("gpt2")
+(True, False)
+>>> ok, why = family_available("llama"); ok
+True
+>>> m = build("llama"); dims(m)
+Dims(layers=2, heads=4, kv_heads=4, head_dim=8, hidden=32, vocab=96)
+>>> build("gpt2", kv_heads=2)
+Traceback (most recent call last):
+...
+ValueError: family 'gpt2' cannot set 'kv_heads' (settable: head_dim, heads, hidden, layers, vocab)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+__all__ = [
+    "FAMILIES",
+    "DECODER_FAMILIES",
+    "ENCODER_DECODER_FAMILIES",
+    "PAD_ID",
+    "VOCAB",
+    "Dims",
+    "Family",
+    "build",
+    "config_for",
+    "dims",
+    "family",
+    "family_available",
+    "is_encoder_decoder",
+]
+
+VOCAB = 96
+PAD_ID = 0
+# Larger than transformers' default 0.02 so that random models have a clear
+# argmax (greedy comparisons are not decided by 1e-7 ties) and are sensitive
+# to their context (a prompt changes the output).
+INIT_RANGE = 0.2
+
+
+class Dims(NamedTuple):
+    """Shapes a prefix must have for a model (per attention layer)."""
+
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    hidden: int
+    vocab: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """How to build one family: config/model class names, base config, and
+    which canonical override (``layers``, ``heads``, ``kv_heads``,
+    ``head_dim``, ``hidden``, ``vocab``) maps to which config key."""
+
+    id: str
+    config_class: str
+    model_class: str
+    config: dict
+    keys: dict
+    encoder_decoder: bool = False
+    # attribute -> value the built config must still carry (feature detection:
+    # a transformers that ignores e.g. num_key_value_heads is not applicable)
+    must_honour: tuple = ()
+    note: str = ""
+
+
+def _dec(hidden="hidden_size", layers="num_hidden_layers", heads="num_attention_heads", **extra):
+    keys = {"hidden": hidden, "layers": layers, "heads": heads, "vocab": "vocab_size"}
+    keys.update(extra)
+    return keys
+
+
+_COMMON = {"vocab_size": VOCAB, "pad_token_id": PAD_ID, "bos_token_id": 1, "eos_token_id": 2,
+           "initializer_range": INIT_RANGE}
+_ROPE = {"max_position_embeddings": 128, "intermediate_size": 48, "tie_word_embeddings": False}
+
+_FAMILIES = [
+    Family("llama", "LlamaConfig", "LlamaForCausalLM",
+           {**_COMMON, **_ROPE, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 4},
+           _dec(kv_heads="num_key_value_heads")),
+    Family("llama_gqa", "LlamaConfig", "LlamaForCausalLM",
+           {**_COMMON, **_ROPE, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2},
+           _dec(kv_heads="num_key_value_heads"), must_honour=(("num_key_value_heads", 2),),
+           note="grouped-query attention: 4 query heads, 2 KV heads"),
+    Family("mistral", "MistralConfig", "MistralForCausalLM",
+           {**_COMMON, **_ROPE, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "sliding_window": None},
+           _dec(kv_heads="num_key_value_heads"), must_honour=(("num_key_value_heads", 2),)),
+    Family("qwen2", "Qwen2Config", "Qwen2ForCausalLM",
+           {**_COMMON, **_ROPE, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "use_sliding_window": False},
+           _dec(kv_heads="num_key_value_heads"), must_honour=(("num_key_value_heads", 2),)),
+    Family("qwen3", "Qwen3Config", "Qwen3ForCausalLM",
+           {**_COMMON, **_ROPE, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 12, "use_sliding_window": False},
+           _dec(kv_heads="num_key_value_heads", head_dim="head_dim"),
+           must_honour=(("num_key_value_heads", 2), ("head_dim", 12)),
+           note="explicit head_dim 12 != hidden/heads 8"),
+    Family("gemma2", "Gemma2Config", "Gemma2ForCausalLM",
+           {**_COMMON, **_ROPE, "hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 8, "sliding_window": 64,
+            "query_pre_attn_scalar": 8, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0},
+           _dec(kv_heads="num_key_value_heads", head_dim="head_dim"),
+           must_honour=(("num_key_value_heads", 2),),
+           note="hybrid sliding/global attention, 3 layers"),
+    Family("gemma3", "Gemma3TextConfig", "Gemma3ForCausalLM",
+           {**_COMMON, **_ROPE, "hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 8, "sliding_window": 64, "query_pre_attn_scalar": 8},
+           _dec(kv_heads="num_key_value_heads", head_dim="head_dim"),
+           must_honour=(("num_key_value_heads", 2),),
+           note="hybrid sliding/global attention, 3 layers"),
+    Family("gpt2", "GPT2Config", "GPT2LMHeadModel",
+           {**_COMMON, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 128},
+           _dec(hidden="n_embd", layers="n_layer", heads="n_head")),
+    Family("gpt_neox", "GPTNeoXConfig", "GPTNeoXForCausalLM",
+           {**_COMMON, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "intermediate_size": 48, "max_position_embeddings": 128, "rotary_pct": 0.5},
+           _dec()),
+    Family("opt", "OPTConfig", "OPTForCausalLM",
+           {**_COMMON, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "ffn_dim": 48,
+            "word_embed_proj_dim": 32, "max_position_embeddings": 128, "dropout": 0.0,
+            "init_std": INIT_RANGE},
+           _dec()),
+    Family("bloom", "BloomConfig", "BloomForCausalLM",
+           {**_COMMON, "hidden_size": 32, "n_layer": 2, "n_head": 4},
+           _dec(layers="n_layer", heads="n_head"), note="ALiBi positions"),
+    Family("falcon", "FalconConfig", "FalconForCausalLM",
+           {**_COMMON, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "multi_query": False, "new_decoder_architecture": False, "alibi": False,
+            "max_position_embeddings": 128},
+           _dec(), note="multi_query=False: peft sizes a falcon prefix by num_attention_heads"),
+    Family("gpt_bigcode", "GPTBigCodeConfig", "GPTBigCodeForCausalLM",
+           {**_COMMON, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 128, "multi_query": True},
+           _dec(hidden="n_embd", layers="n_layer", heads="n_head"), note="multi-query attention (1 KV head)"),
+    Family("t5", "T5Config", "T5ForConditionalGeneration",
+           {**_COMMON, "d_model": 32, "d_kv": 8, "d_ff": 48, "num_layers": 2, "num_decoder_layers": 2,
+            "num_heads": 4, "decoder_start_token_id": PAD_ID, "eos_token_id": 1, "dropout_rate": 0.0,
+            "initializer_factor": 1.0, "tie_word_embeddings": False},
+           {"hidden": "d_model", "layers": "num_layers", "heads": "num_heads", "head_dim": "d_kv",
+            "vocab": "vocab_size", "decoder_layers": "num_decoder_layers"},
+           encoder_decoder=True),
+    Family("bart", "BartConfig", "BartForConditionalGeneration",
+           {**_COMMON, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
+            "decoder_attention_heads": 4, "encoder_ffn_dim": 48, "decoder_ffn_dim": 48,
+            "max_position_embeddings": 128, "bos_token_id": 1, "eos_token_id": 2,
+            "decoder_start_token_id": 2, "forced_bos_token_id": None, "forced_eos_token_id": None,
+            "init_std": INIT_RANGE, "dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0,
+            "scale_embedding": False},
+           {"hidden": "d_model", "layers": "decoder_layers", "heads": "decoder_attention_heads",
+            "vocab": "vocab_size", "encoder_layers": "encoder_layers",
+            "encoder_heads": "encoder_attention_heads"},
+           encoder_decoder=True),
+]
+
+_BY_ID = {f.id: f for f in _FAMILIES}
+FAMILIES = tuple(f.id for f in _FAMILIES)
+ENCODER_DECODER_FAMILIES = tuple(f.id for f in _FAMILIES if f.encoder_decoder)
+DECODER_FAMILIES = tuple(f.id for f in _FAMILIES if not f.encoder_decoder)
+
+
+def family(family_id: str) -> Family:
+    """The :class:`Family` record for an id; a clear error for an unknown one."""
+    try:
+        return _BY_ID[family_id]
+    except KeyError:
+        raise ValueError(f"unknown family {family_id!r}; expected one of {', '.join(FAMILIES)}") from None
+
+
+def is_encoder_decoder(family_id: str) -> bool:
+    """Whether the family is a seq2seq (encoder-decoder) model."""
+    return family(family_id).encoder_decoder
+
+
+def _resolve(fam: Family, overrides: dict) -> dict:
+    cfg = dict(fam.config)
+    canon = dict(overrides)
+    # head_dim without an explicit config key: hidden = heads * head_dim
+    heads = canon.get("heads", cfg[fam.keys["heads"]])
+    if "head_dim" in canon and "head_dim" not in fam.keys:
+        if "hidden" in canon and canon["hidden"] != heads * canon["head_dim"]:
+            raise ValueError(f"family {fam.id!r} has no explicit head_dim: hidden must equal heads*head_dim")
+        canon["hidden"] = heads * canon.pop("head_dim")
+    elif "heads" in canon and "hidden" not in canon and "head_dim" not in fam.keys:
+        old_hd = cfg[fam.keys["hidden"]] // cfg[fam.keys["heads"]]
+        canon["hidden"] = heads * old_hd
+    if "heads" in canon and "encoder_heads" in fam.keys:
+        canon.setdefault("encoder_heads", canon["heads"])
+    if "layers" in canon and "decoder_layers" in fam.keys:
+        canon.setdefault("decoder_layers", canon["layers"])
+    if "layers" in canon and "encoder_layers" in fam.keys:
+        canon.setdefault("encoder_layers", canon["layers"])
+    settable = sorted({*fam.keys, *([] if "head_dim" in fam.keys else ["head_dim"])} - {
+        "decoder_layers", "encoder_layers", "encoder_heads"})
+    for name, value in canon.items():
+        if name in fam.keys:
+            cfg[fam.keys[name]] = value
+        elif name in {"kv_heads", "head_dim"} or name in Dims._fields:
+            raise ValueError(f"family {fam.id!r} cannot set {name!r} (settable: {', '.join(settable)})")
+        else:
+            cfg[name] = value  # a raw config key
+    return cfg
+
+
+def config_for(family_id: str, **overrides: Any):
+    """The transformers config for a family (raises if the installed version lacks it)."""
+    import transformers
+
+    fam = family(family_id)
+    cls = getattr(transformers, fam.config_class, None)
+    if cls is None:
+        raise ValueError(f"transformers {transformers.__version__} has no {fam.config_class}")
+    kwargs = _resolve(fam, overrides)
+    cfg = cls(**kwargs)
+    _force_eager(cfg)
+    return cfg
+
+
+def _force_eager(cfg) -> None:
+    # One attention kernel for every path: eager exists in every version and
+    # handles fully masked (left-padding) rows without NaN.
+    try:
+        cfg._attn_implementation = "eager"
+    except Exception:  # pragma: no cover - very old configs without the property
+        cfg.__dict__["_attn_implementation"] = "eager"
+
+
+def family_available(family_id: str) -> tuple[bool, str]:
+    """``(True, "")`` when the installed transformers can build the family as
+    specified, else ``(False, reason)`` (feature detection, no version checks)."""
+    import transformers
+
+    fam = family(family_id)
+    for name in (fam.config_class, fam.model_class):
+        if not hasattr(transformers, name):
+            return False, f"transformers {transformers.__version__} has no {name}"
+    cfg = config_for(family_id)
+    for attr, want in fam.must_honour:
+        got = getattr(cfg, attr, None)
+        if got != want:
+            return False, (f"transformers {transformers.__version__} {fam.config_class} does not honour "
+                           f"{attr}={want} (got {got!r})")
+    return True, ""
+
+
+def build(family_id: str, *, seed: int = 0, **overrides: Any):
+    """A tiny fp32 model of the family in eval mode, weights drawn from ``seed``.
+
+    ``overrides`` take canonical names (``layers``, ``heads``, ``kv_heads``,
+    ``head_dim``, ``hidden``, ``vocab``) or raw config keys.
+    """
+    import torch
+    import transformers
+
+    fam = family(family_id)
+    cfg = config_for(family_id, **overrides)
+    model_cls = getattr(transformers, fam.model_class)
+    devices_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = model_cls(cfg)
+    finally:
+        torch.random.set_rng_state(devices_state)
+    model = model.to(torch.float32).eval()
+    _force_eager(model.config)
+    gc = getattr(model, "generation_config", None)
+    if gc is not None:
+        # Generation runs for exactly max_new_tokens: no EOS, no forced tokens.
+        gc.eos_token_id = None
+        gc.pad_token_id = PAD_ID
+        for attr in ("forced_bos_token_id", "forced_eos_token_id"):
+            if hasattr(gc, attr):
+                setattr(gc, attr, None)
+    return model
+
+
+def dims(model_or_config) -> Dims:
+    """Prefix shapes of a model (decoder side for encoder-decoders)."""
+    cfg = getattr(model_or_config, "config", model_or_config)
+    mt = cfg.model_type
+    if mt == "t5":
+        layers, heads, hd, hidden = cfg.num_decoder_layers, cfg.num_heads, cfg.d_kv, cfg.d_model
+        return Dims(layers, heads, heads, hd, hidden, cfg.vocab_size)
+    if mt == "bart":
+        heads = cfg.decoder_attention_heads
+        return Dims(cfg.decoder_layers, heads, heads, cfg.d_model // heads, cfg.d_model, cfg.vocab_size)
+    if mt == "gpt2":
+        return Dims(cfg.n_layer, cfg.n_head, cfg.n_head, cfg.n_embd // cfg.n_head, cfg.n_embd, cfg.vocab_size)
+    if mt == "gpt_bigcode":
+        kv = 1 if cfg.multi_query else cfg.n_head
+        return Dims(cfg.n_layer, cfg.n_head, kv, cfg.n_embd // cfg.n_head, cfg.n_embd, cfg.vocab_size)
+    if mt == "bloom":
+        return Dims(cfg.n_layer, cfg.n_head, cfg.n_head, cfg.hidden_size // cfg.n_head, cfg.hidden_size,
+                    cfg.vocab_size)
+    heads = cfg.num_attention_heads
+    kv = getattr(cfg, "num_key_value_heads", None) or heads
+    if mt == "falcon" and not getattr(cfg, "new_decoder_architecture", False) and cfg.multi_query:
+        kv = 1
+    hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    return Dims(cfg.num_hidden_layers, heads, kv, hd, cfg.hidden_size, cfg.vocab_size)
