@@ -1,0 +1,288 @@
+"""``python -m compat.gate``: the upgrade gate's command line and orchestration (torch-free).
+
+    python -m compat.gate --from transformers==4.57.6 peft==0.18.1 --to transformers==5.23.0 peft==0.21.2
+    python -m compat.gate --to transformers==5.23.0 peft==0.21.2 --model DIR --adapter DIR [--prompts FILE]
+
+Steps: check the input; build the two environments (:mod:`compat.envs`); record
+goldens on the baseline (:mod:`compat.gate.inenv` ``record``); replay them on the
+candidate (``replay``); run the equivalence suites on both; decide
+(:mod:`compat.gate.verdict`); write ``reports/gate.{json,md}`` (:mod:`compat.gate.report`).
+Exit 0 ``same``, 1 ``changed``, 2 ``broken``, and 2 with an *error* report when
+no verdict could be given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from compat.gate import pins as pinlib
+from compat.gate.errors import EXIT_ERROR, GateError
+from compat.gate.report import write_reports
+from compat.gate.suites import compare_suites, default_env, run_suites
+from compat.gate.userinput import check_user_input
+from compat.gate.verdict import decide
+from compat.toolchain import PROJECT_ROOT
+
+__all__ = ["DEFAULT_SUITES", "Side", "build_parser", "main"]
+
+#: What a matrix cell runs (``noxfile.CELL_SUITE``).
+DEFAULT_SUITES = ["tests/shim", "tests/property", "tests/equivalence"]
+
+
+def _default_work() -> Path:
+    root = os.environ.get("PCC_GATE_WORK")
+    if root:
+        return Path(root)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "peft-cache-compat" / "gate"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m compat.gate",
+        description="Upgrade gate: does moving from one transformers/peft pair to another change "
+                    "prompt-learning outputs? Verdict: same (exit 0), changed (1), broken (2); "
+                    "bad input: exit 2 with an error report.",
+    )
+    p.add_argument("--from", dest="from_pins", nargs="+", metavar="PIN",
+                   help="baseline: transformers==A peft==B [other==X ...] (default: the versions "
+                        "installed where nox was started, $PCC_INVOKING_PYTHON)")
+    p.add_argument("--to", dest="to_pins", nargs="+", metavar="PIN",
+                   help="candidate: transformers==C peft==D (default: the newest releases on the index)")
+    p.add_argument("--from-python", metavar="PYTHON",
+                   help="use this existing interpreter as the baseline instead of building one")
+    p.add_argument("--to-python", metavar="PYTHON",
+                   help="use this existing interpreter as the candidate instead of building one")
+    p.add_argument("--model", metavar="DIR", help="your base model (a save_pretrained directory; no hub)")
+    p.add_argument("--adapter", metavar="DIR", help="your PEFT prompt-learning adapter directory")
+    p.add_argument("--prompts", metavar="FILE", help="inputs for --model, one per line")
+    p.add_argument("--families", nargs="+", metavar="F", help="zoo families to replay (default: all)")
+    p.add_argument("--methods", nargs="+", metavar="M", help="prompt-learning methods (default: all)")
+    p.add_argument("--max-new-tokens", type=int, default=6, help="tokens per generation (default 6)")
+    p.add_argument("--suites", nargs="*", default=DEFAULT_SUITES, metavar="PATH",
+                   help="equivalence suites run on both sides (default: the matrix cell's)")
+    p.add_argument("--no-suites", action="store_true", help="skip the suites (said so in the report)")
+    p.add_argument("--reports", default=str(PROJECT_ROOT / "reports"), metavar="DIR",
+                   help="where gate.md and gate.json go (default: reports/)")
+    p.add_argument("--work", default=None, metavar="DIR",
+                   help="environments, goldens and logs (default: $PCC_GATE_WORK or ~/.cache/peft-cache-compat/gate)")
+    p.add_argument("--timeout", type=float, default=900, help="seconds per step in an environment (default 900)")
+    return p
+
+
+@dataclasses.dataclass
+class Side:
+    """One side of the gate: its pins, interpreter and process environment."""
+
+    role: str
+    pins: pinlib.Pins
+    python: str
+    environ: dict[str, str]
+    versions: dict[str, Any]
+    built: bool
+    build_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pins": str(self.pins), "python": self.python, "versions": self.versions,
+                "built": self.built, "build_seconds": round(self.build_seconds, 2)}
+
+
+def _existing_side(role: str, python: str) -> Side:
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        raise GateError(f"--{role}-python {python}: not an executable interpreter")
+    versions = pinlib.installed_versions(python)
+    missing = [n for n in ("transformers", "peft", "torch") if not versions.get(n)]
+    if missing:
+        raise GateError(f"--{role}-python {python}: {' and '.join(missing)} not installed there")
+    return Side(role, pinlib.Pins(versions["transformers"], versions["peft"]), python,
+                default_env(), versions, built=False)
+
+
+def _built_side(role: str, pins: pinlib.Pins, work: Path) -> Side:
+    from compat.envs import EnvSpec, InstallError, build_env
+
+    option = f"--{role}"
+    try:
+        spec = EnvSpec(f"gate-{pins.label()}", pins.requirements())
+        env = build_env(spec, work / "envs", log_path=work / "logs" / f"env-{pins.label()}.log", reuse=True)
+        versions = env.installed_versions()
+    except InstallError as exc:
+        raise GateError(f"{option} {pins}: the environment could not be built: {exc.message}") from None
+    for name in ("transformers", "peft"):
+        want = getattr(pins, name)
+        if versions.get(name) != want:
+            raise GateError(f"{option}: asked for {name}=={want} but {versions.get(name)} was installed")
+    return Side(role, pins, str(env.python), default_env(env.environ()), versions,
+                built=True, build_seconds=env.build_seconds)
+
+
+def _inenv(side: Side, args: list[str], log: Path, timeout: float) -> subprocess.CompletedProcess:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [side.python, "-m", "compat.gate.inenv", *args]
+    try:
+        proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=side.environ, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        log.write_text(f"$ {shlex.join(cmd)}\ntimed out after {timeout:.0f} s\n")
+        return subprocess.CompletedProcess(cmd, 124, "", f"timed out after {timeout:.0f} s")
+    log.write_text(f"$ {shlex.join(cmd)}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}\n")
+    return proc
+
+
+def _tail(text: str, n: int = 6) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-n:])
+
+
+def _resolve_sides(ns: argparse.Namespace, work: Path) -> tuple[Side, Side]:
+    if ns.from_python and ns.from_pins:
+        raise GateError("give either --from or --from-python, not both")
+    if ns.to_python and ns.to_pins:
+        raise GateError("give either --to or --to-python, not both")
+    from_pins = None if ns.from_python else (
+        pinlib.parse_pins(ns.from_pins, "--from") if ns.from_pins else pinlib.installed_pins())
+    to_pins = None if ns.to_python else (
+        pinlib.parse_pins(ns.to_pins, "--to") if ns.to_pins else pinlib.newest_pins())
+    # Fail fast on versions that do not exist, before building anything.
+    for pins, option in ((from_pins, "--from"), (to_pins, "--to")):
+        if pins is not None:
+            pinlib.check_exist(pins, option)
+    baseline = _existing_side("from", ns.from_python) if ns.from_python else _built_side("from", from_pins, work)
+    candidate = _existing_side("to", ns.to_python) if ns.to_python else _built_side("to", to_pins, work)
+    return baseline, candidate
+
+
+def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str, Any]) -> dict[str, Any]:
+    """Everything between the input check and the verdict; raises :class:`GateError`."""
+    work = Path(ns.work) if ns.work else _default_work()
+    user = None
+    if ns.model or ns.adapter:
+        if not (ns.model and ns.adapter):
+            raise GateError("--model and --adapter go together (a base model and its prompt-learning adapter)")
+        user = check_user_input(ns.model, ns.adapter, ns.prompts)
+    elif ns.prompts:
+        raise GateError("--prompts needs --model and --adapter")
+    if ns.max_new_tokens < 1:
+        raise GateError(f"--max-new-tokens must be at least 1, got {ns.max_new_tokens}")
+
+    t0 = time.perf_counter()
+    baseline, candidate = _resolve_sides(ns, work)
+    timings["environments"] = time.perf_counter() - t0
+    report["from"], report["to"] = str(baseline.pins), str(candidate.pins)
+    report["baseline"], report["candidate"] = baseline.to_json(), candidate.to_json()
+    run_dir = work / "runs" / f"{baseline.pins.label()}__{candidate.pins.label()}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    golden_dir = work / "goldens" / f"{'user' if user else 'zoo'}_{baseline.pins.label()}"
+    if golden_dir.exists():
+        import shutil
+
+        shutil.rmtree(golden_dir)
+
+    # 1. goldens on the baseline
+    rec_args = ["record", "--out", str(golden_dir), "--max-new-tokens", str(ns.max_new_tokens)]
+    if user:
+        rec_args += ["--model", user["model"], "--adapter", user["adapter"]]
+        if user["prompts"]:
+            rec_args += ["--prompts", user["prompts"]]
+    else:
+        rec_args.append("--zoo")
+        if ns.families:
+            rec_args += ["--families", *ns.families]
+        if ns.methods:
+            rec_args += ["--methods", *ns.methods]
+    t0 = time.perf_counter()
+    proc = _inenv(baseline, rec_args, run_dir / "record.log", ns.timeout)
+    timings["record (baseline)"] = time.perf_counter() - t0
+    manifest_path = golden_dir / "golden.json"
+    if proc.returncode != 0 or not manifest_path.is_file():
+        raise GateError(f"recording goldens on the baseline ({baseline.pins}) failed (exit {proc.returncode}): "
+                        f"{_tail(proc.stderr or proc.stdout)} (log: {run_dir / 'record.log'})")
+    manifest = json.loads(manifest_path.read_text())
+    if user:
+        entry = manifest["cases"][0]
+        if entry["status"] == "error":
+            raise GateError(f"your model + adapter do not run on the baseline ({baseline.pins}), so there is "
+                            f"nothing to compare: {entry['reason']}")
+
+    # 2. replay on the candidate
+    result_path = run_dir / "replay.json"
+    result_path.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    proc = _inenv(candidate, ["replay", "--golden", str(golden_dir), "--out", str(result_path)],
+                  run_dir / "replay.log", ns.timeout)
+    timings["replay (candidate)"] = time.perf_counter() - t0
+    replay, crash = None, None
+    if proc.returncode != 0 or not result_path.is_file():
+        crash = f"exit {proc.returncode}: {_tail(proc.stderr or proc.stdout)} (log: {run_dir / 'replay.log'})"
+    else:
+        replay = json.loads(result_path.read_text())
+
+    # 3. suites on both sides
+    suite_findings, notes, suites = [], [], {}
+    if user and user.get("base_name_note"):
+        notes.append(user["base_name_note"])
+    if ns.no_suites or not ns.suites:
+        notes.append("equivalence suites not run (--no-suites): the verdict rests on the golden replay only")
+    else:
+        t0 = time.perf_counter()
+        for side in (baseline, candidate):
+            suites[side.role] = run_suites(side.python, ns.suites, run_dir / f"junit-{side.role}.xml",
+                                           env=side.environ, cwd=PROJECT_ROOT, timeout=ns.timeout,
+                                           log=run_dir / f"suites-{side.role}.log")
+        timings["suites (both)"] = time.perf_counter() - t0
+        base_s, cand_s = suites["from"], suites["to"]
+        if base_s["status"] == "ran" and cand_s["status"] == "ran":
+            suite_findings = compare_suites(base_s["tests"], cand_s["tests"])
+        elif base_s["status"] == "ran" and cand_s["status"] == "error":
+            suite_findings = [{"severity": "broken", "kind": "suite", "where": "suites",
+                               "detail": f"ran on the baseline; on the candidate: {cand_s['reason']}"}]
+        else:
+            notes.append(f"suites not compared: baseline {base_s['status']} ({base_s.get('reason', '')}), "
+                         f"candidate {cand_s['status']} ({cand_s.get('reason', '')})")
+    outcome = decide(manifest, replay, replay_crash=crash, suite_findings=suite_findings, suite_notes=notes)
+    report.update(outcome)
+    report["suites"] = {"baseline" if k == "from" else "candidate": v for k, v in suites.items()}
+    report["golden"] = {"dir": str(golden_dir), "producer": manifest["producer"],
+                        "what": "your model + adapter" if user else "tiny zoo x prompt-learning methods"}
+    report["replay"] = replay or {"crash": crash}
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ns = build_parser().parse_args(argv)
+    reports = Path(ns.reports)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    command = "nox -s gate -- " + shlex.join(argv) if argv else "nox -s gate"
+    base_report: dict[str, Any] = {"started": started, "command": command,
+                                   "from": " ".join(ns.from_pins or []) or ns.from_python or "(installed)",
+                                   "to": " ".join(ns.to_pins or []) or ns.to_python or "(newest)"}
+    write_reports({**base_report, "status": "running"}, reports)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    report = dict(base_report)
+    try:
+        run_gate(ns, timings, report)
+    except GateError as exc:
+        write_reports({**report, "status": "error", "error": str(exc), "exit_code": EXIT_ERROR}, reports)
+        print(f"gate: error: {exc}", file=sys.stderr)
+        print(f"gate: no verdict; wrote an error report to {reports / 'gate.md'}", file=sys.stderr)
+        return EXIT_ERROR
+    timings["total"] = time.perf_counter() - t0
+    report["timings"] = {k: round(v, 1) for k, v in timings.items()}
+    report["status"] = "verdict"
+    report["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    json_path, md_path = write_reports(report, reports)
+    print(md_path.read_text())
+    print(f"gate: {report['verdict']} (exit {report['exit_code']}); reports: {md_path}, {json_path}")
+    return report["exit_code"]

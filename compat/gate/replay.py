@@ -1,0 +1,180 @@
+"""Load a saved base model + prompt-learning adapter and compute its outputs (in-env, torch).
+
+One *case* is a base-model directory (``save_pretrained``), an adapter
+directory (PEFT ``save_pretrained``) and fixed input token ids. :func:`run_case`
+loads both with strict key checks, runs them in float32 on the CPU with one
+thread, and returns named tensors: next-token logits for the inputs and the
+generations (greedy with its scores, beam search, seeded sampling). The same
+function runs on the baseline (twice, to prove the golden reproducible) and on
+the candidate, so both sides go through the same load path.
+
+Inputs are token ids stored in the golden, never re-tokenised text, so both
+sides see identical inputs whatever their tokenizers do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "PROMPT_LEARNING_TYPES",
+    "Case",
+    "LoadMismatchError",
+    "load_case",
+    "run_case",
+]
+
+PROMPT_LEARNING_TYPES = ("PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING")
+SAMPLE_SEED = 1234
+
+
+class LoadMismatchError(RuntimeError):
+    """The saved weights do not fit the architecture this version builds (key renames etc.)."""
+
+
+@dataclasses.dataclass
+class Case:
+    """Everything needed to replay one model + adapter on fixed inputs (JSON-serialisable).
+
+    ``inputs`` is a list of groups; each group is ``{"input_ids": [[...]], "attention_mask": [[...]]}``
+    and, for seq2seq models, ``"decoder_input_ids"`` used for the logits.
+
+    >>> c = Case("gpt2-prefix", "m", "a", "CAUSAL_LM", [{"input_ids": [[5, 6]], "attention_mask": [[1, 1]]}])
+    >>> Case.from_json(c.to_json()) == c
+    True
+    """
+
+    id: str
+    model_dir: str
+    adapter_dir: str
+    task_type: str
+    inputs: list[dict[str, list[list[int]]]]
+    max_new_tokens: int = 6
+    num_beams: int = 3
+    family: str | None = None
+    method: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Case:
+        return cls(**data)
+
+    def resolve(self, root: Path) -> tuple[Path, Path]:
+        """Model and adapter directories; relative paths are taken from ``root``."""
+        return (Path(root) / self.model_dir, Path(root) / self.adapter_dir)
+
+
+def _auto_class(task_type: str):
+    import transformers
+
+    if task_type == "SEQ_2_SEQ_LM":
+        return transformers.AutoModelForSeq2SeqLM
+    if task_type == "CAUSAL_LM":
+        return transformers.AutoModelForCausalLM
+    raise LoadMismatchError(
+        f"adapter task_type {task_type!r} is not replayable: expected CAUSAL_LM or SEQ_2_SEQ_LM"
+    )
+
+
+def _check_loading_info(info: dict[str, Any], model_dir: Path) -> None:
+    """Strict load: every saved tensor must land in a parameter, and every parameter be saved."""
+    problems = []
+    for key in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
+        found = [str(k) for k in (info.get(key) or [])]
+        if found:
+            shown = ", ".join(found[:8]) + (f" ... (+{len(found) - 8})" if len(found) > 8 else "")
+            problems.append(f"{key}: {shown}")
+    if problems:
+        raise LoadMismatchError(
+            f"the weights in {model_dir} do not match the architecture this transformers builds "
+            f"from its config.json ({'; '.join(problems)}). Keys were renamed or the config "
+            "means something else on this version; a strict load refuses to guess."
+        )
+
+
+def _has_attn_implementation() -> bool:
+    """Whether this transformers lets ``from_pretrained`` choose the attention kernel."""
+    import transformers
+
+    return hasattr(transformers.PretrainedConfig(), "_attn_implementation")
+
+
+def load_case(case: Case, root: Path):
+    """The PEFT model for ``case`` in eval mode, float32, loaded strictly from disk."""
+    import torch
+    from peft import PeftModel
+
+    model_dir, adapter_dir = case.resolve(root)
+    cls = _auto_class(case.task_type)
+    kwargs = {"output_loading_info": True}
+    if _has_attn_implementation():
+        kwargs["attn_implementation"] = "eager"  # one kernel on both sides: gate the library, not sdpa
+    base, info = cls.from_pretrained(str(model_dir), **kwargs)
+    _check_loading_info(info, model_dir)
+    base = base.to(torch.float32).eval()
+    model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False)
+    peft_type = str(getattr(model.peft_config["default"], "peft_type", ""))
+    peft_type = peft_type.split(".")[-1]
+    if peft_type not in PROMPT_LEARNING_TYPES:
+        raise LoadMismatchError(f"adapter {adapter_dir} is {peft_type}, not prompt learning")
+    return model.eval()
+
+
+def _pad_id(model) -> int:
+    config = model.base_model.config if hasattr(model, "base_model") else model.config
+    for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
+        value = getattr(config, name, None)
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else None
+        if value is not None:
+            return int(value)
+    return 0
+
+
+def run_case(case: Case, root: Path) -> dict[str, Any]:
+    """Load ``case`` and return ``{name: tensor}`` for every recorded output."""
+    import torch
+
+    torch.set_num_threads(1)
+    model = load_case(case, root)
+    pad = _pad_id(model)
+    outputs: dict[str, Any] = {}
+    gen_common = dict(
+        max_new_tokens=case.max_new_tokens,
+        min_new_tokens=case.max_new_tokens,  # fixed length: an early EOS is not a difference
+        pad_token_id=pad,
+    )
+    with torch.no_grad():
+        for g, group in enumerate(case.inputs):
+            ids = torch.tensor(group["input_ids"], dtype=torch.long)
+            mask = torch.tensor(group["attention_mask"], dtype=torch.long)
+            kwargs = dict(input_ids=ids, attention_mask=mask)
+            if "decoder_input_ids" in group:
+                kwargs["decoder_input_ids"] = torch.tensor(group["decoder_input_ids"], dtype=torch.long)
+            outputs[f"g{g}.logits"] = model(**kwargs).logits.detach().clone()
+            greedy = model.generate(
+                input_ids=ids, attention_mask=mask, do_sample=False, num_beams=1,
+                output_scores=True, return_dict_in_generate=True, **gen_common,
+            )
+            outputs[f"g{g}.greedy"] = greedy.sequences.clone()
+            outputs[f"g{g}.greedy_scores"] = torch.stack(list(greedy.scores), dim=1).clone()
+            outputs[f"g{g}.beam"] = model.generate(
+                input_ids=ids, attention_mask=mask, do_sample=False, num_beams=case.num_beams,
+                **gen_common,
+            ).clone()
+            torch.manual_seed(SAMPLE_SEED)
+            outputs[f"g{g}.sample"] = model.generate(
+                input_ids=ids, attention_mask=mask, do_sample=True, num_beams=1,
+                top_k=0, top_p=1.0, temperature=1.0, **gen_common,
+            ).clone()
+    return outputs
+
+
+def case_file(path: Path) -> Case:
+    """Read a ``case.json``."""
+    return Case.from_json(json.loads(Path(path).read_text()))
