@@ -1,0 +1,112 @@
+"""CLI: ``python -m compat.matrix run [...]`` and ``python -m compat.matrix report merge DIR...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from compat.matrix.config import MatrixError, load_matrix
+from compat.toolchain import PROJECT_ROOT
+
+DEFAULT_MATRIX = PROJECT_ROOT / "matrices" / "default.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m compat.matrix", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or --list) the cells of a matrix file")
+    run.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix TOML (default: %(default)s)")
+    run.add_argument("--cells", metavar="PATTERN", help="glob on cell names, or tag:GLOB; comma = or")
+    run.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="cells in parallel (default: cores)")
+    run.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="pytest time limit per cell (s)")
+    run.add_argument("--resume", action="store_true", help="keep finished cells from --out, run the rest")
+    run.add_argument("--list", action="store_true", help="print the cells instead of running them")
+    run.add_argument("--json", action="store_true", help="with --list: JSON for a CI fan-out")
+    run.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports", help="report folder (default: reports/)")
+    run.add_argument("--work", type=Path, default=PROJECT_ROOT / ".matrix-work", help="environments and scratch")
+    run.add_argument("--fresh-envs", action="store_true", help="rebuild every cell environment")
+    run.add_argument("--pytest-workers", type=int, default=0, metavar="N", help="pytest-xdist workers per cell")
+    run.add_argument("--strict", action="store_true", help="an XPASS (declared failure that passes) fails the run")
+    run.add_argument("--no-merge", action="store_true", help="write per-cell results only (CI fan-out jobs)")
+    run.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments for every cell")
+    rep = sub.add_parser("report", help="merge per-cell results into matrix.{json,md,html}")
+    rep_sub = rep.add_subparsers(dest="action", required=True)
+    merge = rep_sub.add_parser("merge", help="merge per-cell JSON files found (recursively) under DIRs")
+    merge.add_argument("dirs", nargs="+", type=Path)
+    merge.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
+    merge.add_argument("--strict", action="store_true")
+    merge.add_argument("--summary", action="store_true", help="also print matrix.md to stdout")
+    return p
+
+
+def _list(cells, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([
+            {"name": c.name, "transformers": c.transformers, "peft": c.peft, "tags": list(c.tags),
+             "expect": c.expect} for c in cells
+        ]))
+        return
+    for c in cells:
+        extra = f"  expect={c.expect} ({c.reason})" if c.expect else ""
+        tags = f"  [{', '.join(c.tags)}]" if c.tags else ""
+        print(f"{c.name:<24} transformers=={c.transformers:<8} peft=={c.peft:<7}{tags}{extra}")
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "report":
+        from compat.matrix.report import load_results, markdown, write_reports
+
+        try:
+            results = load_results(args.dirs)
+        except ValueError as exc:
+            print(f"compat.matrix report: {exc}", file=sys.stderr)
+            return 2
+        if not results:
+            print(f"compat.matrix report: no cell results under {[str(d) for d in args.dirs]}", file=sys.stderr)
+            return 2
+        doc = write_reports(results, args.out, strict=args.strict)
+        if args.summary:
+            print(markdown(results, strict=args.strict))
+        print(f"merged {len(results)} cells -> {args.out}/matrix.{{json,md,html}}", file=sys.stderr)
+        return 0 if doc["summary"]["ok"] else 1
+
+    try:
+        matrix = load_matrix(args.matrix)
+        cells = matrix.select(args.cells)
+    except MatrixError as exc:
+        print(f"compat.matrix: {exc}", file=sys.stderr)
+        return 2
+    if args.list:
+        _list(cells, args.json)
+        return 0
+    if args.jobs < 1:
+        print("compat.matrix: --jobs must be >= 1", file=sys.stderr)
+        return 2
+    from compat.matrix.report import summary, write_reports
+    from compat.matrix.runner import RunOptions, run_cells
+
+    opts = RunOptions(
+        out=args.out.resolve(), work=args.work.resolve(), jobs=args.jobs, timeout=args.timeout,
+        resume=args.resume, reuse_envs=not args.fresh_envs, pytest_workers=args.pytest_workers,
+        pytest_args=tuple(args.pytest_args),
+    )
+    try:
+        results = run_cells(matrix, cells, opts)
+    except KeyboardInterrupt:
+        return 130
+    s = summary(results, strict=args.strict) if args.no_merge else write_reports(results, opts.out, strict=args.strict)["summary"]
+    print(f"{s['cells']} cells: " + ", ".join(f"{v} {k}" for k, v in s["statuses"].items()))
+    if not args.no_merge:
+        print(f"reports: {opts.out}/matrix.md, matrix.html, matrix.json; per cell: {opts.out}/cells/")
+    if not s["ok"]:
+        print(f"unexpected failures: {', '.join(s['failing_cells'])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

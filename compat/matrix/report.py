@@ -1,0 +1,256 @@
+"""Merged reports from per-cell results: ``matrix.json``, ``matrix.md`` and ``matrix.html``.
+
+``matrix.md`` is GitHub-flavoured Markdown (fit for ``$GITHUB_STEP_SUMMARY``
+or a PR comment); ``matrix.html`` is one self-contained page (no network) with
+a heatmap of cells x family/method, click-through to failing tests, and each
+cell's installed versions. jinja2 is imported only when HTML is written.
+
+>>> cell = {"cell": {"name": "t5.23.0-p0.21.2", "transformers": "5.23.0", "peft": "0.21.2",
+...         "expect": None, "reason": "", "tags": []}, "status": "pass", "message": "",
+...         "counts": {"passed": 2, "failed": 0, "error": 0, "na": 1, "skipped": 0, "xfailed": 0,
+...         "xpassed": 0, "ran": 2, "total": 3}, "durations": {"total": 9.5}, "tests": [],
+...         "installed": {}, "unexpected": False}
+>>> print(markdown([cell]).splitlines()[2])
+| Cell | transformers | peft | Status | Passed | Failed | N/A | Time |
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from compat.matrix.results import FAILING
+from compat.matrix.store import (
+    CELL_SCHEMA,
+    SCHEMA_VERSION,
+    atomic_write_text,
+    find_cell_results,
+    load_cell_result,
+)
+
+__all__ = ["MERGED_SCHEMA", "heatmap", "load_results", "markdown", "merged", "summary", "write_reports"]
+
+MERGED_SCHEMA = "peft-cache-compat/matrix"
+
+_ICON = {
+    "pass": "✅ pass", "fail": "❌ fail", "xfail": "☑️ xfail", "xpass": "⚠️ xpass",
+    "not-applicable": "➖ n/a",
+}
+
+
+def load_results(folders) -> list[dict]:
+    """Per-cell results found under ``folders``; other JSON files (no cell schema) are ignored.
+
+    The same cell found twice (e.g. two artifact folders) keeps the later-finished result.
+    """
+    by_name: dict[str, dict] = {}
+    for path in find_cell_results(folders):
+        try:
+            head = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(head, dict) or head.get("schema") != CELL_SCHEMA:
+            continue
+        data = load_cell_result(path)
+        name = data["cell"]["name"]
+        if name not in by_name or data.get("finished", "") >= by_name[name].get("finished", ""):
+            by_name[name] = data
+    return _ordered(by_name.values())
+
+
+def _version_key(v: str):
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(v)
+    except InvalidVersion:
+        return Version("0")
+
+
+def _ordered(results) -> list[dict]:
+    return sorted(
+        results,
+        key=lambda r: (_version_key(r["cell"]["transformers"]), _version_key(r["cell"]["peft"]), r["cell"]["name"]),
+    )
+
+
+def summary(results: list[dict], *, strict: bool = False) -> dict:
+    """Status counts, and the cells that make the run fail (unexpected failures; xpass if ``strict``)."""
+    statuses = Counter(r["status"] for r in results)
+    failing = [
+        r["cell"]["name"] for r in results
+        if (r["status"] in FAILING and not r.get("expected")) or (strict and r["status"] == "xpass")
+    ]
+    return {"cells": len(results), "statuses": dict(sorted(statuses.items())), "failing_cells": failing,
+            "ok": not failing}
+
+
+def merged(results: list[dict], *, strict: bool = False) -> dict:
+    """The ``matrix.json`` document."""
+    return {
+        "schema": MERGED_SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "summary": summary(results, strict=strict),
+        "cells": results,
+    }
+
+
+def _status_label(r: dict) -> str:
+    label = _ICON.get(r["status"], f"💥 {r['status']}")
+    if r.get("unexpected") is False and r["status"].startswith("error") and r.get("expected"):
+        label += " (declared)"
+    return label
+
+
+def _cut(text: str, n: int = 300) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(results: list[dict], *, strict: bool = False, title: str = "transformers × peft matrix") -> str:
+    """GitHub-flavoured summary: one row per cell, then failures, declarations and n/a reasons."""
+    s = summary(results, strict=strict)
+    lines = [f"## {title}", ""]
+    lines += ["| Cell | transformers | peft | Status | Passed | Failed | N/A | Time |", "|---|---|---|---|---:|---:|---:|---:|"]
+    for r in results:
+        c, cell = r["counts"], r["cell"]
+        lines.append(
+            f"| `{cell['name']}` | {cell['transformers']} | {cell['peft']} | {_status_label(r)} | "
+            f"{c['passed']} | {c['failed'] + c['error']} | {c['na']} | {r['durations'].get('total', 0):.0f} s |"
+        )
+    total = sum(r["durations"].get("total", 0) for r in results)
+    verdict = "OK" if s["ok"] else f"FAILED: {', '.join(s['failing_cells'])}"
+    counts = ", ".join(f"{v} {k}" for k, v in s["statuses"].items())
+    lines += ["", f"**{s['cells']} cells: {counts}.** Run result: **{verdict}**. Cell time summed: {total:.0f} s.", ""]
+
+    problems = [r for r in results if r["status"] not in ("pass", "not-applicable")]
+    if problems:
+        lines += ["### Failures and errors", ""]
+        for r in problems:
+            cell = r["cell"]
+            head = f"`{cell['name']}`: {_status_label(r)} — {_md_cell(_cut(r.get('message', ''), 400))}"
+            bad = [t for t in r["tests"] if t["outcome"] in ("failed", "error")]
+            if cell.get("expect"):
+                head += f" _(declared {cell['expect']}: {_md_cell(cell['reason'])})_"
+            if not bad:
+                lines += [f"- {head}"]
+                continue
+            lines += [f"<details><summary>{html.escape(head)}</summary>", ""]
+            for t in bad[:50]:
+                lines.append(f"- `{t['nodeid']}`: {_md_cell(_cut(t['message'], 240))}")
+            if len(bad) > 50:
+                lines.append(f"- … and {len(bad) - 50} more")
+            lines += ["", "</details>", ""]
+        lines.append("")
+
+    na = Counter()
+    for r in results:
+        for t in r["tests"]:
+            if t["outcome"] in ("na", "skipped"):
+                na[(t["outcome"], _cut(t["message"], 160))] += 1
+    if na:
+        lines += ["<details><summary>Not applicable / skipped (reason × count over all cells)</summary>", ""]
+        lines += ["| Kind | Reason | Tests |", "|---|---|---:|"]
+        for (kind, reason), n in na.most_common():
+            lines.append(f"| {'n/a' if kind == 'na' else '**skipped**'} | {_md_cell(reason)} | {n} |")
+        lines += ["", "</details>", ""]
+    return "\n".join(lines) + "\n"
+
+
+def heatmap(results: list[dict]) -> tuple[list[str], list[dict]]:
+    """Columns (``family/method`` groups) and rows (per cell: status per group, with test lists)."""
+    groups = sorted({t["family"] + "/" + t["method"] if t["family"] else t["nodeid"].split("::")[0]
+                     for r in results for t in r["tests"]})
+    rows = []
+    for r in results:
+        by_group: dict[str, list] = defaultdict(list)
+        for t in r["tests"]:
+            key = t["family"] + "/" + t["method"] if t["family"] else t["nodeid"].split("::")[0]
+            by_group[key].append(t)
+        cells = {}
+        for g in groups:
+            tests = by_group.get(g, [])
+            outcomes = Counter(t["outcome"] for t in tests)
+            if not tests:
+                state = "none"
+            elif outcomes["failed"] or outcomes["error"]:
+                state = "fail"
+            elif outcomes["passed"] or outcomes["xfailed"] or outcomes["xpassed"]:
+                state = "pass-na" if outcomes["na"] or outcomes["skipped"] else "pass"
+            else:
+                state = "na"
+            cells[g] = {"state": state, "counts": dict(outcomes), "tests": tests}
+        rows.append({"result": r, "groups": cells})
+    return groups, rows
+
+
+_HTML = r"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}
+th.g{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:normal;white-space:nowrap}
+td.h{width:18px;height:18px;padding:0;text-align:center}td.h a{display:block;width:100%;height:100%;text-decoration:none}
+.pass{background:#3c9a4b}.pass-na{background:#9fd39f}.fail{background:#d33}.na{background:#bbb}.none{background:#fff}
+.s-pass{color:#2a7a36}.s-fail,.s-error{color:#c00;font-weight:bold}.s-xfail{color:#777}.s-xpass{color:#b60}
+code{font-size:12px}details{margin:.3em 0}.msg{white-space:pre-wrap;font-family:monospace;font-size:12px;color:#600}
+</style></head><body>
+<h1>{{ title }}</h1>
+<p>Generated {{ doc.generated }}. {{ doc.summary.cells }} cells:
+{% for k, v in doc.summary.statuses.items() %}{{ v }} {{ k }}{% if not loop.last %}, {% endif %}{% endfor %}.
+Run result: <b>{% if doc.summary.ok %}OK{% else %}FAILED ({{ doc.summary.failing_cells|join(", ") }}){% endif %}</b></p>
+<p>Heatmap: <span class="pass">&nbsp;&nbsp;&nbsp;</span> all ran and passed,
+<span class="pass-na">&nbsp;&nbsp;&nbsp;</span> passed with some n/a,
+<span class="fail">&nbsp;&nbsp;&nbsp;</span> a failure, <span class="na">&nbsp;&nbsp;&nbsp;</span> only n/a/skipped,
+blank: no such tests. Click a square for its tests.</p>
+<table><tr><th>cell</th><th>status</th>{% for g in groups %}<th class="g">{{ g }}</th>{% endfor %}</tr>
+{% for row in rows %}{% set r = row.result %}<tr><td><a href="#{{ r.cell.name }}"><code>{{ r.cell.name }}</code></a></td>
+<td class="s-{{ r.status.split(':')[0] }}">{{ r.status }}</td>
+{% for g in groups %}{% set c = row.groups[g] %}<td class="h {{ c.state }}" title="{{ g }}: {{ c.counts }}">{% if c.tests %}<a href="#{{ r.cell.name }}--{{ loop.index }}">&nbsp;</a>{% endif %}</td>{% endfor %}</tr>
+{% endfor %}</table>
+{% for row in rows %}{% set r = row.result %}
+<h2 id="{{ r.cell.name }}"><code>{{ r.cell.name }}</code> — <span class="s-{{ r.status.split(':')[0] }}">{{ r.status }}</span></h2>
+<p>{{ r.message }}{% if r.cell.expect %} <i>Declared {{ r.cell.expect }}: {{ r.cell.reason }}</i>{% endif %}</p>
+<p>{{ r.counts.ran }} ran: {{ r.counts.passed }} passed, {{ r.counts.failed + r.counts.error }} failed, {{ r.counts.na }} n/a,
+{{ r.counts.skipped }} other skips. Time: {% for k, v in r.durations.items() %}{{ k }} {{ '%.1f'|format(v) }} s{% if not loop.last %}, {% endif %}{% endfor %}.</p>
+{% if r.probe and r.probe.error %}<div class="msg">{{ r.probe.error.traceback }}</div>{% endif %}
+<details><summary>Installed versions</summary><table>{% for k, v in r.installed.items() %}<tr><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</table>
+<p><code>{{ r.freeze|join(" ") }}</code></p></details>
+{% for g in groups %}{% set c = row.groups[g] %}{% if c.tests %}
+<details id="{{ r.cell.name }}--{{ loop.index }}"{% if c.state == 'fail' %} open{% endif %}><summary>{{ g }} ({{ c.state }}: {{ c.counts }})</summary><ul>
+{% for t in c.tests %}<li class="s-{{ 'fail' if t.outcome in ('failed', 'error') else t.outcome }}"><code>{{ t.nodeid }}</code> {{ t.outcome }}
+{% if t.properties %} <small>{{ t.properties }}</small>{% endif %}{% if t.message %}<div class="msg">{{ t.message }}</div>{% endif %}</li>{% endfor %}
+</ul></details>{% endif %}{% endfor %}
+{% endfor %}
+</body></html>
+"""
+
+
+def html_report(doc: dict, title: str = "transformers × peft matrix") -> str:
+    """The self-contained HTML page (needs jinja2: ``pip install .[report]``)."""
+    try:
+        import jinja2
+    except ImportError:
+        raise SystemExit("compat.matrix: matrix.html needs jinja2 (pip install 'peft-cache-compat[report]')") from None
+    groups, rows = heatmap(doc["cells"])
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(_HTML).render(title=title, doc=doc, groups=groups, rows=rows)
+
+
+def write_reports(results: list[dict], out: Path, *, strict: bool = False) -> dict:
+    """Write ``matrix.json``, ``matrix.md`` and ``matrix.html`` into ``out``; returns the merged doc."""
+    out = Path(out)
+    results = _ordered(results)
+    doc = merged(results, strict=strict)
+    atomic_write_text(out / "matrix.json", json.dumps(doc, indent=1, sort_keys=True))
+    atomic_write_text(out / "matrix.md", markdown(results, strict=strict))
+    atomic_write_text(out / "matrix.html", html_report(doc))
+    return doc

@@ -1,0 +1,247 @@
+"""Per-test outcomes from a JUnit XML file, and the cell status they add up to.
+
+Statuses never lie: a skip is never a pass, a suite that ran nothing is an
+error, and a declared expectation only turns a matching outcome into ``xfail``.
+
+>>> tests = parse_junit_text(
+...     '<testsuites><testsuite><testcase classname="tests.equivalence.test_logits" '
+...     'name="test_logits[llama-prefix-forward]" time="0.5"/></testsuite></testsuites>')
+>>> tests[0].family, tests[0].method, tests[0].check, tests[0].outcome
+('llama', 'prefix', 'forward', 'passed')
+>>> classify(pytest_rc=0, tests=tests).status
+'pass'
+>>> classify(pytest_rc=5, tests=[]).status
+'error:no-tests'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+__all__ = [
+    "NA_PREFIX",
+    "PROBE_EXIT",
+    "STATUSES",
+    "Classification",
+    "TestResult",
+    "classify",
+    "counts",
+    "parse_junit",
+    "parse_junit_text",
+]
+
+#: Every status a cell can end with.
+STATUSES = (
+    "pass", "fail", "xfail", "xpass", "not-applicable",
+    "error:install", "error:import", "error:timeout", "error:crash", "error:no-tests",
+)
+#: Statuses that make ``run`` exit non-zero (``xpass`` only with ``--strict``).
+FAILING = frozenset({"fail", "error:install", "error:import", "error:timeout", "error:crash", "error:no-tests"})
+#: Skip reasons that mean "this version does not offer that path" start with this.
+NA_PREFIX = "not-applicable: "
+#: Exit code the probe plugin uses when transformers/peft/compat do not import.
+PROBE_EXIT = 13
+
+_PARAM_RE = re.compile(r"\[(?P<params>[^\]]+)\]$")
+
+
+@dataclasses.dataclass
+class TestResult:
+    """One test case: its id, outcome (passed/failed/error/skipped/na/xfailed/xpassed), message, properties."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: str
+    message: str = ""
+    duration: float = 0.0
+    properties: dict = dataclasses.field(default_factory=dict)
+    family: str = ""
+    method: str = ""
+    check: str = ""
+
+    @property
+    def group(self) -> str:
+        """``family/method`` for parametrised ``family-method-check`` ids, else the module."""
+        return f"{self.family}/{self.method}" if self.family else self.nodeid.split("::")[0]
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _nodeid(classname: str, name: str, file: str | None) -> str:
+    """Rebuild pytest's node id from JUnit's dotted ``classname`` (and xunit1's ``file``)."""
+    if file and file.endswith(".py"):
+        dotted = file[:-3].replace("/", ".")
+        if classname == dotted or classname.startswith(dotted + "."):
+            rest = classname[len(dotted) + 1:]
+            return "::".join([file, *(rest.split(".") if rest else []), name])
+    parts = classname.split(".") if classname else []
+    path_parts, class_parts = [], []
+    for i, part in enumerate(parts):
+        if part[:1].isupper() and i > 0:  # test classes are CamelCase, modules are not
+            class_parts = parts[i:]
+            break
+        path_parts.append(part)
+    module = "/".join(path_parts) + ".py" if path_parts else ""
+    return "::".join([module, *class_parts, name])
+
+
+def _split_id(name: str) -> tuple[str, str, str]:
+    m = _PARAM_RE.search(name)
+    if not m:
+        return "", "", ""
+    parts = m.group("params").split("-")
+    if len(parts) < 3:
+        return "", "", ""
+    return parts[0], "-".join(parts[1:-1]), parts[-1]
+
+
+def parse_junit_text(text: str) -> list[TestResult]:
+    """Parse JUnit XML written by pytest (``--junitxml``) into :class:`TestResult` s."""
+    root = ET.fromstring(text)
+    results = []
+    for case in root.iter("testcase"):
+        name = case.get("name", "")
+        nodeid = _nodeid(case.get("classname", ""), name, case.get("file"))
+        props = {}
+        for prop in case.iter("property"):
+            value = prop.get("value", "")
+            try:
+                props[prop.get("name", "")] = float(value)
+            except ValueError:
+                props[prop.get("name", "")] = value
+        outcome, message = "passed", ""
+        for child in case:
+            tag = child.tag
+            text_msg = (child.get("message") or "").strip() or (child.text or "").strip()[:2000]
+            if tag == "failure":
+                outcome, message = "failed", text_msg
+            elif tag == "error":
+                outcome, message = "error", text_msg
+            elif tag == "skipped":
+                kind = child.get("type", "")
+                if kind == "pytest.xfail":
+                    outcome, message = "xfailed", text_msg
+                else:
+                    reason = text_msg
+                    outcome = "na" if reason.startswith(NA_PREFIX) else "skipped"
+                    message = reason
+        if outcome == "failed" and message.startswith("[XPASS(strict)]"):
+            outcome = "xpassed"
+        family, method, check = _split_id(name)
+        results.append(
+            TestResult(
+                nodeid=nodeid, outcome=outcome, message=message,
+                duration=float(case.get("time") or 0.0), properties=props,
+                family=family, method=method, check=check,
+            )
+        )
+    return results
+
+
+def parse_junit(path: str | Path) -> list[TestResult]:
+    """:func:`parse_junit_text` on a file."""
+    return parse_junit_text(Path(path).read_text(encoding="utf-8"))
+
+
+def counts(tests: list[TestResult]) -> dict[str, int]:
+    """Outcome counts; ``ran`` excludes skips (n/a or other), which are never passes."""
+    out = {k: 0 for k in ("passed", "failed", "error", "na", "skipped", "xfailed", "xpassed")}
+    for t in tests:
+        out[t.outcome] = out.get(t.outcome, 0) + 1
+    out["total"] = len(tests)
+    out["ran"] = out["passed"] + out["failed"] + out["error"] + out["xfailed"] + out["xpassed"]
+    return out
+
+
+@dataclasses.dataclass
+class Classification:
+    """A cell's status, whether it was expected, and why."""
+
+    status: str
+    message: str = ""
+    expected: bool = False  # True when a declaration in the matrix file covers this outcome
+
+    @property
+    def unexpected(self) -> bool:
+        return self.status in FAILING and not self.expected
+
+
+def _raw_status(pytest_rc: int | None, tests: list[TestResult], *, junit_missing: bool = False) -> Classification:
+    if pytest_rc is None:
+        return Classification("error:crash", "pytest did not run")
+    if pytest_rc < 0:
+        return Classification("error:crash", f"pytest was killed by signal {-pytest_rc}")
+    if pytest_rc in (2, 3, 4):
+        what = {2: "interrupted", 3: "internal error", 4: "usage error"}[pytest_rc]
+        return Classification("error:crash", f"pytest exit code {pytest_rc} ({what})")
+    if pytest_rc not in (0, 1, 5):
+        return Classification("error:crash", f"pytest exit code {pytest_rc}")
+    if junit_missing:
+        return Classification("error:crash", "pytest wrote no JUnit XML")
+    c = counts(tests)
+    if c["ran"] == 0:
+        return Classification("error:no-tests", f"the suite ran zero tests ({c['na']} n/a, {c['skipped']} skipped)")
+    bad = [t for t in tests if t.outcome in ("failed", "error")]
+    if pytest_rc == 1 and not bad:
+        return Classification("error:crash", "pytest reported failures that are not in the JUnit XML")
+    if bad:
+        return Classification("fail", f"{len(bad)} of {c['ran']} tests failed")
+    if pytest_rc != 0:
+        return Classification("error:crash", f"pytest exit code {pytest_rc} with no failing test")
+    return Classification("pass", f"{c['passed']} passed, {c['na']} n/a")
+
+
+def classify(
+    *,
+    pytest_rc: int | None,
+    tests: list[TestResult],
+    error: str | None = None,
+    error_message: str = "",
+    expect: str | None = None,
+    expect_tests: tuple[str, ...] = (),
+    junit_missing: bool = False,
+) -> Classification:
+    """The status of one cell.
+
+    ``error`` is an error found before or around pytest (``error:install``,
+    ``error:import``, ``error:timeout``). ``expect`` is the matrix file's
+    declaration; ``expect_tests`` (globs on test ids) narrows a declared ``fail``.
+
+    >>> failed = [TestResult("t.py::test[t5-prefix-generate]", "failed", "AttributeError: key_cache")]
+    >>> classify(pytest_rc=1, tests=failed, expect="fail").status
+    'xfail'
+    >>> classify(pytest_rc=1, tests=failed, expect="fail", expect_tests=("*bart*",)).status
+    'fail'
+    >>> classify(pytest_rc=0, tests=[TestResult("t.py::test", "passed")], expect="fail").status
+    'xpass'
+    """
+    raw = Classification(error, error_message) if error else _raw_status(pytest_rc, tests, junit_missing=junit_missing)
+    if expect is None:
+        return raw
+    if expect == "fail":
+        if raw.status == "fail":
+            bad = [t.nodeid for t in tests if t.outcome in ("failed", "error")]
+            uncovered = [n for n in bad if expect_tests and not any(fnmatch.fnmatchcase(n, p) for p in expect_tests)]
+            if uncovered:
+                return Classification(
+                    "fail", f"{len(uncovered)} failing tests are not covered by the declaration: {uncovered[:5]}"
+                )
+            if expect_tests:
+                missing = [p for p in expect_tests if not any(fnmatch.fnmatchcase(n, p) for n in bad)]
+                if missing:
+                    return Classification("xpass", f"declared failing tests now pass: {missing}", expected=False)
+            return Classification("xfail", raw.message, expected=True)
+        if raw.status == "pass":
+            return Classification("xpass", "declared to fail, but every test passed", expected=False)
+        return raw
+    if raw.status == expect:
+        return Classification("xfail", f"{expect} as declared: {raw.message}", expected=True)
+    if raw.status == "pass":
+        return Classification("xpass", f"declared {expect}, but every test passed", expected=False)
+    return raw

@@ -1,0 +1,320 @@
+"""Run matrix cells in parallel: one isolated uv environment and one pytest process per cell.
+
+Each cell: build (or reuse) its environment with :func:`compat.envs.build_env`,
+then run ``python -m pytest -p compat.matrix.probe <suite> --junitxml ...``
+from the repository root, offline, with a per-cell timeout. The result JSON is
+written atomically as soon as the cell finishes, so an interrupted run keeps
+every finished cell and ``--resume`` skips them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from compat.envs import EnvSpec, InstallError, build_env
+from compat.matrix.config import Cell, Matrix
+from compat.matrix.results import PROBE_EXIT, Classification, classify, counts, parse_junit
+from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, cell_paths, load_cell_result, write_cell_result
+from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
+
+__all__ = ["CELL_ENV", "RunOptions", "run_cells"]
+
+#: Environment every cell's pytest runs with (on top of the caller's).
+CELL_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONDONTWRITEBYTECODE": "",  # private venvs: keep .pyc (saves ~2 s per process)
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """How to run: output and work folders, parallelism, limits."""
+
+    out: Path = PROJECT_ROOT / "reports"
+    work: Path = PROJECT_ROOT / ".matrix-work"
+    jobs: int = os.cpu_count() or 1
+    timeout: float = 1800.0
+    resume: bool = False
+    reuse_envs: bool = True
+    pytest_workers: int = 0  # >0: pytest-xdist inside each cell
+    pytest_args: tuple[str, ...] = ()
+    root: Path = PROJECT_ROOT
+    quiet: bool = False
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class _Children:
+    """Process groups of running pytest processes, killed on SIGINT/SIGTERM."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pids: set[int] = set()
+        self.stopping = False
+
+    def add(self, pid: int) -> None:
+        with self._lock:
+            self._pids.add(pid)
+
+    def discard(self, pid: int) -> None:
+        with self._lock:
+            self._pids.discard(pid)
+
+    def kill_all(self) -> None:
+        self.stopping = True
+        with self._lock:
+            for pid in list(self._pids):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+def _finished_result(out: Path, cell: Cell) -> dict | None:
+    """The stored result of ``cell`` if it is complete and for the same cell definition."""
+    path = cell_paths(out, cell.name)["json"]
+    if not path.is_file():
+        return None
+    try:
+        data = load_cell_result(path)
+    except ValueError:
+        return None
+    return data if data.get("cell_fingerprint") == cell.fingerprint() else None
+
+
+def _run_pytest(cmd, *, env, cwd, log_path: Path, timeout: float, children: _Children):
+    """Run ``cmd`` in its own process group; returns (returncode or None on timeout, seconds)."""
+    started = time.perf_counter()
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"\n$ {' '.join(map(str, cmd))}\n")
+        log.flush()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        children.add(proc.pid)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            rc = None
+        finally:
+            children.discard(proc.pid)
+    return rc, time.perf_counter() - started
+
+
+def run_cell(cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, children: _Children) -> dict:
+    """Run one cell end to end and write its result; never raises for a cell-level problem."""
+    started_at, t0 = _now(), time.perf_counter()
+    paths = cell_paths(opts.out, cell.name)
+    for p in paths.values():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    paths["log"].write_text(f"# cell {cell.name} started {started_at}\n", encoding="utf-8")
+    paths["junit"].unlink(missing_ok=True)
+    result: dict = {
+        "schema": CELL_SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "cell": cell.to_json(),
+        "cell_fingerprint": cell.fingerprint(),
+        "matrix": matrix.path,
+        "suite": list(matrix.suite),
+        "torch_spec": source.spec,
+        "started": started_at,
+        "host": {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count()},
+        "installed": {},
+        "freeze": [],
+        "tests": [],
+        "counts": counts([]),
+        "durations": {},
+        "files": {"junit": None, "log": f"logs/{cell.name}.log"},
+    }
+
+    def finish(cls, tests=(), probe=None):
+        result.update(
+            status=cls.status,
+            message=cls.message,
+            expected=cls.expected,
+            unexpected=cls.unexpected,
+            tests=[t.to_json() for t in tests],
+            counts=counts(list(tests)),
+            probe=probe,
+            finished=_now(),
+        )
+        result["durations"]["total"] = round(time.perf_counter() - t0, 3)
+        write_cell_result(opts.out, result)
+        return result
+
+    if cell.expect == "not-applicable":
+        return finish(Classification("not-applicable", cell.reason, expected=True))
+
+    # 1. environment
+    spec = EnvSpec(cell.name, cell.requirements, extra_pins=cell.extra_pins)
+    try:
+        env = build_env(
+            spec, opts.work / "envs", log_path=paths["log"], reuse=opts.reuse_envs,
+            import_check=False, source=source,
+        )
+    except InstallError as exc:
+        result["durations"]["env"] = round(time.perf_counter() - t0, 3)
+        return finish(classify(pytest_rc=None, tests=[], error="error:install", error_message=exc.message,
+                               expect=cell.expect))
+    result["durations"]["env"] = round(env.build_seconds, 3)
+    result["env_reused"] = env.reused
+    try:
+        result["installed"] = env.installed_versions()
+        result["freeze"] = env.freeze()
+    except InstallError as exc:
+        return finish(classify(pytest_rc=None, tests=[], error="error:install", error_message=exc.message,
+                               expect=cell.expect))
+
+    # 2. the suite, with the import probe loaded as a plugin
+    suite = [p for p in matrix.suite if (opts.root / p).exists()]
+    result["suite_missing"] = [p for p in matrix.suite if p not in suite]
+    if not suite:
+        return finish(classify(pytest_rc=None, tests=[], error="error:no-tests",
+                               error_message=f"none of the suite paths exist: {list(matrix.suite)}",
+                               expect=cell.expect))
+    probe_path = opts.work / "probe" / f"{cell.name}.json"
+    probe_path.parent.mkdir(parents=True, exist_ok=True)
+    probe_path.unlink(missing_ok=True)
+    junit_tmp = paths["junit"].with_name(f".{cell.name}.junit.xml.tmp")
+    junit_tmp.unlink(missing_ok=True)
+    basetemp = opts.work / "tmp" / cell.name
+    cmd = [
+        str(env.python), "-m", "pytest", "-p", "compat.matrix.probe", "-p", "no:cacheprovider",
+        "-q", "-rs", "-o", "junit_family=xunit1", f"--junitxml={junit_tmp}", f"--basetemp={basetemp}",
+    ]
+    if opts.pytest_workers > 0:
+        cmd += ["-n", str(opts.pytest_workers)]
+    cmd += [*opts.pytest_args, *suite]
+    result["command"] = cmd
+    run_env = env.environ()
+    run_env.update(CELL_ENV)
+    run_env["PCC_PROBE_OUT"] = str(probe_path)
+    run_env["PYTHONPATH"] = str(opts.root)
+    if children.stopping:
+        raise KeyboardInterrupt
+    rc, seconds = _run_pytest(cmd, env=run_env, cwd=opts.root, log_path=paths["log"],
+                              timeout=opts.timeout, children=children)
+    if children.stopping:  # killed by an interrupt: record nothing, --resume reruns this cell
+        raise KeyboardInterrupt
+    result["durations"]["pytest"] = round(seconds, 3)
+    result["pytest_exit_code"] = rc
+    probe = None
+    if probe_path.is_file():
+        try:
+            probe = json.loads(probe_path.read_text())
+        except ValueError:
+            probe = None
+    if probe is not None and probe.get("torch_cuda") is not None:
+        return finish(classify(pytest_rc=rc, tests=[], error="error:install",
+                               error_message=f"torch is not CPU-only: torch.version.cuda={probe['torch_cuda']}",
+                               expect=cell.expect), probe=probe)
+    if rc == PROBE_EXIT or (probe is not None and not probe.get("ok")):
+        err = (probe or {}).get("error") or {}
+        msg = f"import of {err.get('stage', '?')} failed: {err.get('message', 'no probe output')}"
+        return finish(classify(pytest_rc=rc, tests=[], error="error:import", error_message=msg,
+                               expect=cell.expect), probe=probe)
+    tests = []
+    junit_missing = not junit_tmp.is_file()
+    if not junit_missing:
+        try:
+            tests = parse_junit(junit_tmp)
+        except Exception as exc:  # noqa: BLE001 - a truncated XML is a crash, reported as such
+            junit_missing = True
+            result["message"] = f"unreadable JUnit XML: {exc}"
+        os.replace(junit_tmp, paths["junit"])
+        result["files"]["junit"] = f"cells/{cell.name}.junit.xml"
+    if rc is None:
+        return finish(classify(pytest_rc=rc, tests=tests, error="error:timeout",
+                               error_message=f"no result within {opts.timeout:g} s", expect=cell.expect),
+                      tests, probe)
+    return finish(classify(pytest_rc=rc, tests=tests, expect=cell.expect, expect_tests=cell.tests,
+                           junit_missing=junit_missing), tests, probe)
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]:
+    """Run ``cells`` (``--resume``: reuse finished results); returns every result, in matrix order."""
+    try:
+        source = torch_source()
+    except ToolchainError as exc:
+        raise SystemExit(f"compat.matrix: {exc}") from None
+    if matrix.torch and matrix.torch != source.spec:
+        source = dataclasses.replace(source, spec=matrix.torch)
+        source.check()
+    results: dict[str, dict] = {}
+    todo = []
+    for cell in cells:
+        done = _finished_result(opts.out, cell) if opts.resume else None
+        if done is not None:
+            results[cell.name] = done
+        else:
+            todo.append(cell)
+    say = (lambda *a: None) if opts.quiet else (lambda msg: print(msg, flush=True))
+    if results:
+        say(f"resume: {len(results)} finished cells kept, {len(todo)} to run")
+    say(f"matrix {matrix.path}: {len(todo)} cells, {opts.jobs} jobs, timeout {opts.timeout:g} s, out {opts.out}")
+    children = _Children()
+    previous = {}
+
+    def stop(signum, frame):
+        children.kill_all()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
+    t0, finished = time.perf_counter(), 0
+    pool = cf.ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+    try:
+        futures = {pool.submit(run_cell, c, matrix, source, opts, children): c for c in todo}
+        for fut in cf.as_completed(futures):
+            cell = futures[fut]
+            res = fut.result()
+            results[cell.name] = res
+            finished += 1
+            left = len(todo) - finished
+            elapsed = time.perf_counter() - t0
+            eta = elapsed / finished * left
+            c = res["counts"]
+            detail = f"{c['passed']} passed, {c['failed'] + c['error']} failed, {c['na']} n/a"
+            say(
+                f"[{finished:>3}/{len(todo)}] {cell.name:<24} {res['status']:<15} "
+                f"{res['durations'].get('total', 0):6.1f}s  ({detail}; {left} left, ETA {_fmt(eta)})"
+            )
+    except KeyboardInterrupt:
+        children.kill_all()
+        pool.shutdown(wait=False, cancel_futures=True)
+        say(f"interrupted: {finished} cells finished and saved under {opts.out}/cells; rerun with --resume")
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return [results[c.name] for c in cells if c.name in results]
