@@ -32,6 +32,13 @@ __all__ = ["Finding", "ParseFailure", "Result", "check_source"]
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:[,\s]+[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
 _TODO_PREFIX = "# TODO(compat): "
 _STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+# Kinds of known cache (see Inference.cache_kind) that compat.to_legacy reads on every
+# version: it refuses static/quantized caches and cannot guess a family's native tuple.
+_READABLE = {"DynamicCache", "EncoderDecoderCache", "to_cache"}
+_NONE_NOTE = (
+    "rewritten to compat.to_cache; check `{arg}` is never None here: "
+    "{old} gave an empty cache, compat.to_cache(None) returns None"
+)
 
 
 class ParseFailure(Exception):
@@ -83,6 +90,8 @@ class Result:
 
 
 def _snippet(node: cst.CSTNode, limit: int = 48) -> str:
+    if isinstance(node, cst.Arg):
+        node = node.with_changes(comma=cst.MaybeSentinel.DEFAULT, whitespace_after_arg=cst.SimpleWhitespace(""))
     code = " ".join(cst.Module([]).code_for_node(node).split())
     return code if len(code) <= limit else code[: limit - 3] + "..."
 
@@ -150,19 +159,22 @@ def _plain_args(call: cst.Call) -> tuple[list[cst.Arg], dict[str, cst.Arg]] | No
 
 
 class _Migrator(cst.CSTTransformer):
-    def __init__(self, inference: Inference, path: str, enabled: set[str], fix: bool, noqa: dict) -> None:
+    def __init__(self, inference: Inference, path: str, enabled: set[str], fix: bool, source: str) -> None:
         super().__init__()
+        self.lines = source.splitlines()
         self.inf = inference
         self.path = path
         self.enabled = enabled
         self.fix = fix
-        self.noqa = noqa
+        self.noqa = _noqa_map(source)
         self.findings: list[Finding] = []
         self.need_compat = False
         self._todos: list[list[str]] = []
 
     # -- reporting --------------------------------------------------------------
-    def _report(self, node: cst.CSTNode, code: str, fixable: bool, *, via_compat: bool = True) -> bool:
+    def _report(
+        self, node: cst.CSTNode, code: str, fixable: bool, *, via_compat: bool = True, note: str | None = None
+    ) -> bool:
         """Record a hit; True when the caller should apply its rewrite now."""
         if code not in self.enabled:
             return False
@@ -176,8 +188,8 @@ class _Migrator(cst.CSTTransformer):
         self.findings.append(
             Finding(self.path, line, col, code, f"`{snippet}`: {rule.message}", fixable, fixed=apply)
         )
-        if self.fix and not fixable and self._todos:
-            self._todos[-1].append(f"{_TODO_PREFIX}{code} `{snippet}`: {rule.todo}")
+        if self.fix and self._todos and (not fixable or note):
+            self._todos[-1].append(f"{_TODO_PREFIX}{code} `{snippet}`: {note if fixable else rule.todo}")
         if apply and via_compat:
             self.need_compat = True
         return apply
@@ -192,12 +204,22 @@ class _Migrator(cst.CSTTransformer):
         if isinstance(original_node, _STATEMENTS):
             todos = self._todos.pop()
             if todos and isinstance(result, _STATEMENTS):
-                present = {line.comment.value for line in result.leading_lines if line.comment is not None}
+                present = self._comments_above(original_node)
                 new = [t for t in dict.fromkeys(todos) if t not in present]
                 if new:
                     lines = [cst.EmptyLine(indent=True, comment=cst.Comment(t)) for t in new]
                     result = result.with_changes(leading_lines=[*result.leading_lines, *lines])
         return result
+
+    def _comments_above(self, statement: cst.CSTNode) -> set[str]:
+        """Comment lines directly above ``statement`` in the source (libcst keeps the
+        first statement's in ``Module.header``, so the source text is the reliable place)."""
+        line = self.inf.positions[statement].start.line - 1  # 1-based line above
+        found = set()
+        while line >= 1 and self.lines[line - 1].lstrip().startswith("#"):
+            found.add(self.lines[line - 1].strip())
+            line -= 1
+        return found
 
     # -- helpers ---------------------------------------------------------------
     def _self_receiver_ok(self, receiver: cst.BaseExpression) -> bool:
@@ -261,7 +283,9 @@ class _Migrator(cst.CSTTransformer):
                     return cst.Call(updated.func.value)
                 return updated
             ok = False
-        if self._report(original, "PCC001", fixable=ok):
+        note = None if not ok or self.inf.is_evident_legacy(args[0][0].value) else _NONE_NOTE.format(
+            old="from_legacy_cache(None)", arg=_snippet(args[0][0].value, 30))
+        if self._report(original, "PCC001", fixable=ok, note=note):
             return cst.Call(_compat("to_cache"), [updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
         return updated
 
@@ -281,7 +305,9 @@ class _Migrator(cst.CSTTransformer):
                 return updated
             data = positional[0].value
             fixable = not keywords
-        if self._report(original, "PCC004", fixable=fixable):
+        note = None if not fixable or self.inf.is_evident_legacy(data) else _NONE_NOTE.format(
+            old=f"{cls}(None)", arg=_snippet(data, 30))
+        if self._report(original, "PCC004", fixable=fixable, note=note):
             return cst.Call(_compat("to_cache"), [cst.Arg(self._updated_arg(original, updated, data))])
         return updated
 
@@ -349,14 +375,20 @@ class _Migrator(cst.CSTTransformer):
             if self.inf.is_lookalike_receiver(receiver) or not self._self_receiver_ok(receiver):
                 return updated_node
             is_self = isinstance(receiver, cst.Name) and receiver.value == "self"
-            fixable = index is not None and not is_self and not self.inf.is_store(original_node)
+            fixable = (
+                index is not None
+                and not is_self
+                and not self.inf.is_store(original_node)
+                and self.inf.cache_kind(receiver) in _READABLE - {"EncoderDecoderCache"}
+            )
             if self._report(original_node, "PCC003", fixable=fixable):
                 which = cst.Integer("0" if value.attr.value == "key_cache" else "1")
                 legacy = cst.Call(_compat("to_legacy"), [cst.Arg(updated_node.value.value)])
                 return _index(updated_node.with_changes(value=legacy), which)
             return updated_node
-        if self.inf.cache_kind(value) is not None and self._self_receiver_ok(value):
-            fixable = index is not None and not self.inf.is_store(original_node)
+        kind = self.inf.cache_kind(value)
+        if kind is not None and self._self_receiver_ok(value):
+            fixable = index is not None and not self.inf.is_store(original_node) and kind in _READABLE
             if self._report(original_node, "PCC005", fixable=fixable):
                 return updated_node.with_changes(value=cst.Call(_compat("to_legacy"), [cst.Arg(updated_node.value)]))
         return updated_node
@@ -380,9 +412,10 @@ class _Migrator(cst.CSTTransformer):
         return self.inf.is_store(node) and self.inf.cache_kind(node.value) is None
 
     def _iteration(self, iterable: cst.BaseExpression) -> bool:
-        if self.inf.cache_kind(iterable) is None or not self._self_receiver_ok(iterable):
+        kind = self.inf.cache_kind(iterable)
+        if kind is None or not self._self_receiver_ok(iterable):
             return False
-        return self._report(iterable, "PCC005", fixable=True)
+        return self._report(iterable, "PCC005", fixable=kind in _READABLE)
 
     def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
         if self._iteration(original_node.iter):
@@ -411,7 +444,7 @@ def check_source(
     """Lint ``source`` (and with ``fix=True`` rewrite it). Raises :class:`ParseFailure`."""
     module = parse(source)
     wrapper = MetadataWrapper(module)
-    migrator = _Migrator(Inference(wrapper), path, set(rules if rules is not None else RULES), fix, _noqa_map(source))
+    migrator = _Migrator(Inference(wrapper), path, set(rules if rules is not None else RULES), fix, source)
     new_module = wrapper.visit(migrator)
     if fix and migrator.need_compat:
         context = CodemodContext()

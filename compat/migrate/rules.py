@@ -66,9 +66,9 @@ _RULES = [
         "cache.key_cache[i] / cache.value_cache[i]",
         "`key_cache`/`value_cache` are deprecated wrappers in transformers 4.54-4.55 and removed in 4.56 "
         "(tensors live in `cache.layers[i].keys`/`.values` from 4.54)",
-        "compat.to_legacy(cache)[i][0] (key) / [i][1] (value), for reads",
-        "writes and whole-list uses have no portable form: read with compat.to_legacy(cache)[i][0|1], "
-        "build a new cache with compat.to_cache(...) instead of writing into it",
+        "compat.to_legacy(cache)[i][0] (key) / [i][1] (value): reads of a known DynamicCache",
+        "read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache "
+        "(to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)",
     ),
     Rule(
         "PCC004",
@@ -86,8 +86,9 @@ _RULES = [
         "cache[i] / for layer in cache (cache known to be a Cache)",
         "a Cache is subscriptable (giving (k, v)) only up to transformers 4.57; from 5.0 `cache[i]` raises "
         "TypeError and iterating yields (k, v, sliding) 3-tuples",
-        "compat.to_legacy(cache)[i]",
-        "index compat.to_legacy(cache) instead; a Cache cannot be written through an index",
+        "compat.to_legacy(cache)[i]: reads of a cache built in the same scope",
+        "index compat.to_legacy(cache, model=model) instead (a family-native tuple, Bloom <4.44 or "
+        "GPTBigCode <4.54, needs model=; static caches have no legacy form); never write through an index",
     ),
     Rule(
         "PCC006",

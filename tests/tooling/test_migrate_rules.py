@@ -1,0 +1,542 @@
+"""Before/after cases for every migrate rule, look-alike no-ops, idempotence.
+
+Each case is a module as a user would write it and the module ``--fix`` must
+produce (reviewed by hand, like bump-pydantic's ``assertCodemod`` pairs). The
+id starts with the rule id; ``-todo-`` cases have no safe rewrite and get a
+``# TODO(compat):`` comment instead; ``-note-`` cases are rewritten and get a
+comment saying what to check.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("libcst", reason="not-applicable: libcst (the migrate extra) is not installed")
+
+from compat.migrate import RULES, check_source  # noqa: E402
+
+
+CASES = [
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+
+def f(pkv):
+    return DynamicCache.from_legacy_cache(tuple(pkv))  # build the prefix
+''',
+        '''\
+from transformers import DynamicCache
+import compat
+
+
+def f(pkv):
+    return compat.to_cache(tuple(pkv))  # build the prefix
+''',
+        ['PCC001'],
+        id='PCC001',
+    ),
+    pytest.param(
+        '''\
+import transformers
+
+
+def f(pkv):
+    return transformers.EncoderDecoderCache.from_legacy_cache(pkv)
+''',
+        '''\
+import transformers
+import compat
+
+
+def f(pkv):
+    # TODO(compat): PCC001 `transformers.EncoderDecoderCache.from_legacy_...`: rewritten to compat.to_cache; check `pkv` is never None here: from_legacy_cache(None) gave an empty cache, compat.to_cache(None) returns None
+    return compat.to_cache(pkv)
+''',
+        ['PCC001'],
+        id='PCC001-note-maybe-none',
+    ),
+    pytest.param(
+        '''\
+from transformers.cache_utils import DynamicCache as DC
+
+cache = DC.from_legacy_cache(None)
+''',
+        '''\
+from transformers.cache_utils import DynamicCache as DC
+
+cache = DC()
+''',
+        ['PCC001'],
+        id='PCC001-none-literal',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+cache = DynamicCache.from_legacy_cache(pkv, num_hidden_layers=2)
+''',
+        '''\
+from transformers import DynamicCache
+
+# TODO(compat): PCC001 `DynamicCache.from_legacy_cache(pkv, num_hidde...`: build the cache with compat.to_cache(x); from_legacy_cache(None) gave an empty cache
+cache = DynamicCache.from_legacy_cache(pkv, num_hidden_layers=2)
+''',
+        ['PCC001'],
+        id='PCC001-todo-kwargs',
+    ),
+    pytest.param(
+        '''\
+import compat
+
+
+def read(out):
+    return out.past_key_values.to_legacy_cache()
+''',
+        '''\
+import compat
+
+
+def read(out):
+    return compat.to_legacy(out.past_key_values)
+''',
+        ['PCC002'],
+        id='PCC002',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+cache = DynamicCache()
+keys = [cache.key_cache[i] for i in range(2)]
+last_value = cache.value_cache[-1].shape
+''',
+        '''\
+from transformers import DynamicCache
+import compat
+
+cache = DynamicCache()
+keys = [compat.to_legacy(cache)[i][0] for i in range(2)]
+last_value = compat.to_legacy(cache)[-1][1].shape
+''',
+        ['PCC003'],
+        id='PCC003',
+    ),
+    pytest.param(
+        '''\
+def first_key(cache):
+    return cache.key_cache[0]
+''',
+        '''\
+def first_key(cache):
+    # TODO(compat): PCC003 `cache.key_cache[0]`: read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache (to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)
+    return cache.key_cache[0]
+''',
+        ['PCC003'],
+        id='PCC003-todo-unknown-type',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+cache = DynamicCache()
+cache.key_cache[0] = k
+cache.value_cache[0].zero_()
+n = len(cache.key_cache)
+''',
+        '''\
+from transformers import DynamicCache
+
+cache = DynamicCache()
+# TODO(compat): PCC003 `cache.key_cache[0]`: read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache (to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)
+cache.key_cache[0] = k
+# TODO(compat): PCC003 `cache.value_cache[0]`: read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache (to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)
+cache.value_cache[0].zero_()
+# TODO(compat): PCC003 `cache.key_cache`: read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache (to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)
+n = len(cache.key_cache)
+''',
+        ['PCC003'],
+        id='PCC003-todo-write',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+cache = DynamicCache(tuple(zip(keys, values)))
+''',
+        '''\
+from transformers import DynamicCache
+import compat
+
+cache = compat.to_cache(tuple(zip(keys, values)))
+''',
+        ['PCC004'],
+        id='PCC004',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache, EncoderDecoderCache
+
+a = DynamicCache(ddp_cache_data=pkv)
+b = EncoderDecoderCache(legacy4)
+''',
+        '''\
+from transformers import DynamicCache, EncoderDecoderCache
+import compat
+
+# TODO(compat): PCC004 `DynamicCache(ddp_cache_data=pkv)`: rewritten to compat.to_cache; check `pkv` is never None here: DynamicCache(None) gave an empty cache, compat.to_cache(None) returns None
+a = compat.to_cache(pkv)
+# TODO(compat): PCC004 `EncoderDecoderCache(legacy4)`: rewritten to compat.to_cache; check `legacy4` is never None here: EncoderDecoderCache(None) gave an empty cache, compat.to_cache(None) returns None
+b = compat.to_cache(legacy4)
+''',
+        ['PCC004'],
+        id='PCC004-note-maybe-none',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+cache = DynamicCache(config.num_hidden_layers)
+''',
+        '''\
+from transformers import DynamicCache
+
+# TODO(compat): PCC004 `DynamicCache(config.num_hidden_layers)`: if the argument is legacy (k, v) data use compat.to_cache(...); if it is a layer count, drop it
+cache = DynamicCache(config.num_hidden_layers)
+''',
+        ['PCC004'],
+        id='PCC004-todo-layer-count',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+
+def f(cache: DynamicCache):
+    k, v = cache[0]
+    return [k.shape for k, v in cache]
+''',
+        '''\
+from transformers import DynamicCache
+import compat
+
+
+def f(cache: DynamicCache):
+    k, v = compat.to_legacy(cache)[0]
+    return [k.shape for k, v in compat.to_legacy(cache)]
+''',
+        ['PCC005'],
+        id='PCC005',
+    ),
+    pytest.param(
+        '''\
+def prefix_len(out):
+    return out.past_key_values[0][0].shape[-2]
+''',
+        '''\
+def prefix_len(out):
+    # TODO(compat): PCC005 `out.past_key_values[0]`: index compat.to_legacy(cache, model=model) instead (a family-native tuple, Bloom <4.44 or GPTBigCode <4.54, needs model=; static caches have no legacy form); never write through an index
+    return out.past_key_values[0][0].shape[-2]
+''',
+        ['PCC005'],
+        id='PCC005-todo-model-output',
+    ),
+    pytest.param(
+        '''\
+def reset(past_key_values, kv_cache):
+    past_key_values.crop(0)
+    kv_cache.crop(n)
+''',
+        '''\
+def reset(past_key_values, kv_cache):
+    # TODO(compat): PCC006 `past_key_values.crop(0)`: only crop(-n) with n > 0 means the same on every version; to empty a cache build a new one
+    past_key_values.crop(0)
+    # TODO(compat): PCC006 `kv_cache.crop(n)`: only crop(-n) with n > 0 means the same on every version; to empty a cache build a new one
+    kv_cache.crop(n)
+''',
+        ['PCC006'],
+        id='PCC006',
+    ),
+    pytest.param(
+        '''\
+def limits(past_key_values):
+    return past_key_values.get_max_length(), past_key_values.get_max_cache_shape()
+''',
+        '''\
+def limits(past_key_values):
+    # TODO(compat): PCC007 `past_key_values.get_max_length()`: no call exists on every version: treat a dynamic cache as unbounded (None or -1), or read the limit from the model config
+    # TODO(compat): PCC007 `past_key_values.get_max_cache_shape()`: no call exists on every version: treat a dynamic cache as unbounded (None or -1), or read the limit from the model config
+    return past_key_values.get_max_length(), past_key_values.get_max_cache_shape()
+''',
+        ['PCC007'],
+        id='PCC007',
+    ),
+    pytest.param(
+        '''\
+if cache.seen_tokens > 0:
+    pass
+''',
+        '''\
+# TODO(compat): PCC008 `cache.seen_tokens`: use cache.get_seq_length() (exists 4.36-5.23) if you mean the cached length; it differs from seen_tokens after crop or for sink caches
+if cache.seen_tokens > 0:
+    pass
+''',
+        ['PCC008'],
+        id='PCC008',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+cache = DynamicCache.from_legacy_cache(tuple(pkv))
+a = cache.get_usable_length(input_ids.shape[1])
+b = cache.get_usable_length(3, layer_idx=1)
+''',
+        '''\
+from transformers import DynamicCache
+import compat
+
+cache = compat.to_cache(tuple(pkv))
+a = cache.get_seq_length()
+b = cache.get_seq_length(layer_idx=1)
+''',
+        ['PCC001', 'PCC009'],
+        id='PCC009',
+    ),
+    pytest.param(
+        '''\
+def usable(cache, n):
+    return cache.get_usable_length(n)
+''',
+        '''\
+def usable(cache, n):
+    # TODO(compat): PCC009 `cache.get_usable_length(n)`: for a DynamicCache it equals get_seq_length(layer_idx); for static/sink caches it was capped at max_length - n
+    return cache.get_usable_length(n)
+''',
+        ['PCC009'],
+        id='PCC009-todo-unknown-type',
+    ),
+    pytest.param(
+        '''\
+out = model(
+    ids,
+    past_key_values=cache,
+    cache_position=torch.arange(3),  # explicit positions
+)
+''',
+        '''\
+# TODO(compat): PCC010 `cache_position=torch.arange(3)`: drop cache_position and pass an attention mask covering prefix + input (compat's prefix helper gives the right kwargs); keep it only if it provably starts at the cache length
+out = model(
+    ids,
+    past_key_values=cache,
+    cache_position=torch.arange(3),  # explicit positions
+)
+''',
+        ['PCC010'],
+        id='PCC010',
+    ),
+    pytest.param(
+        '''\
+class Runner:
+    def go(self, ids, legacy):
+        prefix = tuple(legacy)
+        return self.model.generate(ids, past_key_values=prefix, max_new_tokens=2)
+''',
+        '''\
+import compat
+
+class Runner:
+    def go(self, ids, legacy):
+        prefix = tuple(legacy)
+        return self.model.generate(ids, past_key_values=compat.to_cache(prefix, model=self.model), max_new_tokens=2)
+''',
+        ['PCC011'],
+        id='PCC011',
+    ),
+    pytest.param(
+        '''\
+seqs = get_model().generate(ids, past_key_values=((k, v),))
+''',
+        '''\
+# TODO(compat): PCC011 `((k, v),)`: pass compat.to_cache(<tuple>, model=<the model>)
+seqs = get_model().generate(ids, past_key_values=((k, v),))
+''',
+        ['PCC011'],
+        id='PCC011-todo-impure-receiver',
+    ),
+]
+
+NO_OPS = [
+    pytest.param(
+        '''\
+class DynamicCache:
+    @classmethod
+    def from_legacy_cache(cls, x):
+        return cls()
+
+
+cache = DynamicCache.from_legacy_cache(x)
+other = DynamicCache(x)
+first = cache[0]
+''',
+        id='lookalike-own-class',
+    ),
+    pytest.param(
+        '''\
+import mylib
+from mylib import DynamicCache
+
+a = mylib.from_legacy_cache(x)
+b = DynamicCache.from_legacy_cache(x)
+c = DynamicCache(x)
+d = mylib.state.to_legacy_cache()
+e = mylib.kv.key_cache[0]
+''',
+        id='lookalike-other-library',
+    ),
+    pytest.param(
+        '''\
+class Attention:
+    def __init__(self):
+        self.key_cache = []
+        self.seen_tokens = 0
+
+    def get(self, i):
+        return self.key_cache[i], self.seen_tokens
+''',
+        id='lookalike-own-attributes',
+    ),
+    pytest.param(
+        '''\
+box = image.crop((0, 0, 4, 4))
+image.crop(0)
+n = tokenizer.get_max_length()
+s = streamer.seen_tokens
+''',
+        id='lookalike-generic-methods',
+    ),
+    pytest.param(
+        '''\
+layers = tuple(pkv)
+first = layers[0]
+model.generate(ids, past_key_values=cache)
+model.generate(ids, past_key_values=None)
+out = model(ids, past_key_values=cache, cache_position=None)
+cache.crop(-2)
+''',
+        id='not-evident',
+    ),
+    pytest.param(
+        '''\
+import compat
+from transformers import DynamicCache
+
+cache = DynamicCache()
+cache.update(k, v, 0)
+n = cache.get_seq_length()
+pkv = compat.to_cache(legacy, model=model)
+back = compat.to_legacy(pkv)
+''',
+        id='portable-already',
+    ),
+]
+
+
+
+@pytest.mark.parametrize(("before", "after", "codes"), CASES)
+def test_fix_rewrites_as_expected(before, after, codes):
+    result = check_source(before, "case.py", fix=True)
+    assert sorted({f.code for f in result.findings}) == codes
+    assert result.fixed_source == after
+
+
+@pytest.mark.parametrize(("before", "after", "codes"), CASES)
+def test_lint_reports_without_changing(before, after, codes):
+    result = check_source(before, "case.py")
+    assert sorted({f.code for f in result.findings}) == codes
+    assert result.fixed_source == before
+    for finding in result.findings:
+        assert finding.text().startswith(f"case.py:{finding.line}:{finding.col}: {finding.code} ")
+        assert not finding.fixed
+
+
+@pytest.mark.parametrize(("before", "after", "codes"), CASES)
+def test_fix_is_idempotent(before, after, codes):
+    once = check_source(before, "case.py", fix=True).fixed_source
+    twice = check_source(once, "case.py", fix=True)
+    assert twice.fixed_source == once
+    assert not any(f.fixable for f in twice.findings), "a fixed pattern is still reported as fixable"
+
+
+@pytest.mark.parametrize(("before", "after", "codes"), CASES)
+def test_fixed_code_compiles(before, after, codes):
+    compile(after, "case.py", "exec")
+
+
+@pytest.mark.parametrize("source", NO_OPS)
+def test_lookalikes_are_left_alone(source):
+    result = check_source(source, "case.py", fix=True)
+    assert [f.text() for f in result.findings] == []
+    assert result.fixed_source == source
+
+
+def test_every_rule_has_a_case():
+    covered = {param.id.split("-")[0] for param in CASES}
+    assert covered == set(RULES)
+
+
+def test_fixable_rules_have_a_fixed_case():
+    fixed = {param.id.split("-")[0] for param in CASES if "-todo-" not in param.id}
+    assert {rid for rid, rule in RULES.items() if rule.fix} <= fixed
+
+
+def test_todo_comment_names_rule_and_what_to_check():
+    after = check_source("cache = x\ncache.crop(0)\n", fix=True).fixed_source
+    todo = after.splitlines()[1]
+    assert todo.startswith("# TODO(compat): PCC006 `cache.crop(0)`: ")
+    assert RULES["PCC006"].todo in todo
+
+
+def test_formatting_and_comments_elsewhere_are_preserved():
+    before = (
+        "# header comment\n"
+        "from transformers import DynamicCache   # odd spacing kept\n"
+        "\n\n"
+        "def f( pkv ,   n ):  # signature comment\n"
+        "    x = [ 1,2 ,3 ]\n"
+        "    cache = DynamicCache.from_legacy_cache( tuple(pkv) )  # trailing\n"
+        "    return cache,x\n"
+    )
+    after = check_source(before, fix=True).fixed_source
+    # Only the call changes (the argument keeps its own spacing) and one import is added.
+    assert after == before.replace(
+        "DynamicCache.from_legacy_cache( tuple(pkv) )", "compat.to_cache(tuple(pkv) )"
+    ).replace("# odd spacing kept\n", "# odd spacing kept\nimport compat\n")
+
+
+def test_existing_import_is_not_duplicated():
+    before = "import compat\nfrom transformers import DynamicCache\nc = DynamicCache.from_legacy_cache(tuple(p))\n"
+    after = check_source(before, fix=True).fixed_source
+    assert after.count("import compat") == 1
+
+
+@pytest.mark.parametrize(
+    ("suffix", "reported"),
+    [
+        pytest.param("  # noqa", False, id="bare-noqa"),
+        pytest.param("  # noqa: PCC006", False, id="noqa-this-rule"),
+        pytest.param("  # noqa: PCC001, E501", True, id="noqa-other-rule"),
+        pytest.param("", True, id="no-noqa"),
+    ],
+)
+def test_noqa(suffix, reported):
+    result = check_source(f"past.crop(0){suffix}\n", fix=True)
+    assert bool(result.findings) is reported
+    assert ("TODO(compat)" in result.fixed_source) is reported
+
+
+def test_rule_selection_limits_findings_and_fixes():
+    before = "from transformers import DynamicCache\nc = DynamicCache.from_legacy_cache(tuple(p))\npast.crop(0)\n"
+    result = check_source(before, fix=True, rules=["PCC006"])
+    assert [f.code for f in result.findings] == ["PCC006"]
+    assert "DynamicCache.from_legacy_cache" in result.fixed_source
