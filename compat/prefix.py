@@ -1,0 +1,203 @@
+"""``prefixed_call``: the keyword arguments that run a model *with a prefix* correctly.
+
+A prefix of P cached tokens in front of L new tokens needs, on every
+transformers from 4.30 to 5.x (see docs/shim.md):
+
+* a **fresh** ``past_key_values`` per call (forwards mutate a Cache in place);
+* an attention mask of length **P + L** (a mask of L is silently wrong from 4.53);
+* **no** ``cache_position`` (positions then start at P), and ``use_cache=True``
+  (``use_cache=False`` with a prefix is silently wrong in Llama <= 4.40);
+* for ``generate``: P placeholder ids in front of ``input_ids`` (sliced off before
+  embedding), stripped again from the output by :meth:`PrefixedCall.strip`.
+
+>>> import torch
+>>> from compat.testing.zoo import build
+>>> model = build("llama")
+>>> prefix = model(torch.tensor([[5, 6, 7]]), use_cache=True).past_key_values
+>>> call = prefixed_call(model, prefix, torch.tensor([[8, 9]]))
+>>> call.prefix_length, tuple(call.kwargs["attention_mask"].shape)
+(3, (1, 5))
+>>> logits = model(**call.kwargs).logits            # logits of tokens 8, 9 after 5, 6, 7
+>>> gen = prefixed_call(model, prefix, torch.tensor([[8, 9]]), for_generate=True)
+>>> out = model.generate(**gen.kwargs, max_new_tokens=2, do_sample=False)
+>>> tuple(gen.strip(out).shape)                   # the 2 input ids + 2 new ones
+(1, 4)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+from compat import _transformers as tf
+from compat.convert import to_cache, to_legacy
+from compat.errors import MalformedCacheError, UnsupportedModelError
+
+__all__ = ["PrefixedCall", "prefixed_call"]
+
+
+@dataclasses.dataclass
+class PrefixedCall:
+    """Keyword arguments for ``model(**kwargs)`` or ``model.generate(**kwargs)``.
+
+    Attributes:
+        kwargs: the arguments (``input_ids``, ``attention_mask``,
+            ``past_key_values``, ``use_cache`` and, for encoder-decoders,
+            ``decoder_input_ids`` / ``decoder_attention_mask``).
+        prefix_length: P, the number of cached prefix tokens.
+        placeholders: how many leading columns :meth:`strip` removes from a
+            ``generate`` output (0 for a forward call).
+    """
+
+    kwargs: dict
+    prefix_length: int
+    placeholders: int = 0
+
+    def strip(self, sequences: Any) -> Any:
+        """``generate``'s ``sequences`` without the placeholder columns."""
+        return sequences[:, self.placeholders :]
+
+
+def prefixed_call(
+    model: Any,
+    prefix: Any,
+    input_ids: Any,
+    *,
+    attention_mask: Any = None,
+    decoder_input_ids: Any = None,
+    decoder_attention_mask: Any = None,
+    for_generate: bool = False,
+) -> PrefixedCall:
+    """Arguments to run ``model`` on ``input_ids`` after a cached ``prefix``.
+
+    Args:
+        model: a transformers or PEFT model (PEFT models are unwrapped for the
+            decision; call the model you like with the result).
+        prefix: anything :func:`compat.to_cache` accepts (legacy tuples, PEFT's
+            stacked tensors, a Cache). A batch-1 prefix is broadcast (as a view)
+            to the batch of ``input_ids``.
+        input_ids: ``[B, L]`` new token ids (the encoder input for
+            encoder-decoders, whose prefix belongs to the decoder).
+        attention_mask: ``[B, L]`` mask of the new tokens (the encoder mask for
+            encoder-decoders); ones if omitted. The prefix's P ones are prepended.
+        decoder_input_ids / decoder_attention_mask: encoder-decoders only; the
+            decoder's new tokens (required for a forward call; ``generate``
+            starts from ``decoder_start_token_id`` if omitted).
+        for_generate: build arguments for ``generate`` instead of ``forward``.
+    """
+    import torch
+
+    base = tf.unwrap_model(model)
+    cfg = tf.config_of(base)
+    enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
+    legacy = to_legacy(prefix, model=base)
+    if not legacy:
+        raise MalformedCacheError("prefix is empty: expected at least one filled layer")
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+        raise MalformedCacheError(f"input_ids: expected a [B, L] tensor, found {_describe(input_ids)}")
+    batch = input_ids.shape[0]
+    legacy = _broadcast(legacy, batch)
+    plen = legacy[0][0].shape[-2]
+    device = input_ids.device
+
+    if enc_dec:
+        new_ids = decoder_input_ids
+        if new_ids is None:
+            if not for_generate:
+                raise MalformedCacheError("decoder_input_ids: an encoder-decoder forward needs them, found None")
+            start = getattr(cfg, "decoder_start_token_id", None)
+            if start is None:
+                raise UnsupportedModelError("config.decoder_start_token_id is None: pass decoder_input_ids")
+            new_ids = torch.full((batch, 1), start, dtype=torch.long, device=device)
+        new_mask = decoder_attention_mask
+    else:
+        new_ids, new_mask = input_ids, attention_mask
+    if new_mask is None:
+        new_mask = torch.ones(new_ids.shape, dtype=torch.long, device=new_ids.device)
+    full_mask = torch.cat([new_mask.new_ones((batch, plen)), new_mask], dim=1)
+
+    placeholders = 0
+    if for_generate:
+        if tf.cache_utils() is None and new_ids.shape[1] > 1:
+            # Before 4.36 (no cache_utils) every prepare_inputs_for_generation keeps
+            # only the LAST input id once a past is given: run the others through
+            # the model first, so the cache covers all but the last token (the
+            # ids stay full length: the cached ones are never embedded again).
+            legacy = _prefill(base, legacy, new_ids, full_mask, input_ids, attention_mask, enc_dec)
+        pad = _placeholder_id(cfg, enc_dec)
+        new_ids = torch.cat([new_ids.new_full((batch, plen), pad), new_ids], dim=1)
+        placeholders = plen
+
+    kwargs: dict = {"past_key_values": to_cache(legacy, model=base), "use_cache": True}
+    if enc_dec:
+        kwargs.update(input_ids=input_ids, decoder_input_ids=new_ids, decoder_attention_mask=full_mask)
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+        if for_generate and _encoder_takes_past(base):
+            # generate hands every non-decoder kwarg, past_key_values included, to
+            # the encoder; an encoder that accepts it (T5 <= 4.45) then fails. Run
+            # the encoder here so generate skips it.
+            kwargs["encoder_outputs"] = _encode(base, input_ids, attention_mask)
+    else:
+        kwargs.update(input_ids=new_ids, attention_mask=full_mask)
+    return PrefixedCall(kwargs=kwargs, prefix_length=plen, placeholders=placeholders)
+
+
+def _describe(x: Any) -> str:
+    shape = getattr(x, "shape", None)
+    return f"shape {tuple(shape)}" if shape is not None else type(x).__name__
+
+
+def _broadcast(legacy: Any, batch: int) -> Any:
+    pbatch = legacy[0][0].shape[0]
+    if pbatch == batch:
+        return legacy
+    if pbatch != 1:
+        raise MalformedCacheError(
+            f"layer 0: prefix batch size must be 1 or equal input_ids' batch {batch}, found {pbatch}"
+        )
+    return tuple(tuple(t.expand(batch, *t.shape[1:]) for t in layer) for layer in legacy)
+
+
+def _placeholder_id(cfg: Any, enc_dec: bool) -> int:
+    # Encoder-decoder generate prepends decoder_start_token_id unless the ids
+    # already start with it, so the placeholders must be that token.
+    if enc_dec and getattr(cfg, "decoder_start_token_id", None) is not None:
+        return int(cfg.decoder_start_token_id)
+    pad = getattr(cfg, "pad_token_id", None)
+    return int(pad) if pad is not None else 0
+
+
+def _encoder_takes_past(base: Any) -> bool:
+    encoder = getattr(base, "get_encoder", None)
+    if encoder is None:
+        return False
+    return "past_key_values" in inspect.signature(encoder().forward).parameters
+
+
+def _encode(base: Any, input_ids: Any, attention_mask: Any) -> Any:
+    import torch
+
+    with torch.no_grad():
+        return base.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
+
+
+def _prefill(base, legacy, new_ids, full_mask, input_ids, attention_mask, enc_dec):
+    import torch
+
+    head = new_ids[:, :-1]
+    kwargs: dict = {"past_key_values": to_cache(legacy, model=base), "use_cache": True}
+    if enc_dec:
+        kwargs.update(input_ids=input_ids, decoder_input_ids=head, decoder_attention_mask=full_mask[:, :-1])
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+    else:
+        kwargs.update(input_ids=head, attention_mask=full_mask[:, :-1])
+    with torch.no_grad():
+        out = base(**kwargs)
+    return to_legacy(out.past_key_values, model=base)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,121 @@
+"""Numerical oracle that needs no cache of ours: the model's own KV of real prefix
+tokens, passed through the shim, must give the logits (and greedy tokens) of one
+plain forward over the whole sequence.
+
+Per family: ``prefix = model(ids[:, :P], use_cache=True).past_key_values`` (whatever
+the installed version returns), ``to_legacy`` -> standard tuples, then
+``prefixed_call`` (which calls ``to_cache``) runs the remaining L tokens. Bloom and
+GPTBigCode exercise their native layouts on the versions that still use them.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compat import prefixed_call, to_cache, to_legacy
+from compat.testing import zoo
+from compat.tolerance import assert_close, assert_same_tokens
+
+P, L, B, NEW = 3, 4, 2, 3
+
+FAMILIES = [
+    pytest.param("llama", id="llama"),
+    pytest.param("llama_gqa", id="llama-gqa"),
+    pytest.param("qwen3", id="qwen3-head_dim"),
+    pytest.param("gpt2", id="gpt2"),
+    pytest.param("opt", id="opt"),
+    pytest.param("bloom", id="bloom"),
+    pytest.param("gpt_bigcode", id="gpt_bigcode-mqa"),
+    pytest.param("t5", id="t5"),
+    pytest.param("bart", id="bart"),
+]
+
+
+@pytest.fixture(scope="module")
+def models():
+    cache = {}
+
+    def get(family_id):
+        if family_id not in cache:
+            ok, why = zoo.family_available(family_id)
+            cache[family_id] = zoo.build(family_id) if ok else why
+        found = cache[family_id]
+        if isinstance(found, str):
+            pytest.skip(f"not-applicable: {found}")
+        return found
+
+    return get
+
+
+def _ids(seed: int, length: int, start: int | None = None) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, zoo.VOCAB, (B, length), generator=g)
+    if start is not None:
+        ids[:, 0] = start
+    return ids
+
+
+def _case(model):
+    """(encoder ids or None, full decoder-side ids)."""
+    if model.config.is_encoder_decoder:
+        return _ids(1, 5), _ids(2, P + L, start=model.config.decoder_start_token_id)
+    return None, _ids(2, P + L)
+
+
+@pytest.mark.parametrize("family_id", FAMILIES)
+def test_forward_with_prefix_matches_full_forward(family_id, models, record_property):
+    model = models(family_id)
+    enc, full = _case(model)
+    with torch.no_grad():
+        if enc is None:
+            expected = model(full).logits[:, P:]
+            own = model(full[:, :P], use_cache=True).past_key_values
+            call = prefixed_call(model, to_legacy(own, model=model), full[:, P:])
+        else:
+            expected = model(input_ids=enc, decoder_input_ids=full).logits[:, P:]
+            own = model(input_ids=enc, decoder_input_ids=full[:, :P], use_cache=True).past_key_values
+            call = prefixed_call(model, to_legacy(own, model=model), enc, decoder_input_ids=full[:, P:])
+        assert "cache_position" not in call.kwargs and call.kwargs["use_cache"] is True
+        got = model(**call.kwargs).logits
+    assert_close(got, expected, what=f"{family_id} logits after a shim prefix", record=record_property)
+
+
+@pytest.mark.parametrize("family_id", FAMILIES)
+def test_generate_with_prefix_matches_full_generate(family_id, models):
+    model = models(family_id)
+    enc, full = _case(model)
+    opts = {"max_new_tokens": NEW, "do_sample": False}
+    with torch.no_grad():
+        if enc is None:
+            expected = model.generate(full, attention_mask=torch.ones_like(full), **opts)[:, P:]
+            own = model(full[:, :P], use_cache=True).past_key_values
+            call = prefixed_call(model, to_legacy(own, model=model), full[:, P:], for_generate=True)
+        else:
+            expected = model.generate(input_ids=enc, decoder_input_ids=full, **opts)[:, P:]
+            own = model(input_ids=enc, decoder_input_ids=full[:, :P], use_cache=True).past_key_values
+            call = prefixed_call(model, to_legacy(own, model=model), enc, decoder_input_ids=full[:, P:],
+                                 for_generate=True)
+        got = call.strip(model.generate(**call.kwargs, **opts))
+    assert_same_tokens(got, expected)
+    assert torch.equal(got[:, :L], full[:, P:])
+
+
+@pytest.mark.parametrize("family_id", FAMILIES)
+def test_own_cache_round_trips_through_the_shim(family_id, models):
+    """to_cache(to_legacy(model output)) is what this family takes, holding the same tensors."""
+    model = models(family_id)
+    enc, full = _case(model)
+    with torch.no_grad():
+        if enc is None:
+            own = model(full[:, :P], use_cache=True).past_key_values
+        else:
+            own = model(input_ids=enc, decoder_input_ids=full[:, :P], use_cache=True).past_key_values
+    legacy = to_legacy(own, model=model)
+    assert len(legacy) == zoo.dims(model).layers
+    assert legacy[0][0].dim() == 4 and legacy[0][0].shape[0] == B and legacy[0][0].shape[2] == P
+    again = to_legacy(to_cache(legacy, model=model), model=model)
+    for i, (a, b) in enumerate(zip(legacy, again)):
+        assert len(a) == len(b), f"layer {i}: arity changed"
+        for x, y in zip(a, b):
+            assert torch.equal(x, y), f"layer {i}: tensors changed"
