@@ -241,14 +241,15 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
                                            log=run_dir / f"suites-{side.role}.log")
         timings["suites (both)"] = time.perf_counter() - t0
         base_s, cand_s = suites["from"], suites["to"]
-        if base_s["status"] == "ran" and cand_s["status"] == "ran":
+        ran = ("pass", "fail")
+        if base_s["status"] in ran and cand_s["status"] in ran:
             suite_findings = compare_suites(base_s["tests"], cand_s["tests"])
-        elif base_s["status"] == "ran" and cand_s["status"] == "error":
-            suite_findings = [{"severity": "broken", "kind": "suite", "where": "suites",
-                               "detail": f"ran on the baseline; on the candidate: {cand_s['reason']}"}]
+        elif base_s["status"] in ran and cand_s["status"].startswith("error"):
+            suite_findings = [{"severity": "broken", "kind": "suite", "where": f"suites ({cand_s['status']})",
+                               "detail": f"ran on the baseline; on the candidate: {cand_s['message']}"}]
         else:
-            notes.append(f"suites not compared: baseline {base_s['status']} ({base_s.get('reason', '')}), "
-                         f"candidate {cand_s['status']} ({cand_s.get('reason', '')})")
+            notes.append(f"suites not compared: baseline {base_s['status']} ({base_s.get('message', '')}), "
+                         f"candidate {cand_s['status']} ({cand_s.get('message', '')})")
     outcome = decide(manifest, replay, replay_crash=crash, suite_findings=suite_findings, suite_notes=notes)
     report.update(outcome)
     report["suites"] = {"baseline" if k == "from" else "candidate": v for k, v in suites.items()}

@@ -164,7 +164,9 @@ def replay_golden(golden_dir: Path, *, runner: Runner = run_case) -> dict[str, A
             result.update(status="error", reason=_error_text(exc))
         else:
             golden = load_file(str(golden_dir / entry["outputs"]))
-            prompt_lens = {g: len(group["input_ids"][0]) for g, group in enumerate(case.inputs)}
+            # generated ids start after the prompt (decoder-only) or after the decoder start token (seq2seq)
+            prompt_lens = {g: 1 if case.task_type == "SEQ_2_SEQ_LM" else len(group["input_ids"][0])
+                           for g, group in enumerate(case.inputs)}
             diffs = compare_outputs(golden, candidate, prompt_lens)
             changed = [d for d in diffs if d["status"] != "same"]
             result.update(status="changed" if changed else "same", outputs=diffs)

@@ -3,8 +3,8 @@
 One *case* is a base-model directory (``save_pretrained``), an adapter
 directory (PEFT ``save_pretrained``) and fixed input token ids. :func:`run_case`
 loads both with strict key checks, runs them in float32 on the CPU with one
-thread, and returns named tensors: next-token logits for the inputs and the
-generations (greedy with its scores, beam search, seeded sampling). The same
+thread and eager attention, and returns named tensors: the logits for the
+inputs (with the adapter, and of the base model alone) and the generations (greedy with its scores, beam search, seeded sampling). The same
 function runs on the baseline (twice, to prove the golden reproducible) and on
 the candidate, so both sides go through the same load path.
 
@@ -157,6 +157,8 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
             if "decoder_input_ids" in group:
                 kwargs["decoder_input_ids"] = torch.tensor(group["decoder_input_ids"], dtype=torch.long)
             outputs[f"g{g}.logits"] = model(**kwargs).logits.detach().clone()
+            # The base model alone: tells "the adapter path changed" from "the model changed".
+            outputs[f"g{g}.base_logits"] = model.get_base_model()(**kwargs).logits.detach().clone()
             greedy = model.generate(
                 input_ids=ids, attention_mask=mask, do_sample=False, num_beams=1,
                 output_scores=True, return_dict_in_generate=True, **gen_common,

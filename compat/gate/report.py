@@ -130,8 +130,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _suite_summary(info: dict[str, Any]) -> str:
-    if info.get("status") != "ran":
-        return f"{info.get('status')} ({info.get('reason', '')})"
+    if info.get("status") not in ("pass", "fail"):
+        return f"{info.get('status')} ({info.get('message', '')})"
     counts: dict[str, int] = {}
     for test in info.get("tests", {}).values():
         counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1

@@ -1,7 +1,8 @@
 """Run the equivalence suites in one side's environment and compare outcomes (torch-free).
 
-A side's outcome is ``{test_id: "passed" | "failed" | "error" | "skipped"}``
-plus the failure message of each failed test. :func:`compare_suites` turns
+The suites run exactly as in a matrix cell (``-p compat.matrix.probe``, JUnit
+XML) and are parsed and classified by :mod:`compat.matrix.results`, so a gate
+side and a matrix cell give the same status for the same environment. :func:`compare_suites` turns
 two of them into findings: a test that passed on the baseline and fails on the
 candidate is *changed* when it failed an assertion (numbers differ) and
 *broken* when it raised anything else, errored in setup, or disappeared.
@@ -16,71 +17,55 @@ candidate is *changed* when it failed an assertion (numbers differ) and
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-__all__ = ["compare_suites", "parse_junit", "run_suites"]
-
-
-def _test_id(case: ET.Element) -> str:
-    classname, name = case.get("classname", ""), case.get("name", "")
-    parts = classname.split(".")
-    # pytest's classname is "tests.equivalence.test_x" or "tests.equivalence.test_x.TestClass"
-    for cut in range(len(parts), 0, -1):
-        if parts[cut - 1].startswith("test_"):
-            path = "/".join(parts[:cut]) + ".py"
-            return "::".join([path, *parts[cut:], name])
-    return f"{classname}::{name}"
-
-
-def parse_junit(path: Path) -> dict[str, dict[str, Any]]:
-    """``{test_id: {"outcome": ..., "message": ...}}`` from a pytest JUnit XML file."""
-    results: dict[str, dict[str, Any]] = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        outcome, message = "passed", ""
-        for tag in ("failure", "error", "skipped"):
-            node = case.find(tag)
-            if node is not None:
-                outcome = {"failure": "failed"}.get(tag, tag)
-                message = (node.get("message") or node.text or "").strip()
-                break
-        results[_test_id(case)] = {"outcome": outcome, "message": message[:500]}
-    return results
+__all__ = ["compare_suites", "default_env", "run_suites"]
 
 
 def run_suites(python: str, paths: list[str], junit: Path, *, env: dict[str, str], cwd: Path,
                timeout: float, log: Path) -> dict[str, Any]:
-    """Run pytest on ``paths`` with ``python``; returns outcomes, or an ``error`` when it could not run."""
+    """Run the suites as a matrix cell does (import probe, JUnit XML) and classify with the matrix's rules.
+
+    Returns ``{"status": <matrix cell status>, "message", "tests": {id: {"outcome", "message"}}, ...}``.
+    """
+    from compat.matrix.results import PROBE_EXIT, classify, parse_junit
+
     existing = [p for p in paths if (cwd / p).exists()]
-    missing = sorted(set(paths) - set(existing))
     if not existing:
-        return {"status": "not-run", "reason": f"no suite directory exists ({', '.join(paths)})", "tests": {}}
-    cmd = [python, "-m", "pytest", *existing, "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-           "-o", "addopts=-ra --strict-markers --import-mode=importlib"]
+        return {"status": "not-run", "message": f"no suite directory exists ({', '.join(paths)})", "tests": {}}
+    probe_out = junit.with_suffix(".probe.json")
+    junit.unlink(missing_ok=True)
+    probe_out.unlink(missing_ok=True)
+    cmd = [python, "-m", "pytest", "-p", "compat.matrix.probe", "-p", "no:cacheprovider", "-q", "-rs",
+           "-o", "junit_family=xunit1", f"--junitxml={junit}", *existing]
+    run_env = {**env, "PCC_PROBE_OUT": str(probe_out), "PYTHONPATH": str(cwd)}
     started = time.perf_counter()
+    rc: int | None
     try:
         with open(log, "w", encoding="utf-8") as fh:
-            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                  timeout=timeout, check=False)
+            rc = subprocess.run(cmd, cwd=cwd, env=run_env, stdout=fh, stderr=subprocess.STDOUT,
+                                timeout=timeout, check=False).returncode
     except subprocess.TimeoutExpired:
-        return {"status": "error", "reason": f"suites did not finish within {timeout:.0f} s (log: {log})",
-                "tests": {}, "seconds": round(time.perf_counter() - started, 1)}
+        rc = None
     seconds = round(time.perf_counter() - started, 1)
-    if not junit.is_file():
-        tail = log.read_text(encoding="utf-8", errors="replace")[-800:]
-        return {"status": "error", "reason": f"pytest exited {proc.returncode} without results: {tail}",
-                "tests": {}, "seconds": seconds}
-    tests = parse_junit(junit)
-    status = "ran" if tests else "error"
-    out = {"status": status, "returncode": proc.returncode, "tests": tests, "seconds": seconds,
-           "missing_paths": missing, "log": str(log)}
-    if not tests:
-        out["reason"] = "pytest collected no tests"
-    return out
+    tests = parse_junit(junit) if junit.is_file() else []
+    if rc is None:
+        cls = classify(pytest_rc=None, tests=tests, error="error:timeout", error_message=f"no result within {timeout:g} s")
+    elif rc == PROBE_EXIT:
+        probe = json.loads(probe_out.read_text()) if probe_out.is_file() else {}
+        err = probe.get("error") or {}
+        cls = classify(pytest_rc=rc, tests=[], error="error:import",
+                       error_message=f"import of {err.get('stage', '?')} failed: {err.get('message', 'no probe output')}")
+    else:
+        cls = classify(pytest_rc=rc, tests=tests, junit_missing=not junit.is_file())
+    return {"status": cls.status, "message": cls.message, "seconds": seconds, "log": str(log),
+            "missing_paths": sorted(set(paths) - set(existing)),
+            "tests": {t.nodeid: {"outcome": t.outcome, "message": t.message[:500]} for t in tests}}
 
 
 def _severity(message: str) -> str:
