@@ -1,7 +1,7 @@
 """Import probe run inside a matrix cell's pytest process (``-p compat.matrix.probe``).
 
 Before any conftest is imported it imports torch, transformers, peft and the
-``compat`` shim, and writes what it found as JSON to ``$PCC_PROBE_OUT``. If an
+``compat`` shim (:data:`DEFAULT_IMPORTS`), and writes what it found as JSON to ``$PCC_PROBE_OUT``. If an
 import fails the process exits with :data:`~compat.matrix.results.PROBE_EXIT`
 so the runner reports ``error:import`` (not a test failure) without paying for
 a second interpreter start-up. ``python -m compat.matrix.probe`` runs it
@@ -10,6 +10,7 @@ standalone and prints the JSON.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -17,34 +18,37 @@ import traceback
 
 import pytest
 
-__all__ = ["probe", "pytest_load_initial_conftests"]
+__all__ = ["DEFAULT_IMPORTS", "probe", "pytest_load_initial_conftests"]
 
 _PROBE_EXIT = 13  # == compat.matrix.results.PROBE_EXIT (kept literal: this runs in the cell)
 
 
-def probe() -> dict:
-    """Import the stack; return versions, ``torch.version.cuda`` and the first failure, if any."""
-    found: dict = {"ok": False, "python": sys.version.split()[0], "versions": {}, "error": None}
-    stage = "torch"
+#: What the probe imports, in order; ``$PCC_PROBE_IMPORTS`` (comma-separated) overrides it
+#: (the tooling tests use that to exercise the runner without torch).
+DEFAULT_IMPORTS = ("torch", "transformers", "peft", "compat")
+
+
+def probe(modules=None) -> dict:
+    """Import ``modules``; return their versions, ``torch.version.cuda`` and the first failure, if any.
+
+    ``compat`` is checked by resolving every public shim name (its API is lazy).
+    """
+    if modules is None:
+        env = os.environ.get("PCC_PROBE_IMPORTS", "")
+        modules = [m.strip() for m in env.split(",") if m.strip()] or DEFAULT_IMPORTS
+    found: dict = {"ok": False, "python": sys.version.split()[0], "versions": {}, "error": None,
+                   "imports": list(modules)}
+    stage = ""
     try:
-        import torch
-
-        found["versions"]["torch"] = torch.__version__
-        found["torch_cuda"] = torch.version.cuda
-        stage = "transformers"
-        import transformers
-
-        found["versions"]["transformers"] = transformers.__version__
-        stage = "peft"
-        import peft
-
-        found["versions"]["peft"] = peft.__version__
-        stage = "compat"
-        import compat
-
-        for name in compat.__all__:
-            if name != "__version__":
-                getattr(compat, name)
+        for stage in modules:
+            module = importlib.import_module(stage)
+            found["versions"][stage] = getattr(module, "__version__", None)
+            if stage == "torch":
+                found["torch_cuda"] = module.version.cuda
+            if stage == "compat":
+                for name in module.__all__:
+                    if name != "__version__":
+                        getattr(module, name)
     except BaseException as exc:  # noqa: BLE001 - every import failure is reported, never hidden
         found["error"] = {
             "stage": stage,

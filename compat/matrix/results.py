@@ -190,6 +190,8 @@ def _raw_status(pytest_rc: int | None, tests: list[TestResult], *, junit_missing
     bad = [t for t in tests if t.outcome in ("failed", "error")]
     if pytest_rc == 1 and not bad:
         return Classification("error:crash", "pytest reported failures that are not in the JUnit XML")
+    if bad and pytest_rc == 0:
+        return Classification("error:crash", "pytest exited 0 but the JUnit XML has failures")
     if bad:
         return Classification("fail", f"{len(bad)} of {c['ran']} tests failed")
     if pytest_rc != 0:

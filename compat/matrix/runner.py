@@ -212,7 +212,9 @@ def run_cell(cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, 
     run_env = env.environ()
     run_env.update(CELL_ENV)
     run_env["PCC_PROBE_OUT"] = str(probe_path)
-    run_env["PYTHONPATH"] = str(opts.root)
+    run_env["PCC_MATRIX_CELL"] = cell.name
+    # The suite's root first; this package's root too, so "-p compat.matrix.probe" always imports.
+    run_env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([str(opts.root), str(PROJECT_ROOT)]))
     if children.stopping:
         raise KeyboardInterrupt
     rc, seconds = _run_pytest(cmd, env=run_env, cwd=opts.root, log_path=paths["log"],

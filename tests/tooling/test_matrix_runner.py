@@ -1,0 +1,209 @@
+"""The runner end to end on a fake suite (no torch): every status, resume, atomic results.
+
+Cells run the interpreter running these tests (a fake environment) except the
+"ghost" cell, which asks the real uv for transformers==9.9.9 and must end as
+error:install while the others finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from compat.envs import Env
+from compat.matrix import runner as runner_mod
+from compat.matrix.__main__ import main
+from compat.matrix.config import load_matrix_text
+from compat.matrix.runner import RunOptions, run_cells
+from compat.matrix.store import cell_paths, load_cell_result
+
+FAKE_TEST = '''
+import os, time
+import pytest
+
+CELL = os.environ["PCC_MATRIX_CELL"]
+
+@pytest.mark.parametrize("case", ["llama-prefix-forward", "t5-prompt-generate"])
+def test_case(case, record_property):
+    record_property("max_abs_diff", 0.0)
+    if CELL == "slow":
+        time.sleep(60)
+    assert CELL not in ("bad", "declared"), f"{case} broke in {CELL}"
+
+def test_not_applicable_here():
+    pytest.skip("not-applicable: the fake stack has no such path")
+'''
+
+FAKE_STACK = '''
+import os
+if os.environ.get("PCC_MATRIX_CELL") == "noimport":
+    raise ImportError("fakestack does not import in this cell")
+__version__ = "1.0"
+'''
+
+MATRIX = """
+suite = ["tests"]
+[[cells]]
+name = "good"
+transformers = "4.46.3"
+peft = "0.14.0"
+[[cells]]
+name = "bad"
+transformers = "4.46.3"
+peft = "0.13.2"
+[[cells]]
+name = "declared"
+transformers = "4.45.1"
+peft = "0.13.2"
+expect = "fail"
+reason = "stands for peft#2123"
+[[cells]]
+name = "ghost"
+transformers = "9.9.9"
+peft = "0.21.2"
+[[cells]]
+name = "noimport"
+transformers = "4.36.2"
+peft = "0.7.1"
+[[cells]]
+name = "slow"
+transformers = "4.57.6"
+peft = "0.18.1"
+[[cells]]
+name = "na"
+transformers = "4.30.2"
+peft = "0.5.0"
+expect = "not-applicable"
+reason = "stands for a pair that cannot exist"
+"""
+
+
+def _make_repo(base: Path, mp: pytest.MonkeyPatch):
+    root = base / "repo"
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "test_fake.py").write_text(FAKE_TEST)
+    (root / "fakestack.py").write_text(FAKE_STACK)
+    mp.setenv("PCC_PROBE_IMPORTS", "fakestack")
+    real_build_env = runner_mod.build_env
+    built = []
+
+    def fake_build_env(spec, root_dir, **kwargs):
+        built.append(spec.name)
+        if spec.name == "ghost":  # the real uv, against a version that does not exist
+            return real_build_env(spec, root_dir, **kwargs)
+        return Env(spec=spec, path=Path(sys.prefix))
+
+    mp.setattr(runner_mod, "build_env", fake_build_env)
+    opts = RunOptions(out=base / "out", work=base / "work", jobs=2, timeout=8, root=root, quiet=True)
+    return load_matrix_text(MATRIX, "fake.toml"), opts, built
+
+
+@pytest.fixture
+def fake_repo(tmp_path, monkeypatch):
+    return _make_repo(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The whole fake matrix, run once for the module (about 10 s: the timeout cell waits 8 s)."""
+    with pytest.MonkeyPatch.context() as mp:
+        matrix, opts, built = _make_repo(tmp_path_factory.mktemp("full"), mp)
+        results = run_cells(matrix, list(matrix.cells), opts)
+        yield {r["cell"]["name"]: r for r in results}, matrix, opts, built
+
+
+def test_every_cell_finishes_with_an_honest_status(finished):
+    results, *_ = finished
+    assert {n: r["status"] for n, r in results.items()} == {
+        "good": "pass", "bad": "fail", "declared": "xfail", "ghost": "error:install",
+        "noimport": "error:import", "slow": "error:timeout", "na": "not-applicable",
+    }
+    assert "transformers==9.9.9" in results["ghost"]["message"]
+    assert "fakestack does not import" in results["noimport"]["message"]
+    assert [t["outcome"] for t in results["bad"]["tests"]].count("failed") == 2
+    assert "broke in bad" in results["bad"]["tests"][0]["message"]
+    good = results["good"]
+    assert good["counts"]["passed"] == 2 and good["counts"]["na"] == 1 and good["counts"]["ran"] == 2
+    assert good["tests"][0]["properties"] == {"max_abs_diff": 0.0}
+    assert good["freeze"] and good["installed"]["pytest"]
+    assert {r["unexpected"] for n, r in results.items() if n in ("declared", "na", "good")} == {False}
+
+
+def test_results_are_on_disk(finished):
+    results, _, opts, _ = finished
+    for name in results:
+        paths = cell_paths(opts.out, name)
+        assert load_cell_result(paths["json"])["status"] == results[name]["status"]
+    assert cell_paths(opts.out, "good")["junit"].is_file()
+    assert not list((opts.out / "cells").glob(".*.tmp"))
+
+
+def test_resume_skips_finished_cells(finished, monkeypatch):
+    results, matrix, opts, built = finished
+    calls = []
+    monkeypatch.setattr(runner_mod, "run_cell", lambda cell, *a: calls.append(cell.name))
+    again = run_cells(matrix, list(matrix.cells), dataclasses.replace(opts, resume=True))
+    assert calls == []
+    assert [r["started"] for r in again] == [results[c.name]["started"] for c in matrix.cells]
+
+
+def test_resume_after_an_interrupted_run(fake_repo):
+    matrix, opts, built = fake_repo
+    first = [c for c in matrix.cells if c.name in ("good", "na")]
+    run_cells(matrix, first, opts)  # as if the run had been killed after these two
+    (opts.out / "cells" / ".bad.json.123.tmp").write_text("{half")  # debris of a kill: ignored
+    built.clear()
+    opts.resume = True
+    rest = [c for c in matrix.cells if c.name in ("good", "bad", "declared")]
+    results = run_cells(matrix, rest, opts)
+    assert built == ["bad", "declared"] or sorted(built) == ["bad", "declared"]
+    assert [r["status"] for r in results] == ["pass", "fail", "xfail"]
+
+
+def test_resume_reruns_a_cell_whose_definition_changed(fake_repo):
+    matrix, opts, built = fake_repo
+    good = [c for c in matrix.cells if c.name == "good"]
+    run_cells(matrix, good, opts)
+    changed = load_matrix_text(MATRIX.replace('name = "good"\n', 'name = "good"\nextra_pins = ["numpy"]\n'), "f")
+    built.clear()
+    opts.resume = True
+    run_cells(changed, [c for c in changed.cells if c.name == "good"], opts)
+    assert built == ["good"]
+
+
+def test_cli_exit_code_and_reports(fake_repo, monkeypatch, tmp_path, capsys):
+    matrix, opts, _ = fake_repo
+    path = tmp_path / "fake.toml"
+    path.write_text(MATRIX)
+    monkeypatch.setattr(runner_mod.RunOptions, "__init__", _with_root(RunOptions.__init__, opts.root))
+    rc = main(["run", "--matrix", str(path), "--cells", "good,declared,na", "--out", str(opts.out),
+               "--work", str(opts.work), "--jobs", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "good" in out and "ETA" in out
+    for name in ("matrix.json", "matrix.md", "matrix.html"):
+        assert (opts.out / name).is_file()
+    assert json.loads((opts.out / "matrix.json").read_text())["summary"]["ok"] is True
+    rc = main(["run", "--matrix", str(path), "--cells", "bad", "--out", str(opts.out), "--work", str(opts.work)])
+    assert rc == 1
+
+
+def _with_root(init, root):
+    def patched(self, *args, **kwargs):
+        kwargs.setdefault("root", root)
+        init(self, *args, **kwargs)
+
+    return patched
+
+
+def test_list_json_is_a_ci_fan_out(tmp_path, capsys):
+    path = tmp_path / "fake.toml"
+    path.write_text(MATRIX)
+    assert main(["run", "--matrix", str(path), "--list", "--json"]) == 0
+    cells = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in cells][:2] == ["good", "bad"]
+    assert cells[2]["expect"] == "fail"
