@@ -74,8 +74,9 @@ _RULES = [
         "PCC004",
         "cache-constructor-with-data",
         "DynamicCache(legacy) / EncoderDecoderCache(legacy)",
-        "`DynamicCache(legacy)` raises TypeError up to transformers 4.44, is silently EMPTY in 4.45-4.49 "
-        "(the argument binds to `num_hidden_layers`) and silently broken in 4.54-4.55 (an extra empty layer); "
+        "`DynamicCache(legacy)` raises TypeError up to transformers 4.45.1, is silently EMPTY in 4.45.2-4.49 "
+        "(the argument binds to the deprecated `num_hidden_layers`) and silently broken in 4.54-4.55 "
+        "(an extra empty layer); "
         "`EncoderDecoderCache(legacy)` works only from 4.56",
         "compat.to_cache(legacy)",
         "if the argument is legacy (k, v) data use compat.to_cache(...); if it is a layer count, drop it",
