@@ -21,6 +21,7 @@ import shlex
 import subprocess
 import sys
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ def _built_side(role: str, pins: pinlib.Pins, work: Path) -> Side:
     option = f"--{role}"
     try:
         spec = EnvSpec(f"gate-{pins.label()}", pins.requirements())
+        (work / "logs").mkdir(parents=True, exist_ok=True)
         env = build_env(spec, work / "envs", log_path=work / "logs" / f"env-{pins.label()}.log", reuse=True)
         versions = env.installed_versions()
     except InstallError as exc:
@@ -274,11 +276,16 @@ def main(argv: list[str] | None = None) -> int:
     report = dict(base_report)
     try:
         run_gate(ns, timings, report)
-    except GateError as exc:
-        write_reports({**report, "status": "error", "error": str(exc), "exit_code": EXIT_ERROR}, reports)
-        print(f"gate: error: {exc}", file=sys.stderr)
+    except (GateError, Exception) as exc:  # noqa: BLE001 - any failure must replace the "running" report
+        message = str(exc) if isinstance(exc, GateError) else (
+            f"internal error: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
+        write_reports({**report, "status": "error", "error": message, "exit_code": EXIT_ERROR}, reports)
+        print(f"gate: error: {message}", file=sys.stderr)
         print(f"gate: no verdict; wrote an error report to {reports / 'gate.md'}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        write_reports({**report, "status": "error", "error": "interrupted", "exit_code": EXIT_ERROR}, reports)
+        raise
     timings["total"] = time.perf_counter() - t0
     report["timings"] = {k: round(v, 1) for k, v in timings.items()}
     report["status"] = "verdict"

@@ -103,16 +103,22 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append("")
         lines.append("**Suites**: " + "; ".join(
             f"{side}: {_suite_summary(info)}" for side, info in suites.items() if isinstance(info, dict)))
-    findings = report.get("findings", [])
     lines.append("")
-    if findings:
-        lines += [f"### Findings ({len(findings)})", "", "| severity | where | evidence |", "|---|---|---|"]
-        for f in findings[:MAX_ROWS]:
-            lines.append(f"| {f['severity']} | `{_esc(f['where'])}` | {_esc(f['detail'])[:400]} |")
-        if len(findings) > MAX_ROWS:
-            lines.append(f"| … | {len(findings) - MAX_ROWS} more | see gate.json |")
-    else:
-        lines.append("No differences beyond tolerance; token ids identical.")
+    lines += _replay_tables(report.get("replay") or {})
+    suite_findings = [f for f in report.get("findings", []) if f["kind"] == "suite"]
+    other = [f for f in report.get("findings", []) if f["kind"] == "replay" and f["where"] == "candidate environment"]
+    for f in other:
+        lines += [f"**{f['severity']}**: {_esc(f['detail'])[:600]}", ""]
+    if suite_findings:
+        lines += [f"### Suite tests that passed on the baseline and not on the candidate ({len(suite_findings)})", "",
+                  "| severity | test | candidate |", "|---|---|---|"]
+        for f in suite_findings[:MAX_ROWS]:
+            lines.append(f"| {f['severity']} | `{_esc(f['where'])}` | {_esc(f['detail'])[:300]} |")
+        if len(suite_findings) > MAX_ROWS:
+            lines.append(f"| … | {len(suite_findings) - MAX_ROWS} more | see gate.json |")
+        lines.append("")
+    if not report.get("findings"):
+        lines += ["No differences beyond tolerance; token ids identical.", ""]
     not_compared = report.get("not_compared", [])
     if not_compared:
         lines += ["", f"<details><summary>Not compared ({len(not_compared)})</summary>", ""]
@@ -127,6 +133,64 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("command"):
         lines += ["", f"Reproduce: `{report['command']}`"]
     return "\n".join(lines) + "\n"
+
+
+def _float_cell(diffs: list[dict[str, Any]]) -> str:
+    if not diffs:
+        return "–"
+    changed = [d for d in diffs if d["status"] != "same"]
+    if not changed:
+        return "same (bitwise)" if all(d.get("bitwise") for d in diffs) else "within tolerance"
+    worst = max(changed, key=lambda d: d.get("max_abs", float("inf")))
+    if worst.get("reason"):
+        return _esc(worst["reason"])
+    return f"**max abs {worst['max_abs']:.3g}**, rel {worst['max_rel']:.3g} at {worst['where']}"
+
+
+def _token_cell(diffs: list[dict[str, Any]], groups: int) -> str:
+    changed = [d for d in diffs if d["status"] != "same"]
+    if not diffs:
+        return "–"
+    if not changed:
+        return "same"
+    first = min(changed, key=lambda d: d.get("first_step", 0))
+    if "golden_token" not in first:
+        return _esc(first.get("reason", "changed"))
+    where = f"{first['output'].split('.')[0]} " if groups > 1 else ""
+    return f"**{where}step {first['first_step']}**: {first['golden_token']}→{first['candidate_token']}"
+
+
+def _replay_tables(replay: dict[str, Any]) -> list[str]:
+    """One row per case that differs: logits (adapter, base model) and the first differing step."""
+    cases = replay.get("cases", [])
+    errors = [c for c in cases if c["status"] == "error"]
+    changed = [c for c in cases if c["status"] == "changed"]
+    lines: list[str] = []
+    if errors:
+        lines += [f"### Raised on the candidate, not on the baseline ({len(errors)})", "",
+                  "| case | exception |", "|---|---|"]
+        lines += [f"| `{_esc(c['id'])}` | {_esc(c['reason'])[:400]} |" for c in errors[:MAX_ROWS]]
+        lines.append("")
+    if changed:
+        replayed = sum(c["status"] in ("same", "changed", "error") for c in cases)
+        lines += [f"### Numbers that changed ({len(changed)} of {replayed} replayed cases)", "",
+                  "| case | logits with adapter | base-model logits | greedy | beam | sampling |",
+                  "|---|---|---|---|---|---|"]
+        for case in changed[:MAX_ROWS]:
+            outs = case.get("outputs", [])
+            groups = len({d["output"].split(".")[0] for d in outs})
+
+            def pick(suffix: str) -> list[dict[str, Any]]:
+                return [d for d in outs if d["output"].endswith("." + suffix)]
+
+            lines.append(
+                f"| `{_esc(case['id'])}` | {_float_cell(pick('logits'))} | {_float_cell(pick('base_logits'))} | "
+                f"{_token_cell(pick('greedy'), groups)} | {_token_cell(pick('beam'), groups)} | "
+                f"{_token_cell(pick('sample'), groups)} |")
+        if len(changed) > MAX_ROWS:
+            lines.append(f"| … | {len(changed) - MAX_ROWS} more | see gate.json | | | |")
+        lines += ["", "Steps count generated tokens from 0; `a→b`: the baseline's token, then the candidate's.", ""]
+    return lines
 
 
 def _suite_summary(info: dict[str, Any]) -> str:
