@@ -15,6 +15,7 @@ cache = compat.to_cache(tuple(pkv))
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 from collections.abc import Iterable
@@ -433,7 +434,16 @@ def parse(source: str | bytes) -> cst.Module:
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
-        raise ParseFailure(f"cannot parse: {exc.message} (line {exc.raw_line}, column {exc.raw_column + 1})") from None
+        # Python's own parser names the real spot; libcst's position is where it gave up.
+        try:
+            ast.parse(source)
+        except SyntaxError as syntax:
+            raise ParseFailure(
+                f"cannot parse: {syntax.msg} (line {syntax.lineno}, column {syntax.offset})"
+            ) from None
+        raise ParseFailure(
+            f"cannot parse: libcst: {exc.message} (line {exc.raw_line}, column {exc.raw_column + 1})"
+        ) from None
     except (RecursionError, ValueError, UnicodeDecodeError) as exc:
         raise ParseFailure(f"cannot parse: {type(exc).__name__}: {exc}") from None
 
