@@ -25,6 +25,7 @@ __all__ = [
     "config_of",
     "dynamic_cache_class",
     "encoder_decoder_cache_class",
+    "family_present",
     "family_takes_cache",
     "is_cache",
     "is_encoder_decoder_cache",
@@ -117,9 +118,7 @@ def config_of(model: Any = None, config: Any = None) -> Any:
     return cfg
 
 
-@functools.lru_cache(maxsize=None)
-def model_class_for(model_type: str) -> Any:
-    """The family's base model class (e.g. ``LlamaModel``) or ``None`` if unknown."""
+def _model_class_name(model_type: str) -> str | None:
     try:
         auto = importlib.import_module("transformers.models.auto.modeling_auto")
     except ImportError:  # pragma: no cover - very old transformers
@@ -127,7 +126,19 @@ def model_class_for(model_type: str) -> Any:
     name = getattr(auto, "MODEL_MAPPING_NAMES", {}).get(model_type)
     if isinstance(name, (tuple, list)):
         name = name[0]
-    if not name:
+    return name or None
+
+
+def family_present(model_type: str) -> bool:
+    """Whether the installed transformers has the family (no modeling import)."""
+    return _model_class_name(model_type) is not None
+
+
+@functools.lru_cache(maxsize=None)
+def model_class_for(model_type: str) -> Any:
+    """The family's base model class (e.g. ``LlamaModel``) or ``None`` if unknown."""
+    name = _model_class_name(model_type)
+    if name is None:
         return None
     transformers = importlib.import_module("transformers")
     return getattr(transformers, name, None)
@@ -149,6 +160,10 @@ def family_takes_cache(model_type: str | None = None, *, model: Any = None) -> b
     if cache_utils() is None:
         return False
     if not _flag_era():
+        if model is None and not family_present(model_type or ""):
+            raise UnsupportedModelError(
+                f"model_type {model_type!r}: not a transformers model family known to this install"
+            )
         return True
     cls = type(unwrap_model(model)) if model is not None else model_class_for(model_type or "")
     if cls is None:

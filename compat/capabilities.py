@@ -104,7 +104,7 @@ def _version(dist: str) -> str | None:
 
 
 def _family(model_type: str) -> FamilySupport:
-    if tf.model_class_for(model_type) is None:
+    if not tf.family_present(model_type):
         return FamilySupport(False, False, "-", "- (family absent)")
     takes = tf.family_takes_cache(model_type)
     layout = tf.native_layout(model_type)

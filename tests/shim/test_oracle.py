@@ -10,6 +10,10 @@ GPTBigCode exercise their native layouts on the versions that still use them.
 
 from __future__ import annotations
 
+import logging
+import re
+import warnings
+
 import pytest
 import torch
 
@@ -18,6 +22,8 @@ from compat.testing import zoo
 from compat.tolerance import assert_close, assert_same_tokens
 
 P, L, B, NEW = 3, 4, 2, 3
+# transformers' wording for the tuple/Cache deprecations of 4.36-4.57 (logger and warnings)
+DEPRECATION = re.compile(r"deprecat|will be removed|removed in|tuple of tuples|legacy", re.I)
 
 FAMILIES = [
     pytest.param("llama", id="llama"),
@@ -56,6 +62,15 @@ def _ids(seed: int, length: int, start: int | None = None) -> torch.Tensor:
     return ids
 
 
+def _forget_warning_once():
+    """transformers logs its deprecations with a once-per-process cache: clear it."""
+    from transformers.utils import logging as hf_logging
+
+    once = getattr(hf_logging, "warning_once", None)
+    if hasattr(once, "cache_clear"):
+        once.cache_clear()
+
+
 def _case(model):
     """(encoder ids or None, full decoder-side ids)."""
     if model.config.is_encoder_decoder:
@@ -64,7 +79,7 @@ def _case(model):
 
 
 @pytest.mark.parametrize("family_id", FAMILIES)
-def test_forward_with_prefix_matches_full_forward(family_id, models, record_property):
+def test_forward_with_prefix_matches_full_forward(family_id, models, record_property, caplog):
     model = models(family_id)
     enc, full = _case(model)
     with torch.no_grad():
@@ -77,8 +92,15 @@ def test_forward_with_prefix_matches_full_forward(family_id, models, record_prop
             own = model(input_ids=enc, decoder_input_ids=full[:, :P], use_cache=True).past_key_values
             call = prefixed_call(model, to_legacy(own, model=model), enc, decoder_input_ids=full[:, P:])
         assert "cache_position" not in call.kwargs and call.kwargs["use_cache"] is True
-        got = model(**call.kwargs).logits
+        caplog.clear()  # only what this call logs (the model's own prefix run may warn)
+        _forget_warning_once()
+        with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "transformers"):
+            warnings.simplefilter("always")
+            got = model(**call.kwargs).logits
+            logged = [r.getMessage() for r in caplog.records]
     assert_close(got, expected, what=f"{family_id} logits after a shim prefix", record=record_property)
+    said = [str(w.message) for w in caught] + logged
+    assert [m for m in said if DEPRECATION.search(m)] == [], "the shim's arguments drew a deprecation warning"
 
 
 @pytest.mark.parametrize("family_id", FAMILIES)

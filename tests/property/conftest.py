@@ -1,0 +1,23 @@
+"""Hypothesis profiles for the property suites.
+
+``ci`` (default): derandomized, so every run of a matrix cell draws the same
+examples; modest ``max_examples``; no deadline (CPU time is shared and noisy).
+``dev``: many more, randomized examples. Select with ``HYPOTHESIS_PROFILE=dev``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=25,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=300, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

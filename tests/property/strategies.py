@@ -1,0 +1,89 @@
+"""Hypothesis strategies shared by every property test (the ONE place for them).
+
+Shapes follow the legacy ``past_key_values`` conventions: per layer ``(k, v)``
+``[B, H_kv, S, D]`` (decoder-only) or ``(sk, sv, ck, cv)`` (encoder-decoder,
+cross length independent of the prefix length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from hypothesis import strategies as st
+
+__all__ = ["DTYPES", "CacheShape", "cache_shapes", "legacy_caches", "legacy_forms", "make_legacy", "peft_stacked"]
+
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheShape:
+    batch: int
+    layers: int
+    heads: int  # query heads
+    kv_heads: int  # == heads (MHA), a divisor (GQA) or 1 (MQA)
+    head_dim: int  # independent of any hidden size
+    prefix_len: int
+    cross_len: int  # 0 for decoder-only
+    dtype: torch.dtype
+    seed: int
+
+    @property
+    def encoder_decoder(self) -> bool:
+        return self.cross_len > 0
+
+    @property
+    def attention(self) -> str:
+        return "mha" if self.kv_heads == self.heads else "mqa" if self.kv_heads == 1 else "gqa"
+
+
+@st.composite
+def cache_shapes(draw, encoder_decoder: bool | None = None) -> CacheShape:
+    """Batch 1-4, layers 1-4, MHA/GQA/MQA, head_dim 1-16, prefix 1-8, fp32/fp16/bf16."""
+    heads = draw(st.sampled_from([1, 2, 4, 6, 8]))
+    kv_heads = draw(st.sampled_from(sorted({heads, 1, *[d for d in range(1, heads + 1) if heads % d == 0]})))
+    if encoder_decoder is None:
+        encoder_decoder = draw(st.booleans())
+    return CacheShape(
+        batch=draw(st.integers(1, 4)),
+        layers=draw(st.integers(1, 4)),
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=draw(st.integers(1, 16)),
+        prefix_len=draw(st.integers(1, 8)),
+        cross_len=draw(st.integers(1, 8)) if encoder_decoder else 0,
+        dtype=draw(st.sampled_from(DTYPES)),
+        seed=draw(st.integers(0, 2**16)),
+    )
+
+
+def make_legacy(shape: CacheShape) -> tuple:
+    """Random standard-layout legacy tuples for ``shape`` (deterministic in ``shape.seed``)."""
+    g = torch.Generator().manual_seed(shape.seed)
+
+    def t(seq: int) -> torch.Tensor:
+        dims = (shape.batch, shape.kv_heads, seq, shape.head_dim)
+        return torch.randn(dims, generator=g).to(shape.dtype)
+
+    layers = []
+    for _ in range(shape.layers):
+        layer = (t(shape.prefix_len), t(shape.prefix_len))
+        if shape.encoder_decoder:
+            layer += (t(shape.cross_len), t(shape.cross_len))
+        layers.append(layer)
+    return tuple(layers)
+
+
+def peft_stacked(legacy: tuple) -> tuple:
+    """PEFT's ``get_prompt`` form: per layer one ``[2|4, B, H, P, D]`` tensor (needs equal S)."""
+    return tuple(torch.stack(layer) for layer in legacy)
+
+
+def legacy_caches(encoder_decoder: bool | None = None):
+    """(shape, standard legacy tuples)."""
+    return cache_shapes(encoder_decoder).map(lambda s: (s, make_legacy(s)))
+
+
+#: how the same layers can be handed over: tuples, lists, PEFT stacked tensors.
+legacy_forms = st.sampled_from(["tuple", "list", "peft-stacked"])
