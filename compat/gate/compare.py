@@ -89,7 +89,11 @@ def compare_tokens(name: str, golden, candidate, *, prompt_len: int) -> dict[str
 
 
 def compare_outputs(golden: dict, candidate: dict, prompt_lens: dict[int, int]) -> list[dict[str, Any]]:
-    """Compare every golden output with the candidate's; missing outputs count as changed."""
+    """Compare every golden output with the candidate's.
+
+    A candidate output that raised (its value is the error text) has status
+    ``error``; one that is missing counts as ``changed``.
+    """
     results = []
     for name in sorted(golden):
         group = int(name.split(".")[0][1:])
@@ -97,12 +101,33 @@ def compare_outputs(golden: dict, candidate: dict, prompt_lens: dict[int, int]) 
             results.append({"output": name, "status": "changed", "reason": "not produced"})
             continue
         g, c = golden[name], candidate[name]
+        if isinstance(c, str):
+            results.append({"output": name, "status": "error", "reason": c})
+            continue
         if g.is_floating_point():
             results.append(compare_floats(name, g, c))
         else:
             results.append(compare_tokens(name, g, c, prompt_len=prompt_lens[group]))
     _attach_score_evidence(results)
+    _attach_ignored_adapter(results, golden, candidate)
     return results
+
+
+def _attach_ignored_adapter(results: list[dict[str, Any]], golden: dict, candidate: dict) -> None:
+    """A changed generation that now equals the base model's own (while the golden did not)
+    means the candidate generates as if the adapter were absent."""
+    import torch
+
+    for r in results:
+        name = r["output"]
+        if r["status"] != "changed" or r.get("kind") != "tokens" or name.endswith("base_greedy"):
+            continue
+        base = name.split(".")[0] + ".base_greedy"
+        g_base, c_base, g, c = golden.get(base), candidate.get(base), golden[name], candidate.get(name)
+        if any(isinstance(x, str) or x is None for x in (g_base, c_base, c)):
+            continue
+        if g.shape == g_base.shape and c.shape == c_base.shape:
+            r["candidate_equals_base_model"] = bool(torch.equal(c, c_base)) and not torch.equal(g, g_base)
 
 
 def _attach_score_evidence(results: list[dict[str, Any]]) -> None:

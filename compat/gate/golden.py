@@ -18,12 +18,11 @@ from __future__ import annotations
 import json
 import platform
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from compat.gate.replay import Case, run_case
+from compat.gate.replay import Case, error_text, run_case
 
 __all__ = [
     "SCHEMA",
@@ -71,7 +70,10 @@ def check_golden(first: dict[str, Any], second: dict[str, Any]) -> None:
     """
     import torch
 
-    for name, value in first.items():
+    tensors = {k: v for k, v in first.items() if not isinstance(v, str)}
+    if not tensors:
+        raise GoldenRefused("no output could be computed: " + "; ".join(sorted(set(first.values())))[:500])
+    for name, value in tensors.items():
         if value.is_floating_point():
             if name.endswith("_scores"):
                 bad = torch.isnan(value) | (value == float("inf"))
@@ -83,6 +85,10 @@ def check_golden(first: dict[str, Any], second: dict[str, Any]) -> None:
         raise GoldenRefused(f"not reproducible: outputs {sorted(first)} then {sorted(second)}")
     for name in first:
         a, b = first[name], second[name]
+        if isinstance(a, str) or isinstance(b, str):
+            if not (isinstance(a, str) and isinstance(b, str)):
+                raise GoldenRefused(f"not reproducible: {name} raised in only one of two identical runs")
+            continue  # the same output raised both times: recorded as an error, not compared
         same = a.shape == b.shape and (
             torch.equal(torch.nan_to_num(a), torch.nan_to_num(b)) if a.is_floating_point() else torch.equal(a, b)
         )
@@ -91,12 +97,6 @@ def check_golden(first: dict[str, Any], second: dict[str, Any]) -> None:
             if a.shape == b.shape and a.is_floating_point():
                 detail = f" (max abs difference {float((a - b).abs().max()):.3g})"
             raise GoldenRefused(f"not reproducible: {name} differs between two identical runs{detail}")
-
-
-def _error_text(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" [{Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}]" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def record_cases(
@@ -126,12 +126,14 @@ def record_cases(
         except GoldenRefused as exc:
             entry.update(status="refused", reason=str(exc))
         except Exception as exc:  # noqa: BLE001 - a baseline failure is recorded, not raised
-            entry.update(status="error", reason=_error_text(exc))
+            entry.update(status="error", reason=error_text(exc))
         else:
             target = out_dir / "cases" / case.id
             target.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous() for k, v in first.items()}, str(target / "outputs.safetensors"))
-            entry.update(status="recorded", outputs=f"cases/{case.id}/outputs.safetensors")
+            save_file({k: v.contiguous() for k, v in first.items() if not isinstance(v, str)},
+                      str(target / "outputs.safetensors"))
+            entry.update(status="recorded", outputs=f"cases/{case.id}/outputs.safetensors",
+                         output_errors={k: v for k, v in first.items() if isinstance(v, str)})
         entry["seconds"] = round(time.perf_counter() - started, 3)
         entries.append(entry)
     manifest = {"schema": SCHEMA, "producer": producer_versions(), "cases": entries}
@@ -161,15 +163,22 @@ def replay_golden(golden_dir: Path, *, runner: Runner = run_case) -> dict[str, A
         try:
             candidate = runner(case, golden_dir)
         except Exception as exc:  # noqa: BLE001 - a candidate failure is the finding
-            result.update(status="error", reason=_error_text(exc))
+            result.update(status="error", reason=error_text(exc))
         else:
             golden = load_file(str(golden_dir / entry["outputs"]))
+            baseline_errors = entry.get("output_errors", {})
             # generated ids start after the prompt (decoder-only) or after the decoder start token (seq2seq)
             prompt_lens = {g: 1 if case.task_type == "SEQ_2_SEQ_LM" else len(group["input_ids"][0])
                            for g, group in enumerate(case.inputs)}
             diffs = compare_outputs(golden, candidate, prompt_lens)
-            changed = [d for d in diffs if d["status"] != "same"]
-            result.update(status="changed" if changed else "same", outputs=diffs)
+            for name, message in sorted(baseline_errors.items()):
+                fixed = not isinstance(candidate.get(name, ""), str)
+                diffs.append({"output": name, "status": "not-compared", "baseline_error": message,
+                              "reason": "raised on the baseline" + ("; runs on the candidate" if fixed else
+                                                                    " and on the candidate")})
+            statuses = {d["status"] for d in diffs}
+            status = "error" if "error" in statuses else "changed" if "changed" in statuses else "same"
+            result.update(status=status, outputs=diffs)
         result["seconds"] = round(time.perf_counter() - started, 3)
         results.append(result)
     return {"schema": SCHEMA, "golden_producer": manifest["producer"],

@@ -24,6 +24,7 @@ __all__ = [
     "Case",
     "LoadMismatchError",
     "load_case",
+    "error_text",
     "run_case",
 ]
 
@@ -137,7 +138,11 @@ def _pad_id(model) -> int:
 
 
 def run_case(case: Case, root: Path) -> dict[str, Any]:
-    """Load ``case`` and return ``{name: tensor}`` for every recorded output."""
+    """Load ``case`` and return ``{name: tensor}``; an output that raised maps to its error text.
+
+    Loading errors raise (nothing can be computed); each output is computed on
+    its own, so e.g. a beam search that raises does not hide the logits.
+    """
     import torch
 
     torch.set_num_threads(1)
@@ -156,25 +161,49 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
             kwargs = dict(input_ids=ids, attention_mask=mask)
             if "decoder_input_ids" in group:
                 kwargs["decoder_input_ids"] = torch.tensor(group["decoder_input_ids"], dtype=torch.long)
-            outputs[f"g{g}.logits"] = model(**kwargs).logits.detach().clone()
-            # The base model alone: tells "the adapter path changed" from "the model changed".
-            outputs[f"g{g}.base_logits"] = model.get_base_model()(**kwargs).logits.detach().clone()
-            greedy = model.generate(
-                input_ids=ids, attention_mask=mask, do_sample=False, num_beams=1,
-                output_scores=True, return_dict_in_generate=True, **gen_common,
-            )
-            outputs[f"g{g}.greedy"] = greedy.sequences.clone()
-            outputs[f"g{g}.greedy_scores"] = torch.stack(list(greedy.scores), dim=1).clone()
-            outputs[f"g{g}.beam"] = model.generate(
-                input_ids=ids, attention_mask=mask, do_sample=False, num_beams=case.num_beams,
-                **gen_common,
-            ).clone()
-            torch.manual_seed(SAMPLE_SEED)
-            outputs[f"g{g}.sample"] = model.generate(
-                input_ids=ids, attention_mask=mask, do_sample=True, num_beams=1,
-                top_k=0, top_p=1.0, temperature=1.0, **gen_common,
-            ).clone()
+            gen = dict(input_ids=ids, attention_mask=mask, **gen_common)
+
+            def greedy():
+                out = model.generate(do_sample=False, num_beams=1, output_scores=True,
+                                     return_dict_in_generate=True, **gen)
+                return out.sequences, torch.stack(list(out.scores), dim=1)
+
+            def sample():
+                torch.manual_seed(SAMPLE_SEED)
+                return model.generate(do_sample=True, num_beams=1, top_k=0, top_p=1.0, temperature=1.0, **gen)
+
+            steps = {
+                "logits": lambda: model(**kwargs).logits,
+                # The base model alone: tells "the adapter path changed" from "the model changed".
+                "base_logits": lambda: model.get_base_model()(**kwargs).logits,
+                "greedy": greedy,
+                # Greedy without the adapter: a candidate whose generation equals it ignores the prompt.
+                "base_greedy": lambda: model.get_base_model().generate(do_sample=False, num_beams=1, **gen),
+                "beam": lambda: model.generate(do_sample=False, num_beams=case.num_beams, **gen),
+                "sample": sample,
+            }
+            for name, step in steps.items():
+                try:
+                    value = step()
+                except Exception as exc:  # noqa: BLE001 - one failing output must not hide the others
+                    outputs[f"g{g}.{name}"] = error_text(exc)
+                    if name == "greedy":
+                        outputs[f"g{g}.greedy_scores"] = outputs[f"g{g}.greedy"]
+                    continue
+                if name == "greedy":
+                    outputs[f"g{g}.greedy"], outputs[f"g{g}.greedy_scores"] = value[0].clone(), value[1].clone()
+                else:
+                    outputs[f"g{g}.{name}"] = value.detach().clone()
     return outputs
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message [file:line in function]`` of the frame that raised."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" [{Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}]" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def case_file(path: Path) -> Case:

@@ -122,7 +122,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     not_compared = report.get("not_compared", [])
     if not_compared:
         lines += ["", f"<details><summary>Not compared ({len(not_compared)})</summary>", ""]
-        lines += [f"- `{_esc(c['id'])}`: {c['status']}: {_esc(c['reason'])[:300]}" for c in not_compared]
+        lines += [f"- `{_esc(c['id'])}`: " + (_esc(c["reason"]) if str(c["reason"]).startswith(c["status"])
+                                                 else f"{c['status']}: {_esc(c['reason'])}")[:300]
+                  for c in not_compared]
         lines += ["", "</details>"]
     notes = report.get("notes", [])
     if notes:
@@ -138,8 +140,12 @@ def render_markdown(report: dict[str, Any]) -> str:
 def _float_cell(diffs: list[dict[str, Any]]) -> str:
     if not diffs:
         return "–"
-    changed = [d for d in diffs if d["status"] != "same"]
+    if any(d["status"] == "error" for d in diffs):
+        return "raised"
+    changed = [d for d in diffs if d["status"] == "changed"]
     if not changed:
+        if any(d["status"] == "not-compared" for d in diffs):
+            return "not compared (raised on the baseline)"
         return "same (bitwise)" if all(d.get("bitwise") for d in diffs) else "within tolerance"
     worst = max(changed, key=lambda d: d.get("max_abs", float("inf")))
     if worst.get("reason"):
@@ -148,28 +154,41 @@ def _float_cell(diffs: list[dict[str, Any]]) -> str:
 
 
 def _token_cell(diffs: list[dict[str, Any]], groups: int) -> str:
-    changed = [d for d in diffs if d["status"] != "same"]
     if not diffs:
         return "–"
+    if any(d["status"] == "error" for d in diffs):
+        return "raised"
+    changed = [d for d in diffs if d["status"] == "changed"]
     if not changed:
-        return "same"
+        return "not compared (raised on the baseline)" if any(d["status"] == "not-compared" for d in diffs) else "same"
     first = min(changed, key=lambda d: d.get("first_step", 0))
     if "golden_token" not in first:
         return _esc(first.get("reason", "changed"))
     where = f"{first['output'].split('.')[0]} " if groups > 1 else ""
-    return f"**{where}step {first['first_step']}**: {first['golden_token']}→{first['candidate_token']}"
+    text = f"**{where}step {first['first_step']}**: {first['golden_token']}→{first['candidate_token']}"
+    if any(d.get("candidate_equals_base_model") for d in changed):
+        text += " (= base model without adapter)"
+    return text
 
 
 def _replay_tables(replay: dict[str, Any]) -> list[str]:
     """One row per case that differs: logits (adapter, base model) and the first differing step."""
     cases = replay.get("cases", [])
-    errors = [c for c in cases if c["status"] == "error"]
-    changed = [c for c in cases if c["status"] == "changed"]
+    raised = []
+    for c in cases:
+        if c["status"] == "error" and not c.get("outputs"):
+            raised.append((c["id"], "(loading / whole case)", c.get("reason", "")))
+        errs = {d["output"]: d["reason"] for d in c.get("outputs", []) if d["status"] == "error"}
+        raised += [(c["id"], o, r) for o, r in errs.items()
+                   if not (o.endswith("greedy_scores") and errs.get(o[: -len("_scores")]) == r)]
+    changed = [c for c in cases if any(d["status"] == "changed" for d in c.get("outputs", []))]
     lines: list[str] = []
-    if errors:
-        lines += [f"### Raised on the candidate, not on the baseline ({len(errors)})", "",
-                  "| case | exception |", "|---|---|"]
-        lines += [f"| `{_esc(c['id'])}` | {_esc(c['reason'])[:400]} |" for c in errors[:MAX_ROWS]]
+    if raised:
+        lines += [f"### Raised on the candidate, not on the baseline ({len(raised)})", "",
+                  "| case | output | exception |", "|---|---|---|"]
+        lines += [f"| `{_esc(i)}` | {_esc(o)} | {_esc(r)[:400]} |" for i, o, r in raised[:MAX_ROWS]]
+        if len(raised) > MAX_ROWS:
+            lines.append(f"| … | {len(raised) - MAX_ROWS} more | see gate.json |")
         lines.append("")
     if changed:
         replayed = sum(c["status"] in ("same", "changed", "error") for c in cases)
@@ -189,7 +208,8 @@ def _replay_tables(replay: dict[str, Any]) -> list[str]:
                 f"{_token_cell(pick('sample'), groups)} |")
         if len(changed) > MAX_ROWS:
             lines.append(f"| … | {len(changed) - MAX_ROWS} more | see gate.json | | | |")
-        lines += ["", "Steps count generated tokens from 0; `a→b`: the baseline's token, then the candidate's.", ""]
+        lines += ["", "Steps count generated tokens from 0; `a→b`: the baseline's token, then the candidate's; "
+                  "\"= base model without adapter\": the candidate's generation is exactly the base model's own.", ""]
     return lines
 
 

@@ -49,6 +49,8 @@ def describe_output(diff: dict[str, Any]) -> str:
         text = (f"first differing step {diff['first_step']} (row {diff['row']}: token "
                 f"{diff['golden_token']} became {diff['candidate_token']}; "
                 f"{diff.get('rows_differing', 1)} row(s) differ)")
+        if diff.get("candidate_equals_base_model"):
+            text += "; the candidate now generates exactly what the base model generates without the adapter"
         if diff.get("scores_max_abs") is not None:
             text += f"; greedy scores max abs error {diff['scores_max_abs']:.3g}"
         return text
@@ -59,15 +61,18 @@ def describe_output(diff: dict[str, Any]) -> str:
 def _replay_findings(replay: dict[str, Any]) -> list[dict[str, Any]]:
     findings = []
     for case in replay.get("cases", []):
-        if case["status"] == "error":
+        if case["status"] == "error" and not case.get("outputs"):
             findings.append({"severity": "broken", "kind": "replay", "where": case["id"],
                              "detail": f"raised on the candidate, not on the baseline: {case['reason']}"})
-        elif case["status"] == "changed":
-            for diff in case.get("outputs", []):
-                if diff["status"] != "same":
-                    findings.append({"severity": "changed", "kind": "replay",
-                                     "where": f"{case['id']} {diff['output']}",
-                                     "detail": describe_output(diff), "evidence": diff})
+            continue
+        for diff in case.get("outputs", []):
+            where = f"{case['id']} {diff['output']}"
+            if diff["status"] == "error":
+                findings.append({"severity": "broken", "kind": "replay", "where": where,
+                                 "detail": f"raised on the candidate, not on the baseline: {diff['reason']}"})
+            elif diff["status"] == "changed":
+                findings.append({"severity": "changed", "kind": "replay", "where": where,
+                                 "detail": describe_output(diff), "evidence": diff})
     return findings
 
 

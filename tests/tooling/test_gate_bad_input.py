@@ -109,3 +109,24 @@ def test_unknown_version_is_refused_before_building(tmp_path, capsys):
     assert "transformers==9.9.9" in capsys.readouterr().err
     assert json.loads((reports / "gate.json").read_text())["status"] == "error"
     assert not (tmp_path / "work" / "envs").exists()
+
+
+def _fake_exe(path, body):
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_default_from_needs_transformers_where_nox_started(tmp_path, capsys, monkeypatch):
+    bare = _fake_exe(tmp_path / "python", """echo '{"transformers": null, "peft": null, "torch": null}'""")
+    monkeypatch.setenv("PCC_INVOKING_PYTHON", str(bare))
+    code = main(["--to-python", sys.executable, "--reports", str(tmp_path / "r"), "--work", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--from was not given" in err and "no transformers and peft installed" in err
+
+
+def test_default_to_needs_the_index(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PCC_UV", str(_fake_exe(tmp_path / "uv", "echo 'error: network unreachable' >&2; exit 2")))
+    code = main(["--from-python", sys.executable, "--reports", str(tmp_path / "r"), "--work", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--to (default: newest releases)" in err and "network unreachable" in err

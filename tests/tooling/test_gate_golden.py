@@ -87,3 +87,28 @@ def test_replay_reports_first_differing_step_and_errors(tmp_path, case):
 
     result = replay_golden(tmp_path, runner=raises)["cases"][0]
     assert result["status"] == "error" and "get_seq_length" in result["reason"]
+
+
+def test_one_output_that_raises_does_not_hide_the_others(tmp_path, case):
+    """Beam search raising on the baseline: the other outputs are still recorded and compared;
+    an output that raises only on the candidate is a broken finding."""
+    from compat.gate.golden import record_cases, replay_golden
+    from compat.gate.verdict import decide
+
+    def baseline(case, root):
+        return {**_outputs([1.0, 2.0]), "g0.beam": "NotImplementedError: _reorder_cache"}
+
+    manifest = record_cases([case], tmp_path, runner=baseline)
+    entry = manifest["cases"][0]
+    assert entry["status"] == "recorded" and entry["output_errors"] == {"g0.beam": "NotImplementedError: _reorder_cache"}
+
+    def candidate(case, root):
+        return {**_outputs([1.0, 2.0]), "g0.greedy": "RuntimeError: shapes", "g0.beam": "NotImplementedError: x"}
+
+    result = replay_golden(tmp_path, runner=candidate)
+    statuses = {d["output"]: d["status"] for d in result["cases"][0]["outputs"]}
+    assert statuses == {"g0.logits": "same", "g0.greedy_scores": "same", "g0.greedy": "error",
+                        "g0.beam": "not-compared"}
+    verdict = decide(manifest, result)
+    assert verdict["verdict"] == "broken"
+    assert [f["where"] for f in verdict["findings"]] == ["fake g0.greedy"]
