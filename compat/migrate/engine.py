@@ -33,6 +33,12 @@ __all__ = ["Finding", "ParseFailure", "Result", "check_source"]
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:[,\s]+[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
 _TODO_PREFIX = "# TODO(compat): "
 _STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+# Every rule needs one of these words in the file (PCC005 needs a known cache, PCC011 a
+# past_key_values keyword); files without any are parsed (for syntax errors) but not analysed.
+_TRIGGERS = re.compile(
+    r"legacy_cache|key_cache|value_cache|Cache|crop|get_max_length|get_max_cache_shape|seen_tokens"
+    r"|get_usable_length|cache_position|past_key_values|to_cache"
+)
 # Kinds of known cache (see Inference.cache_kind) that compat.to_legacy reads on every
 # version: it refuses static/quantized caches and cannot guess a family's native tuple.
 _READABLE = {"DynamicCache", "EncoderDecoderCache", "to_cache"}
@@ -453,7 +459,10 @@ def check_source(
 ) -> Result:
     """Lint ``source`` (and with ``fix=True`` rewrite it). Raises :class:`ParseFailure`."""
     module = parse(source)
-    wrapper = MetadataWrapper(module)
+    if not _TRIGGERS.search(source):
+        # No rule can fire without one of these words: skip the costly metadata.
+        return Result(path, [], source, source)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     migrator = _Migrator(Inference(wrapper), path, set(rules if rules is not None else RULES), fix, source)
     new_module = wrapper.visit(migrator)
     if fix and migrator.need_compat:

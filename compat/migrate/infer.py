@@ -71,11 +71,10 @@ class Inference:
     """Metadata-backed questions about the nodes of one module."""
 
     def __init__(self, wrapper: MetadataWrapper) -> None:
-        self.qualified = wrapper.resolve(QualifiedNameProvider)
-        self.scopes = wrapper.resolve(ScopeProvider)
-        self.parents = wrapper.resolve(ParentNodeProvider)
-        self.positions = wrapper.resolve(PositionProvider)
-        self.contexts = wrapper.resolve(ExpressionContextProvider)
+        providers = (QualifiedNameProvider, ScopeProvider, ParentNodeProvider, PositionProvider,
+                     ExpressionContextProvider)
+        resolved = wrapper.resolve_many(providers)
+        self.qualified, self.scopes, self.parents, self.positions, self.contexts = (resolved[p] for p in providers)
 
     # -- names ---------------------------------------------------------------
     def names(self, node: cst.CSTNode) -> set[str]:
