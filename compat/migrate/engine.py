@@ -394,7 +394,8 @@ class _Migrator(cst.CSTTransformer):
                 return _index(updated_node.with_changes(value=legacy), which)
             return updated_node
         kind = self.inf.cache_kind(value)
-        if kind is not None and self._self_receiver_ok(value):
+        # A slice never worked on a Cache, so sliced ``x.past_key_values[1:]`` is a tuple (e.g. TF models).
+        if kind is not None and index is not None and self._self_receiver_ok(value):
             fixable = index is not None and not self.inf.is_store(original_node) and kind in _READABLE
             if self._report(original_node, "PCC005", fixable=fixable):
                 return updated_node.with_changes(value=cst.Call(_compat("to_legacy"), [cst.Arg(updated_node.value)]))

@@ -419,6 +419,7 @@ s = streamer.seen_tokens
         '''\
 layers = tuple(pkv)
 first = layers[0]
+rest = out.past_key_values[1:]
 model.generate(ids, past_key_values=cache)
 model.generate(ids, past_key_values=None)
 out = model(ids, past_key_values=cache, cache_position=None)
