@@ -119,6 +119,10 @@ def parse_junit_text(text: str) -> list[TestResult]:
         for child in case:
             tag = child.tag
             text_msg = (child.get("message") or "").strip() or (child.text or "").strip()[:2000]
+            if tag == "error" and child.text:  # "collection failure" says little: add the raised error
+                raised = [ln[1:].strip() for ln in child.text.splitlines() if ln.startswith("E ")]
+                if raised and raised[-1] not in text_msg:
+                    text_msg = f"{text_msg}: {raised[-1]}"
             if tag == "failure":
                 outcome, message = "failed", text_msg
             elif tag == "error":
@@ -179,7 +183,9 @@ def _raw_status(pytest_rc: int | None, tests: list[TestResult], *, junit_missing
         return Classification("error:crash", f"pytest was killed by signal {-pytest_rc}")
     if pytest_rc in (2, 3, 4):
         what = {2: "interrupted", 3: "internal error", 4: "usage error"}[pytest_rc]
-        return Classification("error:crash", f"pytest exit code {pytest_rc} ({what})")
+        errors = [f"{t.nodeid.strip(':')}: {t.message[:200]}" for t in tests if t.outcome == "error"]
+        detail = f"; {len(errors)} collection/setup errors: " + " | ".join(errors[:5]) if errors else ""
+        return Classification("error:crash", f"pytest exit code {pytest_rc} ({what}){detail}")
     if pytest_rc not in (0, 1, 5):
         return Classification("error:crash", f"pytest exit code {pytest_rc}")
     if junit_missing:

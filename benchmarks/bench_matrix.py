@@ -1,0 +1,118 @@
+"""Matrix overheads, measured (figures, not assertions): see docs/matrix.md.
+
+    python benchmarks/bench_matrix.py env       # per-cell environment build, warm uv cache
+    python benchmarks/bench_matrix.py imports   # interpreter start-up: no .pyc vs lazily written .pyc
+    python benchmarks/bench_matrix.py run matrices/smoke.toml [--jobs 2] [--fresh-envs]
+
+Each prints a Markdown table. Timings on a shared machine are noisy: the load
+average is printed with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from compat.envs import EnvSpec, build_env  # noqa: E402
+from compat.toolchain import torch_source  # noqa: E402
+
+PAIR = ["transformers==4.46.3", "peft==0.14.0"]
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def bench_env(repeat: int) -> None:
+    source = torch_source()
+    work = Path(tempfile.mkdtemp(prefix="bench-env-"))
+    build_env(EnvSpec("warmup", PAIR), work, import_check=False, source=source)  # fills the uv cache
+    rows = []
+    for label, kwargs in [
+        ("fresh env (venv + hardlinked install + metadata check)", {}),
+        ("fresh env + import check (torch.version.cuda)", {"import_check": True}),
+        ("fresh env, --compile-bytecode", {"compile_bytecode": True}),
+        ("reused env (same fingerprint)", {"reuse": True}),
+    ]:
+        times = []
+        for i in range(repeat):
+            name = "reuse" if kwargs.get("reuse") else f"cell{i}"
+            t0 = time.perf_counter()
+            build_env(EnvSpec(name, PAIR), work, source=source,
+                      **{"import_check": False, **kwargs})
+            times.append(time.perf_counter() - t0)
+        if kwargs.get("reuse"):
+            times = times[1:] or times  # the first call builds it
+        rows.append((label, times))
+    print(f"| per-cell environment ({' '.join(PAIR)}) | median | runs (s) | load avg |")
+    print("|---|---:|---|---|")
+    for label, times in rows:
+        print(f"| {label} | {statistics.median(times):.2f} s | {', '.join(f'{t:.2f}' for t in times)} | {_load()} |")
+
+
+def bench_imports(repeat: int) -> None:
+    source = torch_source()
+    work = Path(tempfile.mkdtemp(prefix="bench-imp-"))
+    env = build_env(EnvSpec("imports", PAIR), work, import_check=False, source=source)
+    code = "import torch, transformers, peft"
+    rows = []
+    for label, pyc in [("PYTHONDONTWRITEBYTECODE=1 (this machine's default)", "1"),
+                       ("PYTHONDONTWRITEBYTECODE='' (1st run writes .pyc)", ""),
+                       ("PYTHONDONTWRITEBYTECODE='' (.pyc present)", "")]:
+        times = []
+        for _ in range(repeat if label.endswith("present)") or pyc == "1" else 1):
+            run_env = env.environ()
+            run_env["PYTHONDONTWRITEBYTECODE"] = pyc
+            t0 = time.perf_counter()
+            subprocess.run([str(env.python), "-c", code], env=run_env, check=True)
+            times.append(time.perf_counter() - t0)
+        rows.append((label, times))
+    print(f"| `{code}` in a uv cell | median | runs (s) | load avg |")
+    print("|---|---:|---|---|")
+    for label, times in rows:
+        print(f"| {label} | {statistics.median(times):.2f} s | {', '.join(f'{t:.2f}' for t in times)} | {_load()} |")
+
+
+def bench_run(matrix: str, jobs: int, fresh: bool, extra: list[str]) -> None:
+    out = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    cmd = [sys.executable, "-m", "compat.matrix", "run", "--matrix", matrix, "--jobs", str(jobs),
+           "--out", str(out), *(["--fresh-envs"] if fresh else []), *extra]
+    load0 = _load()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, check=False)
+    wall = time.perf_counter() - t0
+    print(f"| matrix | jobs | envs | wall | exit | load avg before / after |\n|---|---:|---|---:|---:|---|")
+    print(f"| {matrix} | {jobs} | {'fresh' if fresh else 'reused'} | {wall:.0f} s | {proc.returncode} | {load0} / {_load()} |")
+    print(f"\nreports: {out}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    sub.add_parser("env").add_argument("--repeat", type=int, default=3)
+    sub.add_parser("imports").add_argument("--repeat", type=int, default=3)
+    run = sub.add_parser("run")
+    run.add_argument("matrix")
+    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    run.add_argument("--fresh-envs", action="store_true")
+    run.add_argument("extra", nargs="*")
+    args = p.parse_args()
+    if args.what == "env":
+        bench_env(args.repeat)
+    elif args.what == "imports":
+        bench_imports(args.repeat)
+    else:
+        bench_run(args.matrix, args.jobs, args.fresh_envs, args.extra)
+
+
+if __name__ == "__main__":
+    main()
