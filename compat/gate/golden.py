@@ -177,7 +177,18 @@ def replay_golden(golden_dir: Path, *, runner: Runner = run_case) -> dict[str, A
                               "reason": "raised on the baseline" + ("; runs on the candidate" if fixed else
                                                                     " and on the candidate")})
             statuses = {d["status"] for d in diffs}
-            status = "error" if "error" in statuses else "changed" if "changed" in statuses else "same"
+            adapter_compared = [d for d in diffs if d["status"] != "not-compared"
+                                and not d["output"].split(".", 1)[1].startswith("base_")]
+            if "error" in statuses:
+                status = "error"
+            elif "changed" in statuses:
+                status = "changed"
+            elif not adapter_compared:
+                status = "not-compared"
+                result["reason"] = "every output with the adapter raised on the baseline: " + "; ".join(
+                    sorted(set(baseline_errors.values())))[:400]
+            else:
+                status = "same"
             result.update(status=status, outputs=diffs)
         result["seconds"] = round(time.perf_counter() - started, 3)
         results.append(result)

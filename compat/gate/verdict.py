@@ -89,6 +89,12 @@ def decide(
     if not recorded:
         reasons = "; ".join(f"{c['id']}: {c['status']} ({c.get('reason', '')})" for c in manifest.get("cases", []))
         raise GateError(f"the baseline produced no usable golden, so there is nothing to compare: {reasons or 'no cases'}")
+    if replay is not None and replay_crash is None:
+        compared = [c for c in replay.get("cases", []) if c["status"] in ("same", "changed", "error")]
+        if not compared:
+            reasons = "; ".join(f"{c['id']}: {c.get('reason', c['status'])}" for c in replay.get("cases", []))
+            raise GateError(f"no golden could be compared (every output with the adapter raised on the "
+                            f"baseline): {reasons[:800]}")
     findings: list[dict[str, Any]] = []
     if replay_crash is not None:
         findings.append({"severity": "broken", "kind": "replay", "where": "candidate environment",
@@ -118,6 +124,9 @@ def decide(
         "not_compared": [
             {"id": c["id"], "status": c["status"], "reason": c.get("reason", "")}
             for c in manifest.get("cases", []) if c["status"] != "recorded"
+        ] + [
+            {"id": c["id"], "status": "baseline error", "reason": c.get("reason", "")}
+            for c in (replay or {}).get("cases", []) if c["status"] == "not-compared" and "outputs" in c
         ],
         "notes": list(suite_notes or []),
     }

@@ -112,3 +112,25 @@ def test_one_output_that_raises_does_not_hide_the_others(tmp_path, case):
     verdict = decide(manifest, result)
     assert verdict["verdict"] == "broken"
     assert [f["where"] for f in verdict["findings"]] == ["fake g0.greedy"]
+
+
+def test_a_case_whose_adapter_outputs_all_raised_on_the_baseline_is_not_called_same(tmp_path, case):
+    import torch
+
+    from compat.gate.errors import GateError
+    from compat.gate.golden import record_cases, replay_golden
+    from compat.gate.verdict import decide
+
+    def baseline(case, root):
+        err = "IndexError: index 2 is out of bounds"
+        return {"g0.logits": err, "g0.greedy": err, "g0.base_logits": torch.ones(3)}
+
+    manifest = record_cases([case], tmp_path, runner=baseline)
+    result = replay_golden(tmp_path, runner=baseline)
+    assert result["cases"][0]["status"] == "not-compared"
+    with pytest.raises(GateError, match="no golden could be compared"):
+        decide(manifest, result)
+    other = {"id": "other", "status": "same", "outputs": [{"output": "g0.logits", "status": "same"}]}
+    manifest["cases"].append({"id": "other", "status": "recorded"})
+    verdict = decide(manifest, {"cases": [*result["cases"], other]})
+    assert verdict["verdict"] == "same" and [c["id"] for c in verdict["not_compared"]] == ["fake"]

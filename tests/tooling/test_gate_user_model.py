@@ -70,3 +70,45 @@ def test_user_model_replay_detects_a_changed_adapter(saved, tmp_path):
     changed = {d["output"]: d for d in result["outputs"] if d["status"] != "same"}
     assert changed["g0.logits"]["max_abs"] > 1e-3
     assert "g0.base_logits" not in changed, "the base model did not change, only the adapter"
+
+
+def test_text_prompts_go_through_the_model_directorys_tokenizer(saved, tmp_path):
+    import shutil
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from compat.gate.cases import user_case
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(saved / "model", model_dir)
+    vocab = {"[UNK]": 0, "hello": 5, "world": 6, "again": 7}
+    raw = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]").save_pretrained(model_dir)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("hello world\nworld again hello\n")
+    case = user_case(model_dir, saved / "adapter", prompts)
+    assert [g["input_ids"] for g in case.inputs] == [[[5, 6]], [[6, 7, 5]]]
+    default = user_case(model_dir, saved / "adapter", None)
+    assert len(default.inputs) == 2, "built-in prompts through the tokenizer when --prompts is absent"
+
+
+def test_renamed_state_dict_key_is_a_clear_strict_load_error(saved, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from compat.gate.cases import user_case
+    from compat.gate.replay import LoadMismatchError, load_case
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(saved / "model", model_dir)
+    weights = load_file(str(model_dir / "model.safetensors"))
+    key = next(k for k in weights if k.endswith("attn.c_attn.weight"))
+    weights[key.replace("c_attn", "qkv_proj")] = weights.pop(key)
+    save_file(weights, str(model_dir / "model.safetensors"), metadata={"format": "pt"})
+    case = user_case(model_dir, saved / "adapter", None)
+    with pytest.raises(LoadMismatchError, match="qkv_proj") as info:
+        load_case(case, tmp_path)
+    assert "missing_keys" in str(info.value) and "unexpected_keys" in str(info.value)
