@@ -151,7 +151,7 @@ _FAMILIES = [
     Family("t5", "T5Config", "T5ForConditionalGeneration",
            {**_COMMON, "d_model": 32, "d_kv": 8, "d_ff": 48, "num_layers": 2, "num_decoder_layers": 2,
             "num_heads": 4, "decoder_start_token_id": PAD_ID, "eos_token_id": 1, "dropout_rate": 0.0,
-            "initializer_factor": 1.0, "tie_word_embeddings": False},
+            "initializer_factor": 1.0, "tie_word_embeddings": False, "feed_forward_proj": "gated-gelu"},
            {"hidden": "d_model", "layers": "num_layers", "heads": "num_heads", "head_dim": "d_kv",
             "vocab": "vocab_size", "decoder_layers": "num_decoder_layers"},
            encoder_decoder=True),

@@ -1,0 +1,138 @@
+"""(family, method) cases shared by the equivalence suites: built once per
+process, with inputs and the PEFT/reference calls every check needs.
+
+>>> c = get("llama", "prefix")
+>>> c.enc_dec, c.nvt
+(False, 4)
+>>> ids, mask = c.inputs(batch=2, length=3)
+>>> tuple(ids.shape)
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+from compat.testing import methods, zoo
+
+__all__ = ["Case", "GEN_TOKENS", "applicable", "get", "ids_for", "params"]
+
+GEN_TOKENS = 5
+
+
+def applicable(family: str, method: str) -> str | None:
+    """``None`` if the case can run here, else a "not-applicable: ..." reason."""
+    ok, why = zoo.family_available(family)
+    if not ok:
+        return f"not-applicable: {why}"
+    ok, why = methods.method_available(method)
+    if not ok:
+        return f"not-applicable: {why}"
+    if method == "mpt" and zoo.is_encoder_decoder(family):
+        return ("not-applicable: peft's seq2seq multitask prompt tuning has no single semantics to check: forward "
+                "prepends the second half of the prompt to the decoder (and raises TypeError when given "
+                "decoder_input_ids), generate drops that half")
+    return None
+
+
+def ids_for(family: str, method: str, check: str) -> str:
+    """The stable test id ``family-method-check``."""
+    return f"{family}-{method}-{check}"
+
+
+@dataclasses.dataclass
+class Case:
+    family: str
+    method: str
+    base: Any
+    peft: Any
+    enc_dec: bool
+    nvt: int
+    is_prefix: bool
+    task: int = 1
+
+    def inputs(self, *, batch: int = 2, length: int = 5, seed: int = 0):
+        """Token ids (never pad/bos/eos) and an all-ones mask."""
+        import torch
+
+        gen = torch.Generator().manual_seed(1000 + seed)
+        ids = torch.randint(3, zoo.VOCAB, (batch, length), generator=gen)
+        return ids, torch.ones_like(ids)
+
+    def task_ids(self, batch: int):
+        import torch
+
+        return torch.full((batch,), self.task, dtype=torch.long) if methods.needs_task_ids(self.method) else None
+
+    def extra(self, batch: int) -> dict:
+        t = self.task_ids(batch)
+        return {} if t is None else {"task_ids": t}
+
+    def decoder_ids(self, batch: int, length: int = 3, seed: int = 0):
+        import torch
+
+        gen = torch.Generator().manual_seed(2000 + seed)
+        start = torch.full((batch, 1), self.base.config.decoder_start_token_id, dtype=torch.long)
+        return torch.cat([start, torch.randint(3, zoo.VOCAB, (batch, length - 1), generator=gen)], dim=1)
+
+    # ---- PEFT side
+    def peft_logits(self, ids, mask, *, decoder_ids=None, use_cache=None):
+        """PEFT forward logits at the real (non-virtual) positions."""
+        import torch
+
+        kw = dict(input_ids=ids, attention_mask=mask, **self.extra(ids.shape[0]))
+        if use_cache is not None:
+            kw["use_cache"] = use_cache
+        if self.enc_dec:
+            kw["decoder_input_ids"] = decoder_ids
+        with torch.no_grad():
+            logits = self.peft(**kw).logits
+        n = decoder_ids.shape[1] if self.enc_dec else ids.shape[1]
+        return logits[:, -n:]
+
+    def peft_generate(self, ids, mask, **gen_kwargs):
+        """New tokens from PEFT's generate (decoder-only: without the prompt;
+        encoder-decoder: without the decoder start token)."""
+        import torch
+
+        gen_kwargs.setdefault("max_new_tokens", GEN_TOKENS)
+        with torch.no_grad():
+            out = self.peft.generate(input_ids=ids, attention_mask=mask, pad_token_id=zoo.PAD_ID,
+                                     **self.extra(ids.shape[0]), **gen_kwargs)
+        seqs = out.sequences if hasattr(out, "sequences") else out
+        return seqs[:, -gen_kwargs["max_new_tokens"]:], out
+
+    # ---- reference side
+    def prompt(self, batch: int) -> dict:
+        """The explicit prefix/prompt for :mod:`compat.testing.reference`."""
+        from compat.testing import reference
+
+        if self.is_prefix:
+            return {"prefix": reference.peft_prefix(self.peft, batch)}
+        return {"virtual": reference.peft_virtual(self.peft, batch, self.task_ids(batch))}
+
+
+@functools.lru_cache(maxsize=None)
+def get(family: str, method: str, seed: int = 0) -> Case:
+    """Build (once per process) the base model and its PEFT wrapper."""
+    base = zoo.build(family, seed=seed)
+    pm = methods.wrap(base, method, seed=seed)
+    return Case(family, method, base, pm, zoo.is_encoder_decoder(family), methods.NUM_VIRTUAL_TOKENS,
+                methods.is_prefix(method))
+
+
+def params(check: str, *, methods_: tuple = methods.METHODS, enc_dec: bool | None = None) -> list:
+    """``pytest.param(family, method, id="family-method-check")`` for every zoo
+    family (only encoder-decoders / only decoder-only with ``enc_dec``) and
+    every method in ``methods_``."""
+    import pytest
+
+    out = []
+    for family in zoo.FAMILIES:
+        if enc_dec is not None and zoo.is_encoder_decoder(family) != enc_dec:
+            continue
+        for method in methods_:
+            out.append(pytest.param(family, method, id=ids_for(family, method, check)))
+    return out

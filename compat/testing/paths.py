@@ -1,0 +1,77 @@
+"""Which ways of handing a prefix to a base model the installed transformers
+offers (feature detection), and the native way of building a Cache.
+
+>>> from compat.testing import zoo
+>>> m = zoo.build("llama")
+>>> ok, why = takes_cache(m); ok
+True
+>>> isinstance(accepts_tuple(m), tuple)
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from typing import Any
+
+__all__ = ["accepts_tuple", "native_cache", "takes_cache", "tuple_for"]
+
+
+def takes_cache(model) -> tuple[bool, str]:
+    """``(True, "")`` if the model's family accepts a Cache on this install."""
+    from compat import _transformers as tf
+
+    if tf.cache_utils() is None:
+        return False, "not-applicable: this transformers has no cache_utils (no Cache classes)"
+    if not tf.family_takes_cache(model=model):
+        return False, (f"not-applicable: {type(model).__name__} does not accept a Cache on this transformers "
+                       "(_supports_cache_class is False)")
+    return True, ""
+
+
+@functools.lru_cache(maxsize=None)
+def _module_converts(module_name: str) -> bool:
+    src = inspect.getsource(importlib.import_module(module_name))
+    return "from_legacy_cache" in src
+
+
+def accepts_tuple(model) -> tuple[bool, str]:
+    """``(True, "")`` if the model accepts legacy tuples as ``past_key_values``:
+    natively (its family takes no Cache) or by converting them (its module
+    still calls ``from_legacy_cache``)."""
+    ok, _ = takes_cache(model)
+    if not ok:
+        return True, ""
+    if _module_converts(type(model).__module__):
+        return True, ""
+    return False, (f"not-applicable: {type(model).__name__} takes only a Cache on this transformers "
+                   "(its module no longer converts legacy tuples)")
+
+
+def tuple_for(model, layers) -> tuple:
+    """The legacy tuple the model reads: its family's native layout where it
+    takes no Cache (Bloom/GPTBigCode layouts), else the standard layout."""
+    from compat import to_cache
+
+    ok, _ = takes_cache(model)
+    if not ok:
+        return to_cache(layers, model=model)
+    return tuple(tuple(layer) for layer in layers)
+
+
+def native_cache(layers) -> Any:
+    """A Cache built the native way: ``DynamicCache()`` + ``update`` per layer
+    (``EncoderDecoderCache(self, cross)`` for 4-tuples)."""
+    from compat import _transformers as tf
+
+    def dyn(pairs):
+        cache = tf.dynamic_cache_class()()
+        for i, (k, v) in enumerate(pairs):
+            cache.update(k, v, i)
+        return cache
+
+    if len(layers[0]) == 4:
+        return tf.encoder_decoder_cache_class()(dyn((l[0], l[1]) for l in layers), dyn((l[2], l[3]) for l in layers))
+    return dyn(layers)
