@@ -24,8 +24,8 @@ _EXPORTS = {
     "to_legacy": "compat.convert",
     "prefixed_call": "compat.prefix",
     "PrefixedCall": "compat.prefix",
-    "capabilities": "compat.capabilities",
-    "Capabilities": "compat.capabilities",
+    "capabilities": "compat.detect",
+    "Capabilities": "compat.detect",
     "CompatError": "compat.errors",
     "MalformedCacheError": "compat.errors",
     "CacheTypeError": "compat.errors",
@@ -49,7 +49,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from compat.capabilities import Capabilities, capabilities
+    from compat.detect import Capabilities, capabilities
     from compat.convert import to_cache, to_legacy
     from compat.errors import CacheTypeError, CompatError, MalformedCacheError, UnsupportedModelError
     from compat.prefix import PrefixedCall, prefixed_call

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    from compat.capabilities import capabilities
+    from compat.detect import capabilities
 
     caps = capabilities()
     print(caps.to_json() if args.json else caps.table())

@@ -33,6 +33,7 @@ FAMILIES = [
     pytest.param("opt", id="opt"),
     pytest.param("bloom", id="bloom"),
     pytest.param("gpt_bigcode", id="gpt_bigcode-mqa"),
+    pytest.param("gpt_bigcode:mha", id="gpt_bigcode-mha"),
     pytest.param("t5", id="t5"),
     pytest.param("bart", id="bart"),
 ]
@@ -42,11 +43,13 @@ FAMILIES = [
 def models():
     cache = {}
 
-    def get(family_id):
-        if family_id not in cache:
+    def get(key):
+        if key not in cache:
+            family_id, _, variant = key.partition(":")
             ok, why = zoo.family_available(family_id)
-            cache[family_id] = zoo.build(family_id) if ok else why
-        found = cache[family_id]
+            overrides = {"multi_query": False} if variant == "mha" else {}
+            cache[key] = zoo.build(family_id, **overrides) if ok else why
+        found = cache[key]
         if isinstance(found, str):
             pytest.skip(f"not-applicable: {found}")
         return found

@@ -1,5 +1,7 @@
 """``capabilities()``: what the shim detected about the installed stack.
 
+(Named ``detect`` so that the module never shadows the function on the package.)
+
 >>> caps = capabilities()
 >>> caps.families["llama"].takes_cache == (caps.families["llama"].returns == "DynamicCache")
 True
