@@ -28,6 +28,24 @@ _PROBE_EXIT = 13  # == compat.matrix.results.PROBE_EXIT (kept literal: this runs
 DEFAULT_IMPORTS = ("torch", "transformers", "peft", "compat")
 
 
+def _resolve_without_trace(package) -> None:
+    """Resolve every public name of a lazy package, then restore its namespace.
+
+    Resolving imports submodules, and importing a submodule binds it as an attribute of the
+    package; the suite must see the package as a fresh process would, not as the probe left it.
+    """
+    before = dict(vars(package))
+    try:
+        for name in package.__all__:
+            if name != "__version__":
+                getattr(package, name)
+    finally:
+        namespace = vars(package)
+        for key in [k for k in namespace if k not in before]:
+            del namespace[key]
+        namespace.update(before)
+
+
 def probe(modules=None) -> dict:
     """Import ``modules``; return their versions, ``torch.version.cuda`` and the first failure, if any.
 
@@ -46,9 +64,7 @@ def probe(modules=None) -> dict:
             if stage == "torch":
                 found["torch_cuda"] = module.version.cuda
             if stage == "compat":
-                for name in module.__all__:
-                    if name != "__version__":
-                        getattr(module, name)
+                _resolve_without_trace(module)
     except BaseException as exc:  # noqa: BLE001 - every import failure is reported, never hidden
         found["error"] = {
             "stage": stage,

@@ -32,3 +32,4 @@ def test_nonexistent_version_is_an_install_error_with_the_resolver_message(tmp_p
     assert "transformers==9.9.9" in info.value.message
     assert "transformers==9.9.9" in (tmp_path / "ghost.log").read_text()
     assert not (tmp_path / "envs" / "ghost" / ".pcc-env.json").exists()
+
