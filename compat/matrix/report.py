@@ -187,7 +187,14 @@ def heatmap(results: list[dict]) -> tuple[list[str], list[dict]]:
                 state = "pass-na" if outcomes["na"] or outcomes["skipped"] else "pass"
             else:
                 state = "na"
-            cells[g] = {"state": state, "counts": dict(outcomes), "tests": tests}
+            maxima: dict[str, float] = {}
+            for t in tests:
+                if t["outcome"] == "passed":
+                    for key, value in t.get("properties", {}).items():
+                        if key.startswith("max_") and isinstance(value, (int, float)):
+                            maxima[key] = max(maxima.get(key, value), value)
+            cells[g] = {"state": state, "counts": dict(outcomes), "tests": tests,
+                        "passed_props": {k: float(f"{v:.3g}") for k, v in sorted(maxima.items())}}
         rows.append({"result": r, "groups": cells})
     return groups, rows
 
@@ -226,8 +233,9 @@ blank: no such tests. Click a square for its tests.</p>
 <p><code>{{ r.freeze|join(" ") }}</code></p></details>
 {% for g in groups %}{% set c = row.groups[g] %}{% if c.tests %}
 <details id="{{ r.cell.name }}--{{ loop.index }}"{% if c.state == 'fail' %} open{% endif %}><summary>{{ g }} ({{ c.state }}: {{ c.counts }})</summary><ul>
-{% for t in c.tests %}<li class="s-{{ 'fail' if t.outcome in ('failed', 'error') else t.outcome }}"><code>{{ t.nodeid }}</code> {{ t.outcome }}
+{% for t in c.tests if t.outcome != 'passed' %}<li class="s-{{ 'fail' if t.outcome in ('failed', 'error') else t.outcome }}"><code>{{ t.nodeid }}</code> {{ t.outcome }}
 {% if t.properties %} <small>{{ t.properties }}</small>{% endif %}{% if t.message %}<div class="msg">{{ t.message }}</div>{% endif %}</li>{% endfor %}
+{% if c.counts.get('passed') %}<li class="s-pass">{{ c.counts.get('passed') }} passed{% if c.passed_props %} (largest recorded differences: {{ c.passed_props }}){% endif %}</li>{% endif %}
 </ul></details>{% endif %}{% endfor %}
 {% endfor %}
 </body></html>

@@ -95,10 +95,11 @@ def _split_id(name: str) -> tuple[str, str, str]:
     m = _PARAM_RE.search(name)
     if not m:
         return "", "", ""
+    # The suites' ids are "family-method-check[-more]", each part spelt with underscores.
     parts = m.group("params").split("-")
     if len(parts) < 3:
         return "", "", ""
-    return parts[0], "-".join(parts[1:-1]), parts[-1]
+    return parts[0], parts[1], "-".join(parts[2:])
 
 
 def parse_junit_text(text: str) -> list[TestResult]:

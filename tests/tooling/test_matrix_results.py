@@ -13,7 +13,7 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
   <properties><property name="max_abs_diff" value="1.5e-07"/><property name="tolerance" value="1e-05"/>
   <property name="path" value="cache"/></properties>
 </testcase>
-<testcase classname="tests.equivalence.test_logits" name="test_logits[t5-prefix-proj-generate]"
+<testcase classname="tests.equivalence.test_logits" name="test_logits[t5-prefix_proj-generate-beam]"
   file="tests/equivalence/test_logits.py" time="0.5">
   <failure message="AttributeError: 'DynamicCache' object has no attribute 'key_cache'">trace</failure>
 </testcase>
@@ -42,8 +42,8 @@ def test_parse_ids_outcomes_and_properties(tests):
     assert ok.outcome == "passed" and ok.properties["max_abs_diff"] == pytest.approx(1.5e-7)
     assert ok.properties["path"] == "cache"
     assert (ok.family, ok.method, ok.check) == ("llama", "prefix", "forward")
-    bad = by_id["tests/equivalence/test_logits.py::test_logits[t5-prefix-proj-generate]"]
-    assert (bad.family, bad.method, bad.check) == ("t5", "prefix-proj", "generate")
+    bad = by_id["tests/equivalence/test_logits.py::test_logits[t5-prefix_proj-generate-beam]"]
+    assert (bad.family, bad.method, bad.check) == ("t5", "prefix_proj", "generate-beam")
     assert bad.outcome == "failed" and "key_cache" in bad.message
     assert by_id["tests/equivalence/test_logits.py::test_logits[gpt2-prompt-tuple]"].outcome == "na"
     assert by_id["tests/shim/test_convert.py::TestRoundTrip::test_round_trip"].outcome == "skipped"
