@@ -139,8 +139,9 @@ _RULES = [
         "follow it: silently wrong logits if it does not start at the prefix length) and silently ignored "
         "from 5.4",
         "",
-        "drop cache_position and pass an attention mask covering prefix + input (compat's prefix helper "
-        "gives the right kwargs); keep it only if it provably starts at the cache length",
+        "drop cache_position and pass an attention mask covering prefix + input "
+        "(compat.prefixed_call(model, prefix, input_ids).kwargs does both); keep it only if it provably "
+        "starts at the cache length",
     ),
     Rule(
         "PCC011",

@@ -213,3 +213,9 @@ def test_pre_commit_hook_definition():
     assert re.search(r"^  entry: python -m compat migrate$", text, re.M)
     assert re.search(r"^  language: python$", text, re.M)
     assert re.search(r"^  types: \[python\]$", text, re.M)
+
+
+def test_docs_rule_table_lists_every_rule():
+    text = (ROOT / "docs" / "migrate.md").read_text()
+    for rule in RULES.values():
+        assert re.search(rf"^\| {rule.id} \| {rule.name} \|", text, re.M), rule.id

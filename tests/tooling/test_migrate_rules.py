@@ -325,7 +325,7 @@ out = model(
 )
 ''',
         '''\
-# TODO(compat): PCC010 `cache_position=torch.arange(3)`: drop cache_position and pass an attention mask covering prefix + input (compat's prefix helper gives the right kwargs); keep it only if it provably starts at the cache length
+# TODO(compat): PCC010 `cache_position=torch.arange(3)`: drop cache_position and pass an attention mask covering prefix + input (compat.prefixed_call(model, prefix, input_ids).kwargs does both); keep it only if it provably starts at the cache length
 out = model(
     ids,
     past_key_values=cache,
