@@ -182,7 +182,7 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
     timings["environments"] = time.perf_counter() - t0
     report["from"], report["to"] = str(baseline.pins), str(candidate.pins)
     report["baseline"], report["candidate"] = baseline.to_json(), candidate.to_json()
-    run_dir = work / "runs" / f"{baseline.pins.label()}__{candidate.pins.label()}"
+    run_dir = work / "runs" / f"{'user' if user else 'zoo'}_{baseline.pins.label()}__{candidate.pins.label()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     golden_dir = work / "goldens" / f"{'user' if user else 'zoo'}_{baseline.pins.label()}"
     if golden_dir.exists():
@@ -246,6 +246,11 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
         ran = ("pass", "fail")
         if base_s["status"] in ran and cand_s["status"] in ran:
             suite_findings = compare_suites(base_s["tests"], cand_s["tests"])
+            fixed = sorted(t for t, r in base_s["tests"].items() if r["outcome"] in ("failed", "error")
+                           and cand_s["tests"].get(t, {}).get("outcome") == "passed")
+            if fixed:
+                notes.append(f"{len(fixed)} suite test(s) fail on the baseline and pass on the candidate, "
+                             f"e.g. {', '.join(fixed[:3])}")
         elif base_s["status"] in ran and cand_s["status"].startswith("error"):
             suite_findings = [{"severity": "broken", "kind": "suite", "where": f"suites ({cand_s['status']})",
                                "detail": f"ran on the baseline; on the candidate: {cand_s['message']}"}]
