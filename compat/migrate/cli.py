@@ -14,6 +14,7 @@ PCC001  from-legacy-cache  [*]  DynamicCache.from_legacy_cache(x) ...
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors: list[FileError] = []
     fixed = 0
     changed_files = 0
+    diffs: dict[str, str] = {}
     for path, missing in iter_python_files(args.paths):
         if missing:
             errors.append(FileError(path, missing))
@@ -104,12 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             errors.append(FileError(path, message))
             print(errors[-1].text(), file=sys.stderr)
             continue
-        findings.extend(result.findings)
+        if args.diff:  # previewed, not applied
+            findings.extend(dataclasses.replace(f, fixed=False) for f in result.findings)
+        else:
+            findings.extend(result.findings)
         if args.diff:
             diff = render_diff(path, result.source, result.fixed_source)
             if diff:
                 changed_files += 1
-                sys.stdout.write(diff)
+                diffs[path] = diff
+                if args.format == "text":
+                    sys.stdout.write(diff)
         elif args.fix:
             fixed += sum(f.fixed for f in result.findings)
             if result.changed:
@@ -117,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 Path(path).write_bytes(result.fixed_source.encode("utf-8"))
     if args.diff:
         if args.format == "json":
-            print(render_json(findings, errors, 0))
+            print(render_json(findings, errors, 0, diffs=diffs))
         else:
             print(f"Would rewrite {changed_files} file{'s' * (changed_files != 1)}.", file=sys.stderr)
         return 2 if errors else (1 if changed_files else 0)

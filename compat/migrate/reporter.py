@@ -62,10 +62,14 @@ def render_text(findings: Sequence[Finding], errors: Sequence[FileError], fixed:
     return "\n".join(lines)
 
 
-def render_json(findings: Sequence[Finding], errors: Sequence[FileError], fixed: int) -> str:
-    """A JSON object: ``findings`` (ruff-like dicts), ``errors``, counts; stable key order."""
+def render_json(
+    findings: Sequence[Finding], errors: Sequence[FileError], fixed: int, diffs: dict[str, str] | None = None
+) -> str:
+    """A JSON object: ``findings`` (ruff-like dicts), ``errors``, counts (and ``diffs`` with --diff)."""
+    extra = {"diffs": diffs} if diffs is not None else {}
     return json.dumps(
         {
+            **extra,
             "schema_version": JSON_SCHEMA_VERSION,
             "findings": [f.as_json() for f in findings],
             "errors": [{"filename": e.path, "message": e.message} for e in errors],

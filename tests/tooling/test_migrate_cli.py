@@ -219,3 +219,24 @@ def test_docs_rule_table_lists_every_rule():
     text = (ROOT / "docs" / "migrate.md").read_text()
     for rule in RULES.values():
         assert re.search(rf"^\| {rule.id} \| {rule.name} \|", text, re.M), rule.id
+
+
+def test_diff_json_marks_nothing_fixed(tree, capsys):
+    code, out, _ = run([tree, "--diff", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 1
+    assert [f["fixed"] for f in data["findings"]] == [False, False]
+    assert sorted(Path(p).name for p in data["diffs"]) == ["old.py", "todo.py"]
+    assert "+cache = compat.to_cache(tuple(pkv))" in data["diffs"][str(tree / "old.py")]
+
+
+def test_sample_without_safe_rewrite_only_gets_todo_comments(tmp_path, capsys):
+    sample = SAMPLES / "needs_review.py"
+    target = tmp_path / sample.name
+    target.write_text(sample.read_text())
+    code, _, _ = run([target, "--fix"], capsys)
+    assert code == 1
+    after = target.read_text().splitlines()
+    todos = [line for line in after if line.lstrip().startswith("# TODO(compat): ")]
+    assert sorted(t.split()[2] for t in todos) == ["PCC006", "PCC006", "PCC007", "PCC008", "PCC009", "PCC010"]
+    assert [line for line in after if line not in todos] == sample.read_text().splitlines()
