@@ -164,7 +164,10 @@ class Inference:
                 if cls is not None:
                     return cls
             if "compat.to_cache" in self.names(node.func):
-                return "to_cache"
+                # With model=/config= it may return a family's native tuple (Bloom <4.44,
+                # GPTBigCode <4.54), which compat.to_legacy cannot read without the model.
+                family = len(node.args) > 1 or any(a.keyword is not None for a in node.args)
+                return "to_cache(model=)" if family else "to_cache"
             return None
         if isinstance(node, (cst.Param, cst.AnnAssign)):
             annotation = node.annotation

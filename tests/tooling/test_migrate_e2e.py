@@ -73,11 +73,12 @@ def _native_prefix_kv(model, prefix):
     """The prefix's (k, v) per layer, read from the model's own cache without compat."""
     with torch.no_grad():
         cache = model(prefix, use_cache=True).past_key_values
+    # Version-specific on purpose (the reference must not use compat), hence the noqa.
     if isinstance(cache, tuple):  # models that still return legacy tuples
-        return tuple((k, v) for k, v in cache)
+        return tuple((k, v) for k, v in cache)  # noqa: PCC005
     if hasattr(cache, "layers"):  # layered design, 4.54+
         return tuple((layer.keys, layer.values) for layer in cache.layers)
-    return tuple(zip(cache.key_cache, cache.value_cache))  # 4.36-4.53
+    return tuple(zip(cache.key_cache, cache.value_cache))  # noqa: PCC003  (4.36-4.53)
 
 
 def _reference_greedy(model, ids, steps):
@@ -153,7 +154,7 @@ def test_dynamic_cache_with_data_sample_before_fix_is_right_only_where_the_const
     # A behaviour probe, not a skip: both branches assert. It raises TypeError where the
     # constructor takes no data (4.36-4.44) or uses it as a layer count (4.45.1).
     try:
-        probe = transformers.DynamicCache(legacy)
+        probe = transformers.DynamicCache(legacy)  # noqa: PCC004  (the trap under test)
         constructor_works = probe.get_seq_length() == PREFIX_LEN and len(probe) == len(legacy)
     except TypeError:
         constructor_works = False

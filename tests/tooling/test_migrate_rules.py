@@ -243,6 +243,23 @@ def prefix_len(out):
     ),
     pytest.param(
         '''\
+from compat import to_cache
+
+out = to_cache(legacy, model=model)
+first = out[0]
+''',
+        '''\
+from compat import to_cache
+
+out = to_cache(legacy, model=model)
+# TODO(compat): PCC005 `out[0]`: index compat.to_legacy(cache, model=model) instead (a family-native tuple, Bloom <4.44 or GPTBigCode <4.54, needs model=; static caches have no legacy form); never write through an index
+first = out[0]
+''',
+        ['PCC005'],
+        id='PCC005-todo-family-native-tuple',
+    ),
+    pytest.param(
+        '''\
 def reset(past_key_values, kv_cache):
     past_key_values.crop(0)
     kv_cache.crop(n)
