@@ -1,7 +1,9 @@
 """Build the cases a gate replays (in-env, torch): the tiny zoo, or the user's model.
 
 Zoo cases: each family of :mod:`compat.testing.zoo` that the baseline can
-build, wrapped with each prompt-learning method of :mod:`compat.testing.methods`,
+build, wrapped with each single-task prompt-learning method of
+:mod:`compat.testing.methods` (prefix with and without projection, prompt
+tuning with random and text init, p-tuning with MLP and LSTM encoders),
 saved with ``save_pretrained`` (safetensors): the base model's weights and
 ``config.json`` (which rebuilds the architecture on another version; seeds
 would not, since initialisation changes between releases) and the adapter.
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from compat.gate.replay import Case
 
-__all__ = ["DEFAULT_PROMPTS", "METHODS", "fixed_ids", "peft_config", "user_case", "zoo_cases"]
+__all__ = ["DEFAULT_PROMPTS", "METHODS", "fixed_ids", "user_case", "zoo_cases"]
 
 DEFAULT_PROMPTS = ("The quick brown fox", "Once upon a time, there was")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model", "tokenizer.model")
@@ -58,20 +60,33 @@ def zoo_cases(
     *,
     max_new_tokens: int = 6,
 ) -> tuple[list[Case], dict[str, str]]:
-    """Save every zoo family x method under ``out_dir/artifacts``; return cases + not-applicable."""
-    import torch
-    from peft import get_peft_model
+    """Save every zoo family x method under ``out_dir/artifacts``; return cases + not-applicable.
 
+    Methods come from :mod:`compat.testing.methods` (``wrap``: seeded weights large
+    enough to change the greedy output); the default is every single-task method.
+    """
+    from compat.testing import methods as method_lib
     from compat.testing import zoo
 
     out_dir = Path(out_dir)
     families = list(families or zoo.FAMILIES)
-    method_ids = list(methods or METHODS)
-    unknown = [m for m in method_ids if m not in METHODS]
+    unknown = [f for f in families if f not in zoo.FAMILIES]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; expected some of {', '.join(METHODS)}")
+        raise ValueError(f"unknown famil(y/ies) {unknown}; expected some of {', '.join(zoo.FAMILIES)}")
+    method_ids = list(methods or METHODS)
+    unknown = [m for m in method_ids if m not in method_lib.METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; expected some of {', '.join(method_lib.METHODS)}")
     cases: list[Case] = []
     skipped: dict[str, str] = {}
+    for method in method_ids:
+        ok, why = method_lib.method_available(method)
+        if not ok:
+            skipped[method] = f"not-applicable: {why}"
+        elif method_lib.needs_task_ids(method):
+            skipped[method] = ("not-applicable: multitask prompt tuning needs task_ids in every call; "
+                               "the gate replays single-task adapters")
+    method_ids = [m for m in method_ids if m not in skipped]
     for fam in families:
         ok, why = zoo.family_available(fam)
         if not ok:
@@ -81,13 +96,14 @@ def zoo_cases(
         model_dir = out_dir / "artifacts" / fam / "model"
         model.save_pretrained(str(model_dir), safe_serialization=True)
         task = "SEQ_2_SEQ_LM" if zoo.is_encoder_decoder(fam) else "CAUSAL_LM"
-        start = _decoder_start(model.config)
-        inputs = [_group(fixed_ids(zoo.VOCAB, 2, 5), start)]
+        inputs = [_group(fixed_ids(zoo.VOCAB, 2, 5), _decoder_start(model.config))]
         for method in method_ids:
             case_id = f"{fam}-{method}"
-            base = zoo.build(fam, seed=0)
-            torch.manual_seed(0)
-            peft_model = get_peft_model(base, peft_config(method, task))
+            try:
+                peft_model = method_lib.wrap(zoo.build(fam, seed=0), method, seed=0)
+            except Exception as exc:  # noqa: BLE001 - reported as a baseline error of this case
+                skipped[case_id] = f"error: the adapter could not be built on the baseline: {type(exc).__name__}: {exc}"
+                continue
             adapter_dir = out_dir / "artifacts" / case_id / "adapter"
             peft_model.save_pretrained(str(adapter_dir), safe_serialization=True)
             cases.append(Case(
@@ -98,22 +114,8 @@ def zoo_cases(
     return cases, skipped
 
 
-#: The prompt-learning methods a zoo gate replays (each with its peft defaults otherwise).
-METHODS = ("prefix", "prompt", "ptuning")
-
-
-def peft_config(method: str, task_type: str, num_virtual_tokens: int = 4):
-    """The PEFT config of ``method`` (``prefix``, ``prompt``, ``ptuning``) for ``task_type``."""
-    import peft
-
-    if method == "prefix":
-        return peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=num_virtual_tokens)
-    if method == "prompt":
-        return peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=num_virtual_tokens)
-    if method == "ptuning":
-        return peft.PromptEncoderConfig(task_type=task_type, num_virtual_tokens=num_virtual_tokens,
-                                        encoder_hidden_size=32)
-    raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+#: The methods a zoo gate replays by default (:data:`compat.testing.methods.METHODS` less multitask).
+METHODS = ("prefix", "prefix_proj", "prompt", "prompt_text", "ptuning_mlp", "ptuning_lstm")
 
 
 def _has_tokenizer(model_dir: Path) -> bool:

@@ -174,6 +174,18 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
         user = check_user_input(ns.model, ns.adapter, ns.prompts)
     elif ns.prompts:
         raise GateError("--prompts needs --model and --adapter")
+    if ns.families or ns.methods:
+        if user:
+            raise GateError("--families/--methods choose zoo cases; they do not apply to --model/--adapter")
+        from compat.gate.cases import METHODS as GATE_METHODS  # torch-free constants
+        from compat.testing.methods import METHODS as ALL_METHODS
+        from compat.testing.zoo import FAMILIES
+
+        for option, given, known in (("--families", ns.families, FAMILIES), ("--methods", ns.methods, ALL_METHODS)):
+            unknown = [x for x in given or [] if x not in known]
+            if unknown:
+                raise GateError(f"{option}: unknown {' '.join(unknown)}; expected some of {', '.join(known)} "
+                                f"(default methods: {', '.join(GATE_METHODS)})")
     if ns.max_new_tokens < 1:
         raise GateError(f"--max-new-tokens must be at least 1, got {ns.max_new_tokens}")
 

@@ -115,7 +115,8 @@ def record_cases(
     out_dir = Path(out_dir)
     entries = []
     for name, reason in sorted((not_applicable or {}).items()):
-        entries.append({"id": name, "status": "not-applicable", "reason": reason})
+        status = "error" if reason.startswith("error:") else "not-applicable"
+        entries.append({"id": name, "status": status, "reason": reason})
     for case in cases:
         started = time.perf_counter()
         entry: dict[str, Any] = {"id": case.id, "case": case.to_json()}

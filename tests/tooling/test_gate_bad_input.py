@@ -79,6 +79,10 @@ CASES = [
     pytest.param(lambda t, m, a: _then((t / "empty.txt").write_text("\n \n"), ["--model", str(m), "--adapter", str(a), "--prompts", str(t / "empty.txt")]),
                  "no non-empty lines", id="prompts-empty"),
     pytest.param(lambda t, m, a: ["--prompts", str(t)], "--prompts needs --model", id="prompts-without-model"),
+    pytest.param(lambda t, m, a: ["--families", "gpt5"], "--families: unknown gpt5", id="family-unknown"),
+    pytest.param(lambda t, m, a: ["--methods", "lora"], "--methods: unknown lora", id="method-unknown"),
+    pytest.param(lambda t, m, a: ["--model", str(m), "--adapter", str(a), "--methods", "prefix"],
+                 "do not apply to --model", id="methods-with-model"),
 ]
 
 
