@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -28,7 +29,7 @@ from compat.matrix.results import PROBE_EXIT, Classification, classify, counts, 
 from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, cell_paths, load_cell_result, write_cell_result
 from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
 
-__all__ = ["CELL_ENV", "RunOptions", "run_cells"]
+__all__ = ["CELL_ENV", "RunOptions", "run_cells", "suite_digest"]
 
 #: Environment every cell's pytest runs with (on top of the caller's).
 CELL_ENV = {
@@ -88,16 +89,42 @@ class _Children:
                     pass
 
 
-def _finished_result(out: Path, cell: Cell) -> dict | None:
-    """The stored result of ``cell`` if it is complete and for the same cell definition."""
+def suite_digest(root: Path, suite) -> str:
+    """Hash of the code a cell's result depends on: the suite paths, ``compat/`` and ``tests/conftest.py``.
+
+    ``--resume`` keeps a finished cell only when this is unchanged, so a resumed report never
+    mixes results of different test or shim code.
+    """
+    h = hashlib.sha256()
+    roots = [root / p for p in suite] + [root / "compat", root / "tests" / "conftest.py"]
+    files = set()
+    for base in roots:
+        if base.is_file():
+            files.add(base)
+        elif base.is_dir():
+            files.update(p for p in base.rglob("*") if p.suffix in (".py", ".toml", ".json", ".txt") and p.is_file())
+    for path in sorted(files):
+        h.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
+        h.update(b"\0")
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _finished_result(out: Path, cell: Cell, digest: str) -> tuple[dict | None, str]:
+    """The stored result of ``cell`` if complete and made from the same cell and the same code."""
     path = cell_paths(out, cell.name)["json"]
     if not path.is_file():
-        return None
+        return None, "missing"
     try:
         data = load_cell_result(path)
     except ValueError:
-        return None
-    return data if data.get("cell_fingerprint") == cell.fingerprint() else None
+        return None, "unreadable"
+    if data.get("cell_fingerprint") != cell.fingerprint():
+        return None, "cell changed"
+    if data.get("suite_digest") != digest:
+        return None, "suite or compat changed"
+    return data, "kept"
 
 
 def _run_pytest(cmd, *, env, cwd, log_path: Path, timeout: float, children: _Children):
@@ -124,7 +151,9 @@ def _run_pytest(cmd, *, env, cwd, log_path: Path, timeout: float, children: _Chi
     return rc, time.perf_counter() - started
 
 
-def run_cell(cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, children: _Children) -> dict:
+def run_cell(
+    cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, children: _Children, digest: str = ""
+) -> dict:
     """Run one cell end to end and write its result; never raises for a cell-level problem."""
     started_at, t0 = _now(), time.perf_counter()
     paths = cell_paths(opts.out, cell.name)
@@ -137,6 +166,7 @@ def run_cell(cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, 
         "schema_version": SCHEMA_VERSION,
         "cell": cell.to_json(),
         "cell_fingerprint": cell.fingerprint(),
+        "suite_digest": digest,
         "matrix": matrix.path,
         "suite": list(matrix.suite),
         "torch_spec": source.spec,
@@ -272,15 +302,20 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
         source.check()
     results: dict[str, dict] = {}
     todo = []
+    digest = suite_digest(opts.root, matrix.suite)
+    why_rerun: dict[str, int] = {}
     for cell in cells:
-        done = _finished_result(opts.out, cell) if opts.resume else None
+        done, why = _finished_result(opts.out, cell, digest) if opts.resume else (None, "")
         if done is not None:
             results[cell.name] = done
         else:
             todo.append(cell)
+            if why and why != "missing":
+                why_rerun[why] = why_rerun.get(why, 0) + 1
     say = (lambda *a: None) if opts.quiet else (lambda msg: print(msg, flush=True))
-    if results:
-        say(f"resume: {len(results)} finished cells kept, {len(todo)} to run")
+    if opts.resume:
+        stale = "".join(f", {n} rerun because {why}" for why, n in why_rerun.items())
+        say(f"resume: {len(results)} finished cells kept, {len(todo)} to run{stale}")
     say(f"matrix {matrix.path}: {len(todo)} cells, {opts.jobs} jobs, timeout {opts.timeout:g} s, out {opts.out}")
     children = _Children()
     previous = {}
@@ -295,7 +330,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
     t0, finished = time.perf_counter(), 0
     pool = cf.ThreadPoolExecutor(max_workers=max(1, opts.jobs))
     try:
-        futures = {pool.submit(run_cell, c, matrix, source, opts, children): c for c in todo}
+        futures = {pool.submit(run_cell, c, matrix, source, opts, children, digest): c for c in todo}
         for fut in cf.as_completed(futures):
             cell = futures[fut]
             res = fut.result()

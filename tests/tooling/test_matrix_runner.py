@@ -207,3 +207,13 @@ def test_list_json_is_a_ci_fan_out(tmp_path, capsys):
     cells = json.loads(capsys.readouterr().out)
     assert [c["name"] for c in cells][:2] == ["good", "bad"]
     assert cells[2]["expect"] == "fail"
+
+
+def test_resume_reruns_cells_when_the_suite_changed(fake_repo):
+    matrix, opts, built = fake_repo
+    good = [c for c in matrix.cells if c.name == "good"]
+    run_cells(matrix, good, opts)
+    (opts.root / "tests" / "test_fake.py").write_text(FAKE_TEST + "\n# edited\n")
+    built.clear()
+    run_cells(matrix, good, dataclasses.replace(opts, resume=True))
+    assert built == ["good"]
