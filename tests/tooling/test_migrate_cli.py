@@ -240,3 +240,26 @@ def test_sample_without_safe_rewrite_only_gets_todo_comments(tmp_path, capsys):
     todos = [line for line in after if line.lstrip().startswith("# TODO(compat): ")]
     assert sorted(t.split()[2] for t in todos) == ["PCC006", "PCC006", "PCC007", "PCC008", "PCC009", "PCC010"]
     assert [line for line in after if line not in todos] == sample.read_text().splitlines()
+
+
+def test_fix_on_samples_is_idempotent(tmp_path, capsys):
+    target = tmp_path / "old_style"
+    target.mkdir()
+    for sample in SAMPLES.glob("*.py"):
+        (target / sample.name).write_text(sample.read_text())
+    run([target, "--fix"], capsys)
+    once = {p.name: p.read_bytes() for p in target.iterdir()}
+    assert once != {p.name: p.read_bytes() for p in SAMPLES.glob("*.py")}
+    code, out, _ = run([target, "--diff"], capsys)
+    assert (code, out) == (0, "")
+    run([target, "--fix"], capsys)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == once
+
+
+def test_crlf_line_endings_are_kept(tmp_path, capsys):
+    path = tmp_path / "crlf.py"
+    path.write_bytes(b"from transformers import DynamicCache\r\nc = DynamicCache.from_legacy_cache(tuple(p))\r\n")
+    run([path, "--fix"], capsys)
+    data = path.read_bytes()
+    assert b"compat.to_cache(tuple(p))\r\n" in data
+    assert b"\n" not in data.replace(b"\r\n", b"")
