@@ -56,9 +56,11 @@ def normalize(pkv: Any, *, config: Any = None) -> tuple[tuple[Any, ...], ...]:
             "past_key_values is empty: expected at least one layer of (key, value) tensors, found 0 layers"
         )
     model_type = getattr(config, "model_type", None)
+    tensor = torch.Tensor
+    bloom = model_type == "bloom"
     layers = []
     for i, entry in enumerate(pkv):
-        if isinstance(entry, torch.Tensor):
+        if isinstance(entry, tensor):
             layers.append(_from_tensor(entry, i, config, model_type))
             continue
         if not isinstance(entry, (tuple, list)):
@@ -71,10 +73,11 @@ def normalize(pkv: Any, *, config: Any = None) -> tuple[tuple[Any, ...], ...]:
                 f"cross key, cross value), found a {len(entry)}-tuple"
             )
         for j, t in enumerate(entry):
-            if not isinstance(t, torch.Tensor):
+            if not isinstance(t, tensor):
                 raise CacheTypeError(f"layer {i}: {_NAMES[j]} must be a torch.Tensor, found {_type(t)}")
-        entry = tuple(entry)
-        if model_type == "bloom" and len(entry) == 2 and entry[0].dim() == 3:
+        if type(entry) is not tuple:
+            entry = tuple(entry)
+        if bloom and len(entry) == 2 and entry[0].dim() == 3:
             entry = from_bloom(entry, n_head=_bloom_heads(config), index=i)
         layers.append(entry)
     out = tuple(layers)
@@ -102,55 +105,66 @@ def check_layers(layers: tuple[tuple[Any, ...], ...]) -> None:
     """Raise :class:`MalformedCacheError` unless ``layers`` is a consistent standard-layout cache."""
     first = layers[0]
     arity = len(first)
+    pairs = range(0, arity, 2)
+    ref = None  # per pair: (batch, seq, dtype) of layer 0
     for i, layer in enumerate(layers):
         if len(layer) != arity:
             raise MalformedCacheError(
                 f"layer {i}: expected a {arity}-tuple like layer 0, found a {len(layer)}-tuple "
                 "(decoder-only 2-tuples and encoder-decoder 4-tuples cannot be mixed)"
             )
-        for j, t in enumerate(layer):
-            if t.dim() != 4:
+        shapes = [t.shape for t in layer]
+        for j, shape in enumerate(shapes):
+            if len(shape) != 4:
                 raise MalformedCacheError(
-                    f"layer {i}: expected a 4-D {_NAMES[j]} [B, H, S, D], found a {t.dim()}-D tensor "
-                    f"of shape {tuple(t.shape)}"
-                    + (" (Bloom's [B*H, D, S] layout needs model= or config=)" if t.dim() == 3 else "")
+                    f"layer {i}: expected a 4-D {_NAMES[j]} [B, H, S, D], found a {len(shape)}-D tensor "
+                    f"of shape {tuple(shape)}"
+                    + (" (Bloom's [B*H, D, S] layout needs model= or config=)" if len(shape) == 3 else "")
                 )
-        for a in range(0, arity, 2):
+        sig = []
+        for a in pairs:
             k, v = layer[a], layer[a + 1]
-            if tuple(k.shape[:3]) != tuple(v.shape[:3]):
+            ks, vs = shapes[a], shapes[a + 1]
+            if ks[0] != vs[0] or ks[1] != vs[1] or ks[2] != vs[2]:
                 raise MalformedCacheError(
                     f"layer {i}: {_NAMES[a]} and {_NAMES[a + 1]} must agree on [B, H, S]; "
-                    f"found {_NAMES[a]} {tuple(k.shape)} and {_NAMES[a + 1]} {tuple(v.shape)}"
+                    f"found {_NAMES[a]} {tuple(ks)} and {_NAMES[a + 1]} {tuple(vs)}"
                 )
-            if k.dtype != v.dtype:
+            dtype = k.dtype
+            if dtype != v.dtype:
                 raise MalformedCacheError(
                     f"layer {i}: {_NAMES[a]} and {_NAMES[a + 1]} must have the same dtype; "
-                    f"found {k.dtype} and {v.dtype}"
+                    f"found {dtype} and {v.dtype}"
                 )
             if k.device != v.device:
                 raise MalformedCacheError(
                     f"layer {i}: {_NAMES[a]} and {_NAMES[a + 1]} must be on the same device; "
                     f"found {k.device} and {v.device}"
                 )
-        if arity == 4 and layer[2].shape[0] != layer[0].shape[0]:
+            sig.append((ks[0], ks[2], dtype))
+        if arity == 4 and sig[1][0] != sig[0][0]:
             raise MalformedCacheError(
                 f"layer {i}: cross-attention batch size must equal the self-attention batch size "
-                f"{layer[0].shape[0]}, found {layer[2].shape[0]}"
+                f"{sig[0][0]}, found {sig[1][0]}"
             )
-        for a in range(0, arity, 2):
-            ref, t = first[a], layer[a]
-            if t.shape[0] != ref.shape[0]:
+        if ref is None:
+            ref = sig
+            continue
+        if sig == ref:
+            continue
+        for a, (got, want) in zip(pairs, zip(sig, ref)):
+            if got[0] != want[0]:
                 raise MalformedCacheError(
-                    f"layer {i}: batch size must match layer 0; expected {ref.shape[0]}, found {t.shape[0]}"
+                    f"layer {i}: batch size must match layer 0; expected {want[0]}, found {got[0]}"
                 )
-            if t.shape[2] != ref.shape[2]:
+            if got[1] != want[1]:
                 raise MalformedCacheError(
                     f"layer {i}: ragged layers: {_NAMES[a]} sequence length must match layer 0; "
-                    f"expected {ref.shape[2]}, found {t.shape[2]}"
+                    f"expected {want[1]}, found {got[1]}"
                 )
-            if t.dtype != ref.dtype:
+            if got[2] != want[2]:
                 raise MalformedCacheError(
-                    f"layer {i}: dtype must match layer 0; expected {ref.dtype}, found {t.dtype}"
+                    f"layer {i}: dtype must match layer 0; expected {want[2]}, found {got[2]}"
                 )
 
 
