@@ -42,9 +42,10 @@ _TRIGGERS = re.compile(
 # Kinds of known cache (see Inference.cache_kind) that compat.to_legacy reads on every
 # version: it refuses static/quantized caches and cannot guess a family's native tuple.
 _READABLE = {"DynamicCache", "EncoderDecoderCache", "to_cache"}
-_NONE_NOTE = (
-    "rewritten to compat.to_cache; check `{arg}` is never None here: "
-    "{old} gave an empty cache, compat.to_cache(None) returns None"
+_NONE_NOTE = "check `{arg}` is never None here: {old} gave an empty cache, compat.to_cache(None) returns None"
+_EDC_NOTE = (
+    "if `{arg}` holds (k, v) 2-tuples, compat.to_cache returns a DynamicCache, not an "
+    "EncoderDecoderCache: pass model=<the model>"
 )
 
 
@@ -290,11 +291,21 @@ class _Migrator(cst.CSTTransformer):
                     return cst.Call(updated.func.value)
                 return updated
             ok = False
-        note = None if not ok or self.inf.is_evident_legacy(args[0][0].value) else _NONE_NOTE.format(
-            old="from_legacy_cache(None)", arg=_snippet(args[0][0].value, 30))
+        cls = self.inf.transformers_cache_class(original.func.value)
+        note = self._rewrite_note(args[0][0].value, cls, "from_legacy_cache(None)") if ok else None
         if self._report(original, "PCC001", fixable=ok, note=note):
             return cst.Call(_compat("to_cache"), [updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
         return updated
+
+    def _rewrite_note(self, data: cst.BaseExpression, cls: str | None, old: str) -> str | None:
+        """What a human should check after ``X -> compat.to_cache(data)`` (None: nothing)."""
+        arg = _snippet(data, 30)
+        notes = []
+        if old != "EncoderDecoderCache(None)" and not self.inf.is_evident_legacy(data):  # EDC(None) raised
+            notes.append(_NONE_NOTE.format(arg=arg, old=old))
+        if cls == "EncoderDecoderCache":
+            notes.append(_EDC_NOTE.format(arg=arg))
+        return "rewritten to compat.to_cache; " + "; ".join(notes) if notes else None
 
     def _constructor(self, original: cst.Call, updated: cst.Call, cls: str, args) -> cst.BaseExpression:
         if args is None:
@@ -312,8 +323,7 @@ class _Migrator(cst.CSTTransformer):
                 return updated
             data = positional[0].value
             fixable = not keywords
-        note = None if not fixable or self.inf.is_evident_legacy(data) else _NONE_NOTE.format(
-            old=f"{cls}(None)", arg=_snippet(data, 30))
+        note = self._rewrite_note(data, cls, f"{cls}(None)") if fixable else None
         if self._report(original, "PCC004", fixable=fixable, note=note):
             return cst.Call(_compat("to_cache"), [cst.Arg(self._updated_arg(original, updated, data))])
         return updated

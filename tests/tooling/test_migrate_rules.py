@@ -50,7 +50,7 @@ import compat
 
 
 def f(pkv):
-    # TODO(compat): PCC001 `transformers.EncoderDecoderCache.from_legacy_...`: rewritten to compat.to_cache; check `pkv` is never None here: from_legacy_cache(None) gave an empty cache, compat.to_cache(None) returns None
+    # TODO(compat): PCC001 `transformers.EncoderDecoderCache.from_legacy_...`: rewritten to compat.to_cache; check `pkv` is never None here: from_legacy_cache(None) gave an empty cache, compat.to_cache(None) returns None; if `pkv` holds (k, v) 2-tuples, compat.to_cache returns a DynamicCache, not an EncoderDecoderCache: pass model=<the model>
     return compat.to_cache(pkv)
 ''',
         ['PCC001'],
@@ -186,7 +186,7 @@ import compat
 
 # TODO(compat): PCC004 `DynamicCache(ddp_cache_data=pkv)`: rewritten to compat.to_cache; check `pkv` is never None here: DynamicCache(None) gave an empty cache, compat.to_cache(None) returns None
 a = compat.to_cache(pkv)
-# TODO(compat): PCC004 `EncoderDecoderCache(legacy4)`: rewritten to compat.to_cache; check `legacy4` is never None here: EncoderDecoderCache(None) gave an empty cache, compat.to_cache(None) returns None
+# TODO(compat): PCC004 `EncoderDecoderCache(legacy4)`: rewritten to compat.to_cache; if `legacy4` holds (k, v) 2-tuples, compat.to_cache returns a DynamicCache, not an EncoderDecoderCache: pass model=<the model>
 b = compat.to_cache(legacy4)
 ''',
         ['PCC004'],
