@@ -222,7 +222,8 @@ class _Migrator(cst.CSTTransformer):
     def _comments_above(self, statement: cst.CSTNode) -> set[str]:
         """Comment lines directly above ``statement`` in the source (libcst keeps the
         first statement's in ``Module.header``, so the source text is the reliable place)."""
-        line = self.inf.positions[statement].start.line - 1  # 1-based line above
+        first = statement.decorators[0] if getattr(statement, "decorators", None) else statement
+        line = self.inf.positions[first].start.line - 1  # 1-based line above
         found = set()
         while line >= 1 and self.lines[line - 1].lstrip().startswith("#"):
             found.add(self.lines[line - 1].strip())

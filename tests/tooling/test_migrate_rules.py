@@ -532,6 +532,23 @@ def test_formatting_and_comments_elsewhere_are_preserved():
     ).replace("# odd spacing kept\n", "# odd spacing kept\nimport compat\n")
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("import functools\n\n\n@functools.cache\ndef f(n=pkv.get_max_length()):\n    return n\n",
+                     id="decorated-def"),
+        pytest.param("def f(x):\n    if x:\n        pass\n    elif past.seen_tokens:\n        pass\n", id="elif"),
+        pytest.param("past.crop(0)\n", id="first-statement"),
+        pytest.param("class C:\n    n = past_key_values.seen_tokens\n", id="class-body"),
+    ],
+)
+def test_todo_placement_is_idempotent(source):
+    once = check_source(source, fix=True).fixed_source
+    assert once.count("# TODO(compat): ") == 1
+    assert check_source(once, fix=True).fixed_source == once
+    compile(once, "case.py", "exec")
+
+
 def test_existing_import_is_not_duplicated():
     before = "import compat\nfrom transformers import DynamicCache\nc = DynamicCache.from_legacy_cache(tuple(p))\n"
     after = check_source(before, fix=True).fixed_source
