@@ -104,6 +104,13 @@ class Case:
         seqs = out.sequences if hasattr(out, "sequences") else out
         return seqs[:, -gen_kwargs["max_new_tokens"]:], out
 
+    @functools.cached_property
+    def honours_position_ids(self) -> bool:
+        """Whether PEFT forwards the caller's position ids (see :mod:`compat.testing.reference`)."""
+        from compat.testing import reference
+
+        return reference.honours_position_ids(self.peft)
+
     # ---- reference side
     def prompt(self, batch: int) -> dict:
         """The explicit prefix/prompt for :mod:`compat.testing.reference`."""

@@ -41,7 +41,7 @@ PROMPT_METHODS = tuple(m for m in METHODS if m not in PREFIX_METHODS)
 NUM_VIRTUAL_TOKENS = 4
 # A text of exactly NUM_VIRTUAL_TOKENS words of the tiny tokenizer.
 TEXT_INIT = "w10 w11 w12 w13"
-_WORDS = [f"w{i}" for i in range(96)]
+_WORDS = ["<pad>", "<s>", "</s>", "<unk>"] + [f"w{i}" for i in range(4, 96)]
 
 # method -> (peft config class, required extra attribute of peft, description)
 _SPEC = {
@@ -91,7 +91,7 @@ def method_available(method: str) -> tuple[bool, str]:
 
 @functools.lru_cache(maxsize=None)
 def tiny_tokenizer_dir() -> str:
-    """A directory holding a tiny offline WordLevel tokenizer (w0 .. w95).
+    """A directory holding a tiny offline WordLevel tokenizer (4 specials, w4 .. w95).
 
     >>> from transformers import AutoTokenizer
     >>> tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir())
@@ -102,10 +102,10 @@ def tiny_tokenizer_dir() -> str:
     from transformers import PreTrainedTokenizerFast
 
     vocab = {w: i for i, w in enumerate(_WORDS)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="w3"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="w3", pad_token="w0", bos_token="w1",
-                                   eos_token="w2")
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
+                                   eos_token="</s>")
     path = tempfile.mkdtemp(prefix="pcc-tiny-tokenizer-")
     fast.save_pretrained(path)
     return path

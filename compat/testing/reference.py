@@ -33,6 +33,7 @@ from typing import Any
 
 __all__ = [
     "Decoded",
+    "honours_position_ids",
     "PrefixLayoutError",
     "cross_kv",
     "decode",
@@ -187,10 +188,15 @@ def _takes(model, name: str) -> bool:
     return name in inspect.signature(model.forward).parameters
 
 
-def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, source_mask=None):
+def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, source_mask=None,
+                position_ids: bool = True):
     """Logits ``[B, T, V]`` of one forward over ``seq`` (decoder ids) with the
     prefix/prompt given explicitly; for encoder-decoders ``source`` is the
-    encoder input (with its mask) and ``seq`` the decoder ids."""
+    encoder input (with its mask) and ``seq`` the decoder ids.
+
+    ``position_ids``: pass generate's mask-derived positions (padding-aware);
+    False lets the model number positions itself (what it does when a PEFT
+    release drops the caller's position ids)."""
     import torch
 
     from compat import to_cache
@@ -229,11 +235,34 @@ def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, sour
         kwargs["input_ids"] = seq
         pos = position_ids_from_mask(full)
     kwargs["attention_mask"] = full
-    if _takes(base, "position_ids") and base.config.model_type not in ("opt",):
+    if position_ids and _takes(base, "position_ids") and base.config.model_type not in ("opt",):
         kwargs["position_ids"] = pos
     with torch.no_grad():
         logits = base(**kwargs).logits
     return logits[:, -seq.shape[1]:]
+
+
+def honours_position_ids(peft_model) -> bool:
+    """Feature probe: does this PEFT model pass the caller's ``position_ids``
+    on to the base model? (peft drops them for prompt methods in every release
+    and for prefix tuning up to 0.18.1.) True also where the family takes no
+    position ids (its positions come from the attention mask)."""
+    import torch
+
+    base = peft_model.get_base_model()
+    if _enc_dec(base) or not _takes(base, "position_ids") or base.config.model_type == "opt":
+        return True
+    ids = torch.arange(3, 8).unsqueeze(0)
+    mask = torch.ones_like(ids)
+    extra = {}
+    cfg = peft_model.peft_config[peft_model.active_adapter]
+    if getattr(cfg, "num_tasks", None):
+        extra["task_ids"] = torch.zeros(1, dtype=torch.long)
+    with torch.no_grad():
+        plain = peft_model(input_ids=ids, attention_mask=mask, **extra).logits
+        shifted = peft_model(input_ids=ids, attention_mask=mask, position_ids=torch.arange(5).unsqueeze(0) + 7,
+                             **extra).logits
+    return not torch.equal(plain, shifted)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -248,7 +277,8 @@ def _expand_prefix(prefix, n):
 
 
 def decode(base, input_ids, attention_mask=None, *, max_new_tokens: int, prefix=None, virtual=None,
-           mode: str = "greedy", num_beams: int = 1, num_return_sequences: int = 1, seed: int | None = None):
+           mode: str = "greedy", num_beams: int = 1, num_return_sequences: int = 1, seed: int | None = None,
+           position_ids: bool = True):
     """Hand-written decoder (no ``generate``, no carried cache).
 
     ``prefix``: per-layer ``(k, v)`` with the input's batch; ``virtual``:
@@ -256,7 +286,8 @@ def decode(base, input_ids, attention_mask=None, *, max_new_tokens: int, prefix=
     the result holds only new tokens; for encoder-decoders ``input_ids`` is the
     source and the result is the decoder sequence after its start token.
     ``mode``: ``"greedy"``, ``"sample"`` (``torch.manual_seed(seed)`` first, then
-    one ``torch.multinomial`` per step) or ``"beam"``.
+    one ``torch.multinomial`` per step) or ``"beam"``. ``position_ids``: see
+    :func:`next_logits`.
     """
     import torch
 
@@ -279,7 +310,7 @@ def decode(base, input_ids, attention_mask=None, *, max_new_tokens: int, prefix=
         if enc_dec:
             return next_logits(base, seq, mask, prefix=prefix, virtual=virtual, source=src,
                                source_mask=src_mask)[:, -1].float()
-        return next_logits(base, seq, mask, prefix=prefix, virtual=virtual)[:, -1].float()
+        return next_logits(base, seq, mask, prefix=prefix, virtual=virtual, position_ids=position_ids)[:, -1].float()
 
     if seed is not None:
         torch.manual_seed(seed)
