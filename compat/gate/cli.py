@@ -113,6 +113,7 @@ def _built_side(role: str, pins: pinlib.Pins, work: Path) -> Side:
     from compat.envs import EnvSpec, InstallError, build_env
 
     option = f"--{role}"
+    os.environ.setdefault("PCC_UV", pinlib.uv_executable())  # the same uv for resolving and building
     try:
         spec = EnvSpec(f"gate-{pins.label()}", pins.requirements())
         (work / "logs").mkdir(parents=True, exist_ok=True)

@@ -148,7 +148,7 @@ def installed_pins(python: str | None = None) -> Pins:
 def uv_executable() -> str:
     """The ``uv`` to ask (``$PCC_UV``, then PATH, then next to this interpreter)."""
     candidates = [os.environ.get("PCC_UV"), shutil.which("uv"),
-                  os.path.join(os.path.dirname(sys.executable), "uv"), "/work/tools/bin/uv"]
+                  os.path.join(os.path.dirname(sys.executable), "uv")]
     for candidate in candidates:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
