@@ -162,8 +162,12 @@ def _resolve(lines: list[str], what: str) -> dict[str, str]:
     env = {**os.environ, **torch_source().uv_env()}
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     try:
+        uv = uv_executable()
+    except GateError as exc:
+        raise GateError(f"{what}: cannot ask the package index about {' '.join(lines)}: {exc}") from None
+    try:
         out = subprocess.run(
-            [uv_executable(), "pip", "compile", "-", "--no-deps", "--no-header", "-q",
+            [uv, "pip", "compile", "-", "--no-deps", "--no-header", "-q",
              "--python-version", py],
             input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=180,
             env=env, check=False,
