@@ -286,6 +286,19 @@ def run_cell(
                            junit_missing=junit_missing), tests, probe)
 
 
+def _longest_first(cells: list[Cell], out: Path) -> list[Cell]:
+    """Start the cells that took longest last time first (unknown ones first of all): shorter wall."""
+
+    def last_time(cell: Cell) -> float:
+        try:
+            data = json.loads(cell_paths(out, cell.name)["json"].read_text(encoding="utf-8"))
+            return float(data["durations"]["total"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return float("inf")
+
+    return sorted(cells, key=last_time, reverse=True)
+
+
 def _fmt(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
@@ -312,6 +325,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
             todo.append(cell)
             if why and why != "missing":
                 why_rerun[why] = why_rerun.get(why, 0) + 1
+    todo = _longest_first(todo, opts.out)
     say = (lambda *a: None) if opts.quiet else (lambda msg: print(msg, flush=True))
     if opts.resume:
         stale = "".join(f", {n} rerun because {why}" for why, n in why_rerun.items())
