@@ -7,7 +7,6 @@ comments on the rest.
 >>> [f.text() for f in result.findings]  # doctest: +ELLIPSIS
 ['m.py:2:9: PCC001 [*] `DynamicCache.from_legacy_cache(tuple(pkv))`: `from_legacy_cache` exists only in ...']
 >>> print(check_source(src, "m.py", fix=True).fixed_source, end="")
-from transformers import DynamicCache
 import compat
 <BLANKLINE>
 cache = compat.to_cache(tuple(pkv))
@@ -23,10 +22,11 @@ from collections.abc import Iterable
 import libcst as cst
 from libcst.metadata import MetadataWrapper
 
+from compat.migrate.imports import drop_unused_cache_imports, ensure_import_compat
 from compat.migrate.infer import CACHE_ISH, Inference, terminal_name
 from compat.migrate.rules import RULES
 
-__all__ = ["Finding", "ParseFailure", "Result", "check_source", "ensure_import_compat"]
+__all__ = ["Finding", "ParseFailure", "Result", "check_source"]
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:[,\s]+[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
 _TODO_PREFIX = "# TODO(compat): "
@@ -445,55 +445,6 @@ class _Migrator(cst.CSTTransformer):
         return updated_node
 
 
-def _is_import_line(stmt: cst.CSTNode) -> bool:
-    return isinstance(stmt, cst.SimpleStatementLine) and all(
-        isinstance(small, (cst.Import, cst.ImportFrom)) for small in stmt.body
-    )
-
-
-def _imports_compat(stmt: cst.CSTNode) -> bool:
-    return _is_import_line(stmt) and any(
-        isinstance(small, cst.Import)
-        and any(isinstance(a.name, cst.Name) and a.name.value == "compat" and a.asname is None for a in small.names)
-        for small in stmt.body
-    )
-
-
-def ensure_import_compat(module: cst.Module) -> cst.Module:
-    """Add ``import compat`` after the leading docstring/import block, unless present.
-
-    (libcst's ``AddImportsVisitor`` does the same but resolves scope metadata
-    again, which doubled the cost of ``--fix`` on large files.)
-
-    >>> print(ensure_import_compat(cst.parse_module("import os\\n\\nx = 1\\n")).code, end="")
-    import os
-    import compat
-    <BLANKLINE>
-    x = 1
-    """
-    body = list(module.body)
-    if any(_imports_compat(stmt) for stmt in body):
-        return module
-    at = 0
-    for i, stmt in enumerate(body):
-        is_docstring = (
-            i == 0
-            and isinstance(stmt, cst.SimpleStatementLine)
-            and isinstance(stmt.body[0], cst.Expr)
-            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-        )
-        if is_docstring or _is_import_line(stmt):
-            at = i + 1
-            continue
-        break
-    if at < len(body) and not _is_import_line(body[at]) and hasattr(body[at], "leading_lines"):
-        following = body[at]
-        if not any(line.comment is None for line in following.leading_lines):  # keep code off the import
-            body[at] = following.with_changes(leading_lines=[cst.EmptyLine(), *following.leading_lines])
-    body.insert(at, cst.SimpleStatementLine([cst.Import([cst.ImportAlias(cst.Name("compat"))])]))
-    return module.with_changes(body=body)
-
-
 def parse(source: str | bytes) -> cst.Module:
     """Parse or raise :class:`ParseFailure` with a one-line reason."""
     try:
@@ -525,6 +476,6 @@ def check_source(
     migrator = _Migrator(Inference(wrapper), path, set(rules if rules is not None else RULES), fix, source)
     new_module = wrapper.visit(migrator)
     if fix and migrator.need_compat:
-        new_module = ensure_import_compat(new_module)
+        new_module = ensure_import_compat(drop_unused_cache_imports(module, new_module, path))
     findings = sorted(migrator.findings, key=lambda f: (f.line, f.col, f.code))
     return Result(path, findings, source, new_module.code if fix else source)

@@ -26,7 +26,6 @@ def f(pkv):
     return DynamicCache.from_legacy_cache(tuple(pkv))  # build the prefix
 ''',
         '''\
-from transformers import DynamicCache
 import compat
 
 
@@ -165,7 +164,6 @@ from transformers import DynamicCache
 cache = DynamicCache(tuple(zip(keys, values)))
 ''',
         '''\
-from transformers import DynamicCache
 import compat
 
 cache = compat.to_cache(tuple(zip(keys, values)))
@@ -181,7 +179,6 @@ a = DynamicCache(ddp_cache_data=pkv)
 b = EncoderDecoderCache(legacy4)
 ''',
         '''\
-from transformers import DynamicCache, EncoderDecoderCache
 import compat
 
 # TODO(compat): PCC004 `DynamicCache(ddp_cache_data=pkv)`: rewritten to compat.to_cache; check `pkv` is never None here: DynamicCache(None) gave an empty cache, compat.to_cache(None) returns None
@@ -310,7 +307,6 @@ a = cache.get_usable_length(input_ids.shape[1])
 b = cache.get_usable_length(3, layer_idx=1)
 ''',
         '''\
-from transformers import DynamicCache
 import compat
 
 cache = compat.to_cache(tuple(pkv))
@@ -575,3 +571,34 @@ def test_rule_selection_limits_findings_and_fixes():
     result = check_source(before, fix=True, rules=["PCC006"])
     assert [f.code for f in result.findings] == ["PCC006"]
     assert "DynamicCache.from_legacy_cache" in result.fixed_source
+
+
+@pytest.mark.parametrize(
+    ("path", "before", "kept"),
+    [
+        pytest.param("m.py", "from transformers import DynamicCache, LlamaConfig\n", "from transformers import LlamaConfig\n",
+                     id="drop-one-name"),
+        pytest.param("m.py", "from transformers import (\n    DynamicCache,\n    LlamaConfig,\n)\n",
+                     "from transformers import (\n    LlamaConfig,\n)\n", id="parenthesized"),
+        pytest.param("m.py", "from transformers.cache_utils import DynamicCache as DC\n", "", id="drop-statement"),
+        pytest.param("m.py", "from transformers import DynamicCache  # why\n",
+                     "from transformers import DynamicCache  # why\n", id="keeps-commented"),
+        pytest.param("__init__.py", "from transformers import DynamicCache\n", "from transformers import DynamicCache\n",
+                     id="keeps-in-init"),
+        pytest.param("m.py", "from transformers import DynamicCache\n__all__ = ['DynamicCache']\n",
+                     "from transformers import DynamicCache\n", id="keeps-exported"),
+        pytest.param("m.py", 'from transformers import DynamicCache\nc: "Optional[DynamicCache]"\n',
+                     "from transformers import DynamicCache\n", id="keeps-string-annotation"),
+        pytest.param("m.py", '"""Mentions DynamicCache in prose."""\nfrom transformers import DynamicCache\n',
+                     '"""Mentions DynamicCache in prose."""\n', id="docstring-mention-is-no-use"),
+        pytest.param("m.py", "from transformers import DynamicCache\nEMPTY = DynamicCache()\n",
+                     "from transformers import DynamicCache\n", id="keeps-still-used"),
+    ],
+)
+def test_fix_drops_only_cache_imports_it_made_unused(path, before, kept):
+    alias = "DC" if " as DC" in before else "DynamicCache"
+    source = before + f"c = {alias}.from_legacy_cache(tuple(p))\n"
+    after = check_source(source, path, fix=True).fixed_source
+    assert after.startswith(kept + "import compat\n")
+    assert "compat.to_cache(tuple(p))" in after
+    compile(after, path, "exec")
