@@ -29,6 +29,7 @@ __all__ = [
     "Classification",
     "TestResult",
     "classify",
+    "glob_match",
     "counts",
     "parse_junit",
     "parse_junit_text",
@@ -206,6 +207,15 @@ def _raw_status(pytest_rc: int | None, tests: list[TestResult], *, junit_missing
     return Classification("pass", f"{c['passed']} passed, {c['na']} n/a")
 
 
+def glob_match(nodeid: str, pattern: str) -> bool:
+    """``fnmatch`` with ``*`` and ``?`` only: brackets are literal, as in pytest ids.
+
+    >>> glob_match("t.py::test_gen[t5-prefix_proj-greedy]", "*[t5-prefix*")
+    True
+    """
+    return fnmatch.fnmatchcase(nodeid, pattern.replace("[", "[[]"))
+
+
 def classify(
     *,
     pytest_rc: int | None,
@@ -225,7 +235,7 @@ def classify(
     >>> failed = [TestResult("t.py::test[t5-prefix-generate]", "failed", "AttributeError: key_cache")]
     >>> classify(pytest_rc=1, tests=failed, expect="fail").status
     'xfail'
-    >>> classify(pytest_rc=1, tests=failed, expect="fail", expect_tests=("*bart*",)).status
+    >>> classify(pytest_rc=1, tests=failed, expect="fail", expect_tests=("*[bart-*",)).status
     'fail'
     >>> classify(pytest_rc=0, tests=[TestResult("t.py::test", "passed")], expect="fail").status
     'xpass'
@@ -236,13 +246,13 @@ def classify(
     if expect == "fail":
         if raw.status == "fail":
             bad = [t.nodeid for t in tests if t.outcome in ("failed", "error")]
-            uncovered = [n for n in bad if expect_tests and not any(fnmatch.fnmatchcase(n, p) for p in expect_tests)]
+            uncovered = [n for n in bad if expect_tests and not any(glob_match(n, p) for p in expect_tests)]
             if uncovered:
                 return Classification(
                     "fail", f"{len(uncovered)} failing tests are not covered by the declaration: {uncovered[:5]}"
                 )
             if expect_tests:
-                missing = [p for p in expect_tests if not any(fnmatch.fnmatchcase(n, p) for n in bad)]
+                missing = [p for p in expect_tests if not any(glob_match(n, p) for n in bad)]
                 if missing:
                     return Classification("xpass", f"declared failing tests now pass: {missing}", expected=False)
             return Classification("xfail", raw.message, expected=True)
