@@ -165,6 +165,16 @@ def _resolve_sides(ns: argparse.Namespace, work: Path) -> tuple[Side, Side]:
     return baseline, candidate
 
 
+def _slim_suite(info: dict[str, Any]) -> dict[str, Any]:
+    """Counts per outcome and only the tests that did not pass (gate.json stays small)."""
+    tests = info.get("tests", {})
+    counts: dict[str, int] = {}
+    for result in tests.values():
+        counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
+    not_passed = {t: r for t, r in tests.items() if r["outcome"] in ("failed", "error")}
+    return {**{k: v for k, v in info.items() if k != "tests"}, "counts": counts, "not_passed": not_passed}
+
+
 def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str, Any]) -> dict[str, Any]:
     """Everything between the input check and the verdict; raises :class:`GateError`."""
     work = Path(ns.work) if ns.work else _default_work()
@@ -272,7 +282,7 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
                          f"candidate {cand_s['status']} ({cand_s.get('message', '')})")
     outcome = decide(manifest, replay, replay_crash=crash, suite_findings=suite_findings, suite_notes=notes)
     report.update(outcome)
-    report["suites"] = {"baseline" if k == "from" else "candidate": v for k, v in suites.items()}
+    report["suites"] = {"baseline" if k == "from" else "candidate": _slim_suite(v) for k, v in suites.items()}
     report["golden"] = {"dir": str(golden_dir), "producer": manifest["producer"],
                         "what": "your model + adapter" if user else "tiny zoo x prompt-learning methods"}
     report["replay"] = replay or {"crash": crash}

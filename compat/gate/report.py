@@ -216,7 +216,7 @@ def _replay_tables(replay: dict[str, Any]) -> list[str]:
 def _suite_summary(info: dict[str, Any]) -> str:
     if info.get("status") not in ("pass", "fail"):
         return f"{info.get('status')} ({info.get('message', '')})"
-    counts: dict[str, int] = {}
+    counts = dict(info.get("counts") or {})
     for test in info.get("tests", {}).values():
         counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1
     return ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))

@@ -43,7 +43,8 @@ def run_suites(python: str, paths: list[str], junit: Path, *, env: dict[str, str
     probe_out.unlink(missing_ok=True)
     cmd = [python, "-m", "pytest", "-p", "compat.matrix.probe", "-p", "no:cacheprovider", "-q", "-rs",
            "-o", "junit_family=xunit1", f"--junitxml={junit}", *existing]
-    run_env = {**env, "PCC_PROBE_OUT": str(probe_out), "PYTHONPATH": str(cwd)}
+    pythonpath = os.pathsep.join(p for p in (str(cwd), env.get("PYTHONPATH", "")) if p)
+    run_env = {**env, "PCC_PROBE_OUT": str(probe_out), "PYTHONPATH": pythonpath}
     started = time.perf_counter()
     rc: int | None
     try:
