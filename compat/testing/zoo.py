@@ -199,6 +199,10 @@ def _resolve(fam: Family, overrides: dict) -> dict:
     elif "heads" in canon and "hidden" not in canon and "head_dim" not in fam.keys:
         old_hd = cfg[fam.keys["hidden"]] // cfg[fam.keys["heads"]]
         canon["hidden"] = heads * old_hd
+    if "heads" in canon and "kv_heads" in fam.keys and "kv_heads" not in canon:
+        default_kv = cfg[fam.keys["kv_heads"]]
+        if canon["heads"] % default_kv:
+            canon["kv_heads"] = canon["heads"]  # keep a valid grouping
     if "heads" in canon and "encoder_heads" in fam.keys:
         canon.setdefault("encoder_heads", canon["heads"])
     if "layers" in canon and "decoder_layers" in fam.keys:

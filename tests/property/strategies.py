@@ -12,7 +12,8 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
-__all__ = ["DTYPES", "CacheShape", "cache_shapes", "legacy_caches", "legacy_forms", "make_legacy", "peft_stacked"]
+__all__ = ["DTYPES", "CacheShape", "ModelShape", "cache_shapes", "legacy_caches", "legacy_forms", "make_legacy",
+           "model_shapes", "peft_stacked"]
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -87,3 +88,36 @@ def legacy_caches(encoder_decoder: bool | None = None):
 
 #: how the same layers can be handed over: tuples, lists, PEFT stacked tensors.
 legacy_forms = st.sampled_from(["tuple", "list", "peft-stacked"])
+
+
+# --- model-level shapes (appended by the suites helper; used by test_prefix_models.py)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelShape:
+    """A tiny model + prefix-tuning setup; every field drawn independently."""
+
+    batch: int
+    num_virtual_tokens: int
+    input_len: int
+    layers: int
+    heads: int
+    kv_heads: int  # a divisor of heads (MHA, GQA or MQA); only used where the family has KV heads
+    head_dim: int  # even (RoPE); independent of the hidden size where the family has head_dim
+    seed: int
+
+
+@st.composite
+def model_shapes(draw) -> ModelShape:
+    """Batch 1-3, 1-6 virtual tokens, input 1-6, layers 1-3, heads 1-4, KV heads | heads, head_dim 2-12."""
+    heads = draw(st.sampled_from([1, 2, 4]))
+    return ModelShape(
+        batch=draw(st.integers(1, 3)),
+        num_virtual_tokens=draw(st.integers(1, 6)),
+        input_len=draw(st.integers(1, 6)),
+        layers=draw(st.integers(1, 3)),
+        heads=heads,
+        kv_heads=draw(st.sampled_from([d for d in range(1, heads + 1) if heads % d == 0])),
+        head_dim=draw(st.sampled_from([2, 4, 6, 8, 12])),
+        seed=draw(st.integers(0, 2**16)),
+    )
