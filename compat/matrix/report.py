@@ -166,15 +166,30 @@ def markdown(results: list[dict], *, strict: bool = False, title: str = "transfo
 
 
 def heatmap(results: list[dict]) -> tuple[list[str], list[dict]]:
-    """Columns (``family/method`` groups) and rows (per cell: status per group, with test lists)."""
-    groups = sorted({t["family"] + "/" + t["method"] if t["family"] else t["nodeid"].split("::")[0]
-                     for r in results for t in r["tests"]})
+    """Columns (``family/method`` groups) and rows (per cell: status per group, with test lists).
+
+    An id counts as ``family-method-check`` when its family occurs with at least two methods and
+    its method with at least two families (so ``arity-1-...`` shim ids do not become columns);
+    every other test is grouped by its module.
+    """
+    methods_of, families_of = defaultdict(set), defaultdict(set)
+    for r in results:
+        for t in r["tests"]:
+            if t["family"]:
+                methods_of[t["family"]].add(t["method"])
+                families_of[t["method"]].add(t["family"])
+
+    def group_of(t: dict) -> str:
+        if t["family"] and len(methods_of[t["family"]]) > 1 and len(families_of[t["method"]]) > 1:
+            return f"{t['family']}/{t['method']}"
+        return t["nodeid"].split("::")[0]
+
+    groups = sorted({group_of(t) for r in results for t in r["tests"]})
     rows = []
     for r in results:
         by_group: dict[str, list] = defaultdict(list)
         for t in r["tests"]:
-            key = t["family"] + "/" + t["method"] if t["family"] else t["nodeid"].split("::")[0]
-            by_group[key].append(t)
+            by_group[group_of(t)].append(t)
         cells = {}
         for g in groups:
             tests = by_group.get(g, [])
