@@ -16,6 +16,8 @@ JUNIT = """<testsuites><testsuite>
 {body}</testcase>
 <testcase classname="tests.equivalence.test_gen" name="test_gen[llama-prompt-greedy]" file="tests/equivalence/test_gen.py">
 <properties><property name="max_abs_diff" value="0.0"/></properties></testcase>
+<testcase classname="tests.equivalence.test_gen" name="test_gen[llama-prefix-greedy]" file="tests/equivalence/test_gen.py"/>
+<testcase classname="tests.equivalence.test_gen" name="test_gen[t5-prompt-greedy]" file="tests/equivalence/test_gen.py"/>
 <testcase classname="tests.equivalence.test_gen" name="test_gen[gpt2-prompt-tuple]" file="tests/equivalence/test_gen.py">
 <skipped type="pytest.skip" message="not-applicable: no tuples on 5.x">s</skipped></testcase>
 </testsuite></testsuites>"""
@@ -57,7 +59,7 @@ def test_merge_from_several_folders(artifacts, tmp_path):
                               "failing_cells": ["t4.56.2-p0.17.1"], "ok": False}
 
     md = (out / "matrix.md").read_text()
-    assert "| `t4.56.2-p0.17.1` | 4.56.2 | 0.17.1 | ❌ fail | 1 | 1 | 1 |" in md
+    assert "| `t4.56.2-p0.17.1` | 4.56.2 | 0.17.1 | ❌ fail | 3 | 1 | 1 |" in md
     assert "tests/equivalence/test_gen.py::test_gen[t5-prefix-greedy]" in md
     assert "not-applicable: no tuples on 5.x | 2 |" in md
 
