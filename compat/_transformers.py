@@ -243,8 +243,12 @@ def _adopt_works(cls: Any) -> bool:
     k = torch.arange(8.0).reshape(1, 1, 2, 4)
     v = -k
     cache = cls()
-    if not adopt(cache, k, v, 0):
+    cache.update(k.narrow(-2, 0, 0), v.narrow(-2, 0, 0), 0)
+    layers = getattr(cache, "layers", None)
+    if layers is None or len(layers) < 1 or not hasattr(layers[0], "keys") or not hasattr(layers[0], "values"):
         return False
+    cache = cls()
+    adopt(cache, k, v, 0)  # the real path
     layer = cache.layers[0]
     if cache.get_seq_length() != 2 or layer.keys is not k:
         return False
@@ -259,20 +263,16 @@ def _adopt_works(cls: Any) -> bool:
     )
 
 
-def adopt(cache: Any, k: Any, v: Any, idx: int) -> bool:
+def adopt(cache: Any, k: Any, v: Any, idx: int) -> None:
     """Initialise layer ``idx`` with a zero-length update, then store ``k``/``v`` themselves.
 
-    Returns False (having changed nothing observable) when the layered design is absent.
+    Only valid where :func:`storage_strategy` returned ``"adopt"`` (the probe
+    checked the layered design and its behaviour once).
     """
-    cache.update(k[..., :0, :], v[..., :0, :], idx)
-    layers = getattr(cache, "layers", None)
-    if layers is None or len(layers) <= idx:
-        return False
-    layer = layers[idx]
-    if not (hasattr(layer, "keys") and hasattr(layer, "values")):
-        return False
-    layer.keys, layer.values = k, v
-    return True
+    cache.update(k.narrow(-2, 0, 0), v.narrow(-2, 0, 0), idx)
+    layer = cache.layers[idx]
+    layer.keys = k
+    layer.values = v
 
 
 def __dir__() -> list[str]:

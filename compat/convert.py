@@ -18,13 +18,17 @@ from __future__ import annotations
 from typing import Any
 
 from compat import _transformers as tf
-from compat.errors import CacheTypeError, MalformedCacheError
+from compat.errors import CacheTypeError, MalformedCacheError, UnsupportedModelError
 from compat.layouts import to_bloom, to_gpt_bigcode
 from compat.validate import check_layers, normalize
 
 __all__ = ["to_cache", "to_legacy"]
 
 Layers = tuple[tuple[Any, ...], ...]
+
+# Families born on a model-specific cache: before they accept a DynamicCache
+# (Gemma-2 in 4.42-4.44) they accept no legacy tuple either.
+_OWN_CACHE_ONLY = frozenset({"gemma2", "gemma3", "gemma3_text"})
 
 
 def to_cache(pkv: Any, *, model: Any = None, config: Any = None) -> Any:
@@ -99,6 +103,11 @@ def _build(layers: Layers, cfg: Any, model: Any) -> Any:
             f"layer 0: the decoder-only {model_type!r} model takes (key, value) 2-tuples, found a 4-tuple"
         )
     takes_cache = tf.family_takes_cache(model_type, model=model)
+    if not takes_cache and model_type in _OWN_CACHE_ONLY:
+        raise UnsupportedModelError(
+            f"{model_type!r} on this transformers takes only its own HybridCache: neither legacy tuples "
+            "nor a DynamicCache (supported from the release where its _supports_cache_class is True)"
+        )
     if not takes_cache:
         if enc_dec and arity == 2:
             raise MalformedCacheError(
@@ -165,13 +174,14 @@ def _read_cache(cache: Any) -> Layers:
         check_layers(out)
         return out
     cu = tf.cache_utils()
-    dynamic = getattr(cu, "DynamicCache", None)
     quantized = getattr(cu, "QuantizedCache", None)
-    if not isinstance(cache, dynamic) or (quantized is not None and isinstance(cache, quantized)):
+    if quantized is not None and isinstance(cache, quantized):
         raise CacheTypeError(
-            f"expected a DynamicCache or EncoderDecoderCache (whose tensors hold the whole sequence), "
-            f"found {type(cache).__name__}"
+            f"expected a DynamicCache or EncoderDecoderCache, found {type(cache).__name__} "
+            "(its tensors are quantised; only the residual is readable)"
         )
+    if not isinstance(cache, cu.DynamicCache):
+        return _read_fixed(cache)
     if hasattr(cache, "layers"):  # layered design, 4.54+
         pairs = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
     else:  # 4.36-4.53: parallel lists
@@ -184,6 +194,33 @@ def _read_cache(cache: Any) -> Layers:
             f"{filled.index(True, n)}; expected filled layers first"
         )
     return tuple((k, v) for k, v in pairs[:n])
+
+
+def _read_fixed(cache: Any) -> Layers:
+    """A fixed-size cache (Static/Hybrid/SlidingWindow): the first n = get_seq_length() slots.
+
+    Only while every layer still holds the whole sequence in order (n below each
+    layer's capacity, so no sliding window has rolled); otherwise the prefix is lost.
+    """
+    if hasattr(cache, "layers"):
+        pairs = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+    elif hasattr(cache, "key_cache"):
+        pairs = list(zip(cache.key_cache, cache.value_cache))
+    else:
+        raise CacheTypeError(f"expected a DynamicCache or EncoderDecoderCache, found {type(cache).__name__}")
+    n = int(cache.get_seq_length())
+    if n == 0:
+        return ()
+    out = []
+    for i, (k, v) in enumerate(pairs):
+        if k is None or k.dim() != 4 or k.shape[-2] <= n:
+            found = "nothing" if k is None else f"shape {tuple(k.shape)}"
+            raise CacheTypeError(
+                f"layer {i}: {type(cache).__name__} holds {n} tokens but this layer stores {found}; "
+                "expected room for more than the sequence (a full or rolled window has lost the prefix)"
+            )
+        out.append((k[..., :n, :], v[..., :n, :]))
+    return tuple(out)
 
 
 def __dir__() -> list[str]:

@@ -18,6 +18,7 @@ import importlib
 import json
 from importlib import metadata
 from compat import _transformers as tf
+from compat.convert import _OWN_CACHE_ONLY
 
 __all__ = ["FAMILIES", "Capabilities", "FamilySupport", "capabilities"]
 
@@ -112,6 +113,8 @@ def _family(model_type: str) -> FamilySupport:
     layout = tf.native_layout(model_type)
     if takes:
         returns = "EncoderDecoderCache" if model_type in _ENCODER_DECODER else "DynamicCache"
+    elif model_type in _OWN_CACHE_ONLY:
+        returns = "UnsupportedModelError (takes only its own HybridCache)"
     elif layout == "bloom":
         returns = "tuple, Bloom layout (k [B*H,D,S], v [B*H,S,D])"
     elif layout == "gpt_bigcode":
