@@ -16,7 +16,7 @@ import importlib
 import inspect
 from typing import Any
 
-__all__ = ["accepts_tuple", "native_cache", "takes_cache", "tuple_for"]
+__all__ = ["accepts_tuple", "empty_cache", "native_cache", "takes_cache", "tuple_for"]
 
 
 def takes_cache(model) -> tuple[bool, str]:
@@ -75,3 +75,10 @@ def native_cache(layers) -> Any:
     if len(layers[0]) == 4:
         return tf.encoder_decoder_cache_class()(dyn((l[0], l[1]) for l in layers), dyn((l[2], l[3]) for l in layers))
     return dyn(layers)
+
+
+def empty_cache() -> Any:
+    """A fresh empty ``DynamicCache`` (only where ``cache_utils`` exists)."""
+    from compat import _transformers as tf
+
+    return tf.dynamic_cache_class()()

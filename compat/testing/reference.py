@@ -143,9 +143,15 @@ def model_kv(base, token_ids) -> tuple:
     import torch
 
     from compat import to_legacy
+    from compat.testing import paths
 
+    kw = {}
+    if paths.takes_cache(base)[0]:
+        # a growable cache: some families otherwise return a static-shaped cache
+        # sized exactly to the input (Gemma2's HybridCache before 4.56)
+        kw["past_key_values"] = paths.empty_cache()
     with torch.no_grad():
-        out = base(input_ids=token_ids, use_cache=True)
+        out = base(input_ids=token_ids, use_cache=True, **kw)
     return tuple((k.clone(), v.clone()) for k, v in to_legacy(out.past_key_values, model=base))
 
 
