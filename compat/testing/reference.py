@@ -195,14 +195,15 @@ def _takes(model, name: str) -> bool:
 
 
 def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, source_mask=None,
-                position_ids: bool = True):
+                position_ids: bool = True, cross=None):
     """Logits ``[B, T, V]`` of one forward over ``seq`` (decoder ids) with the
     prefix/prompt given explicitly; for encoder-decoders ``source`` is the
     encoder input (with its mask) and ``seq`` the decoder ids.
 
     ``position_ids``: pass generate's mask-derived positions (padding-aware);
     False lets the model number positions itself (what it does when a PEFT
-    release drops the caller's position ids)."""
+    release drops the caller's position ids). ``cross``: precomputed
+    :func:`cross_kv` of ``source`` (encoder-decoders with a prefix)."""
     import torch
 
     from compat import to_cache
@@ -218,7 +219,8 @@ def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, sour
             kwargs["input_ids"], kwargs["attention_mask"] = source, source_mask
         kwargs["decoder_input_ids"] = seq
         if prefix is not None:
-            cross = cross_kv(base, source, source_mask)
+            if cross is None:
+                cross = cross_kv(base, source, source_mask)
             layers = tuple((k, v, ck, cv) for (k, v), (ck, cv) in zip(prefix, cross))
             kwargs["past_key_values"] = to_cache(layers, model=base)
             kwargs["use_cache"] = True
@@ -312,10 +314,12 @@ def decode(base, input_ids, attention_mask=None, *, max_new_tokens: int, prefix=
         seq, mask = src, src_mask
     start = seq.shape[1]
 
+    cross = cross_kv(base, src, src_mask) if enc_dec and prefix is not None else None
+
     def step_logits(seq, mask):
         if enc_dec:
             return next_logits(base, seq, mask, prefix=prefix, virtual=virtual, source=src,
-                               source_mask=src_mask)[:, -1].float()
+                               source_mask=src_mask, cross=cross)[:, -1].float()
         return next_logits(base, seq, mask, prefix=prefix, virtual=virtual, position_ids=position_ids)[:, -1].float()
 
     if seed is not None:
