@@ -72,8 +72,10 @@ def prefixed_call(
     """Arguments to run ``model`` on ``input_ids`` after a cached ``prefix``.
 
     Args:
-        model: a transformers or PEFT model (PEFT models are unwrapped for the
-            decision; call the model you like with the result).
+        model: a transformers or PEFT model (PEFT models are unwrapped). Call the
+            *base* model with the result: a PEFT prompt-learning model's own
+            forward replaces ``past_key_values`` with its prefix (or, in peft
+            <= 0.12, fails with "multiple values").
         prefix: anything :func:`compat.to_cache` accepts (legacy tuples, PEFT's
             stacked tensors, a Cache). A batch-1 prefix is broadcast (as a view)
             to the batch of ``input_ids``.
