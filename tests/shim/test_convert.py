@@ -167,3 +167,48 @@ def test_peft_model_is_unwrapped():
     d = zoo.dims(model)
     legacy = _legacy(layers=d.layers, heads=d.kv_heads, dim=d.head_dim)
     assert type(to_cache(legacy, model=pm)) is type(to_cache(legacy, model=model))
+
+
+# --------------------------------------------------------------------------- fixed-size caches
+
+
+def _static_cache(max_cache_len: int):
+    import inspect
+
+    cls = getattr(tf.cache_utils(), "StaticCache", None) if HAS_CACHE else None
+    if cls is None:
+        pytest.skip("not-applicable: no StaticCache in this transformers")
+    # the parameters of the first __init__ in the MRO that names them (4.54 forwards *args/**kwargs)
+    params = {}
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            params.update(inspect.signature(klass.__init__).parameters)
+            if "max_cache_len" in params:
+                break
+    kw = {"config": zoo.config_for("llama"), "max_cache_len": max_cache_len}
+    batch_name = "batch_size" if "batch_size" in params else "max_batch_size" if "max_batch_size" in params else None
+    if batch_name:
+        kw[batch_name] = 2
+    kw.update({k: v for k, v in (("dtype", torch.float32), ("device", "cpu")) if k in params})
+    return cls(**kw)
+
+
+def _fill(cache, seq):
+    d = zoo.dims(zoo.config_for("llama"))
+    legacy = _legacy(layers=d.layers, heads=d.kv_heads, seq=seq, dim=d.head_dim)
+    for i, (k, v) in enumerate(legacy):
+        cache.update(k, v, i, {"cache_position": torch.arange(seq)})
+    return legacy
+
+
+def test_static_cache_with_room_reads_its_filled_slots():
+    cache = _static_cache(8)
+    legacy = _fill(cache, 3)
+    _same(to_legacy(cache), legacy)
+
+
+def test_full_static_cache_is_refused_clearly():
+    cache = _static_cache(3)
+    _fill(cache, 3)
+    with pytest.raises(TypeError, match=r"layer 0: StaticCache holds 3 tokens.*room for more"):
+        to_legacy(cache)
