@@ -259,7 +259,25 @@ def family_available(family_id: str) -> tuple[bool, str]:
         if got != want:
             return False, (f"transformers {transformers.__version__} {fam.config_class} does not honour "
                            f"{attr}={want} (got {got!r})")
+    if any(attr == "num_key_value_heads" for attr, _ in fam.must_honour):
+        # A config keeps unknown kwargs as attributes (4.30's Llama stores
+        # num_key_value_heads and ignores it), so ask the built model.
+        built = _kv_heads_of(build(family_id))
+        want = dict(fam.must_honour)["num_key_value_heads"]
+        if built is not None and built != want:
+            return False, (f"transformers {transformers.__version__} {fam.model_class} ignores "
+                           f"num_key_value_heads={want}: its attention has {built} KV heads")
     return True, ""
+
+
+def _kv_heads_of(model) -> int | None:
+    """KV heads of the first attention's ``k_proj`` (None when the model has none)."""
+    cfg = model.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    for name, module in model.named_modules():
+        if name.endswith("k_proj") and hasattr(module, "out_features"):
+            return module.out_features // head_dim
+    return None
 
 
 def build(family_id: str, *, seed: int = 0, **overrides: Any):
@@ -290,6 +308,12 @@ def build(family_id: str, *, seed: int = 0, **overrides: Any):
         for attr in ("forced_bos_token_id", "forced_eos_token_id"):
             if hasattr(gc, attr):
                 setattr(gc, attr, None)
+    # Older generate (e.g. 4.30) rebuilds a generation config that was derived
+    # from model.config whenever the two disagree, bringing EOS back: keep the
+    # model config in agreement (these ids are not used by any forward pass).
+    for attr in ("eos_token_id", "forced_bos_token_id", "forced_eos_token_id"):
+        if getattr(model.config, attr, None) is not None:
+            setattr(model.config, attr, None)
     return model
 
 
@@ -313,6 +337,8 @@ def dims(model_or_config) -> Dims:
                     cfg.vocab_size)
     heads = cfg.num_attention_heads
     kv = getattr(cfg, "num_key_value_heads", None) or heads
+    if cfg is not model_or_config and hasattr(model_or_config, "named_modules"):
+        kv = _kv_heads_of(model_or_config) or kv  # what the model built, not what the config asked
     if mt == "falcon" and not getattr(cfg, "new_decoder_architecture", False) and cfg.multi_query:
         kv = 1
     hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
