@@ -32,12 +32,13 @@ from compat.gate.report import write_reports
 from compat.gate.suites import compare_suites, default_env, run_suites
 from compat.gate.userinput import check_user_input
 from compat.gate.verdict import decide
+from compat.matrix.config import DEFAULT_SUITE
 from compat.toolchain import PROJECT_ROOT
 
 __all__ = ["DEFAULT_SUITES", "Side", "build_parser", "main"]
 
-#: What a matrix cell runs (``noxfile.CELL_SUITE``).
-DEFAULT_SUITES = ["tests/shim", "tests/property", "tests/equivalence"]
+#: What a matrix cell runs (one definition: :data:`compat.matrix.config.DEFAULT_SUITE`).
+DEFAULT_SUITES = list(DEFAULT_SUITE)
 
 
 def _default_work() -> Path:

@@ -42,7 +42,7 @@ else:  # pragma: no cover
 
 __all__ = ["DEFAULT_SUITE", "EXPECTABLE", "Cell", "Matrix", "MatrixError", "load_matrix", "load_matrix_text"]
 
-#: What a cell runs (mirrors ``noxfile.CELL_SUITE``); a matrix file may override it with ``suite``.
+#: What a cell runs (the gate runs the same); a matrix file may override it with ``suite``.
 DEFAULT_SUITE = ("tests/shim", "tests/property", "tests/equivalence")
 
 #: Outcomes a cell may declare with ``expect`` (always with a ``reason``).
