@@ -5,10 +5,7 @@ The linter (jactionlint) ships in the ``test`` extra; a missing linter fails (ne
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,15 +13,6 @@ from compat.gate.pinfile import pins_from_text
 from compat.toolchain import PROJECT_ROOT
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "upgrade-gate.yml"
-
-
-@pytest.fixture(scope="module")
-def actionlint() -> list[str]:
-    local = Path(sys.executable).parent / "jactionlint"
-    found = str(local) if local.is_file() else shutil.which("jactionlint")
-    if not found:
-        pytest.fail("jactionlint is not installed: pip install -e '.[test]' (it is in the test extra)")
-    return [found, "--profile", "correctness", "--shellcheck="]
 
 
 def test_gate_workflow_passes_actionlint(actionlint):

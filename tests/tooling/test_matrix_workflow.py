@@ -5,25 +5,13 @@ The linter ships in the ``test`` extra; a missing linter fails this test (never 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from compat.toolchain import PROJECT_ROOT
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "matrix.yml"
-
-
-@pytest.fixture(scope="module")
-def actionlint() -> list[str]:
-    local = Path(sys.executable).parent / "jactionlint"
-    found = str(local) if local.is_file() else shutil.which("jactionlint")
-    if not found:
-        pytest.fail("jactionlint is not installed: pip install -e '.[test]' (it is in the test extra)")
-    return [found, "--profile", "correctness", "--shellcheck="]
 
 
 def _lint(cmd, path):
