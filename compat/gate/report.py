@@ -137,16 +137,25 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _float_cell(diffs: list[dict[str, Any]]) -> str:
+def _unchanged_cell(diffs: list[dict[str, Any]], same: str) -> str | None:
+    """The cell text when nothing changed (or nothing ran); None when something changed."""
     if not diffs:
         return "–"
     if any(d["status"] == "error" for d in diffs):
         return "raised"
+    if any(d["status"] == "changed" for d in diffs):
+        return None
+    if any(d["status"] == "not-compared" for d in diffs):
+        return "not compared (raised on the baseline)"
+    return same
+
+
+def _float_cell(diffs: list[dict[str, Any]]) -> str:
+    same = "same (bitwise)" if all(d.get("bitwise") for d in diffs) else "within tolerance"
+    text = _unchanged_cell(diffs, same)
+    if text is not None:
+        return text
     changed = [d for d in diffs if d["status"] == "changed"]
-    if not changed:
-        if any(d["status"] == "not-compared" for d in diffs):
-            return "not compared (raised on the baseline)"
-        return "same (bitwise)" if all(d.get("bitwise") for d in diffs) else "within tolerance"
     worst = max(changed, key=lambda d: d.get("max_abs", float("inf")))
     if worst.get("reason"):
         return _esc(worst["reason"])
@@ -154,13 +163,10 @@ def _float_cell(diffs: list[dict[str, Any]]) -> str:
 
 
 def _token_cell(diffs: list[dict[str, Any]], groups: int) -> str:
-    if not diffs:
-        return "–"
-    if any(d["status"] == "error" for d in diffs):
-        return "raised"
+    text = _unchanged_cell(diffs, "same")
+    if text is not None:
+        return text
     changed = [d for d in diffs if d["status"] == "changed"]
-    if not changed:
-        return "not compared (raised on the baseline)" if any(d["status"] == "not-compared" for d in diffs) else "same"
     first = min(changed, key=lambda d: d.get("first_step", 0))
     if "golden_token" not in first:
         return _esc(first.get("reason", "changed"))
