@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from compat.matrix.config import MatrixError, load_matrix
+from compat.testing.profiles import PROFILES
 from compat.toolchain import PROJECT_ROOT
 
 DEFAULT_MATRIX = PROJECT_ROOT / "matrices" / "default.toml"
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--work", type=Path, default=PROJECT_ROOT / ".matrix-work", help="environments and scratch")
     run.add_argument("--fresh-envs", action="store_true", help="rebuild every cell environment")
     run.add_argument("--pytest-workers", type=int, default=0, metavar="N", help="pytest-xdist workers per cell")
+    run.add_argument("--profile", choices=sorted(PROFILES), default="matrix",
+                     help="suite profile per cell (default: %(default)s; see compat/testing/profiles.py)")
     run.add_argument("--strict", action="store_true", help="an XPASS (declared failure that passes) fails the run")
     run.add_argument("--no-merge", action="store_true", help="write per-cell results only (CI fan-out jobs)")
     run.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments for every cell")
@@ -92,7 +95,7 @@ def main(argv=None) -> int:
     opts = RunOptions(
         out=args.out.resolve(), work=args.work.resolve(), jobs=args.jobs, timeout=args.timeout,
         resume=args.resume, reuse_envs=not args.fresh_envs, pytest_workers=args.pytest_workers,
-        pytest_args=tuple(args.pytest_args),
+        pytest_args=tuple(args.pytest_args), profile=args.profile,
     )
     try:
         results = run_cells(matrix, cells, opts)

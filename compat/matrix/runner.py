@@ -26,6 +26,7 @@ from pathlib import Path
 from compat.envs import EnvSpec, InstallError, build_env
 from compat.matrix.config import Cell, Matrix
 from compat.matrix.results import PROBE_EXIT, Classification, classify, counts, parse_junit
+from compat.testing import profiles
 from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, cell_paths, load_cell_result, write_cell_result
 from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
 
@@ -55,6 +56,7 @@ class RunOptions:
     reuse_envs: bool = True
     pytest_workers: int = 0  # >0: pytest-xdist inside each cell
     pytest_args: tuple[str, ...] = ()
+    profile: str = "matrix"  # suite profile (compat.testing.profiles); recorded in every cell's result
     root: Path = PROJECT_ROOT
     quiet: bool = False
 
@@ -111,7 +113,7 @@ def suite_digest(root: Path, suite) -> str:
     return h.hexdigest()[:16]
 
 
-def _finished_result(out: Path, cell: Cell, digest: str) -> tuple[dict | None, str]:
+def _finished_result(out: Path, cell: Cell, digest: str, profile: str) -> tuple[dict | None, str]:
     """The stored result of ``cell`` if complete and made from the same cell and the same code."""
     path = cell_paths(out, cell.name)["json"]
     if not path.is_file():
@@ -124,6 +126,8 @@ def _finished_result(out: Path, cell: Cell, digest: str) -> tuple[dict | None, s
         return None, "cell changed"
     if data.get("suite_digest") != digest:
         return None, "suite or compat changed"
+    if data.get("suite_profile") != profile:
+        return None, "suite profile changed"
     return data, "kept"
 
 
@@ -169,6 +173,8 @@ def run_cell(
         "suite_digest": digest,
         "matrix": matrix.path,
         "suite": list(matrix.suite),
+        "suite_profile": opts.profile,
+        "suite_profile_description": profiles.describe(opts.profile),
         "torch_spec": source.spec,
         "started": started_at,
         "host": {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count()},
@@ -233,7 +239,9 @@ def run_cell(
     basetemp = opts.work / "tmp" / cell.name
     cmd = [
         str(env.python), "-m", "pytest", "-p", "compat.matrix.probe", "-p", "no:cacheprovider",
-        "-q", "-rs", "-o", "junit_family=xunit1", f"--junitxml={junit_tmp}", f"--basetemp={basetemp}",
+        # --tb=native: pytest's own traceback formatting costs ~0.4 s per failure (minutes in
+        # a cell with hundreds); the message and the full Python traceback are kept.
+        "-q", "-rs", "--tb=native", "-o", "junit_family=xunit1", f"--junitxml={junit_tmp}", f"--basetemp={basetemp}",
     ]
     if opts.pytest_workers > 0:
         cmd += ["-n", str(opts.pytest_workers)]
@@ -241,6 +249,8 @@ def run_cell(
     result["command"] = cmd
     run_env = env.environ()
     run_env.update(CELL_ENV)
+    run_env[profiles.ENV_VAR] = opts.profile
+    run_env["HYPOTHESIS_PROFILE"] = "matrix"  # derandomized, no shrinking (tests/property/conftest.py)
     run_env["PCC_PROBE_OUT"] = str(probe_path)
     run_env["PCC_MATRIX_CELL"] = cell.name
     # The suite's root first; this package's root too, so "-p compat.matrix.probe" always imports.
@@ -318,7 +328,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
     digest = suite_digest(opts.root, matrix.suite)
     why_rerun: dict[str, int] = {}
     for cell in cells:
-        done, why = _finished_result(opts.out, cell, digest) if opts.resume else (None, "")
+        done, why = _finished_result(opts.out, cell, digest, opts.profile) if opts.resume else (None, "")
         if done is not None:
             results[cell.name] = done
         else:

@@ -72,6 +72,7 @@ def _check(method: str) -> None:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 
+@functools.lru_cache(maxsize=None)
 def method_available(method: str) -> tuple[bool, str]:
     """``(True, "")`` if the installed peft offers the method, else ``(False, reason)``."""
     _check(method)

@@ -23,6 +23,7 @@ ValueError: family 'gpt2' cannot set 'kv_heads' (settable: head_dim, heads, hidd
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -244,9 +245,11 @@ def _force_eager(cfg) -> None:
         cfg.__dict__["_attn_implementation"] = "eager"
 
 
+@functools.lru_cache(maxsize=None)
 def family_available(family_id: str) -> tuple[bool, str]:
     """``(True, "")`` when the installed transformers can build the family as
-    specified, else ``(False, reason)`` (feature detection, no version checks)."""
+    specified, else ``(False, reason)`` (feature detection, no version checks).
+    Cached: the answer cannot change within a process, and the GQA check builds a model."""
     import transformers
 
     fam = family(family_id)

@@ -8,11 +8,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat.testing import reference, zoo
+from compat.testing import profiles, reference, zoo
 from compat.testing.cases import GEN_TOKENS, params
 from compat.tolerance import assert_same_tokens
 
 BEAMS = 3
+#: All methods, or one per hand-over path in the matrix profile (see compat.testing.profiles).
+GENERATION_METHODS = profiles.generation_methods()
 
 
 def _generate(case, ids, mask, **kw):
@@ -28,14 +30,14 @@ def _check(got, scores, ref, what):
     assert_same_tokens(got, ref.sequences, logits_at=(scores, ref.scores), what=what)
 
 
-@pytest.mark.parametrize("family,method", params("greedy"))
+@pytest.mark.parametrize("family,method", params("greedy", methods_=GENERATION_METHODS))
 def test_greedy(case):
     ids, mask = case.inputs(batch=2, length=5)
     got, scores = _generate(case, ids, mask, do_sample=False)
     _check(got, scores, _reference(case, ids, mask), "greedy generate vs reference")
 
 
-@pytest.mark.parametrize("family,method", params("beam"))
+@pytest.mark.parametrize("family,method", params("beam", methods_=GENERATION_METHODS))
 def test_beam_search(case):
     ids, mask = case.inputs(batch=2, length=5)
     ref = _reference(case, ids, mask, mode="beam", num_beams=BEAMS)
@@ -44,7 +46,7 @@ def test_beam_search(case):
     assert_same_tokens(got, ref.sequences, what=f"beam search (num_beams={BEAMS}) vs reference")
 
 
-@pytest.mark.parametrize("family,method", params("beam_return"))
+@pytest.mark.parametrize("family,method", params("beam_return", methods_=GENERATION_METHODS))
 def test_beam_num_return_sequences(case):
     ids, mask = case.inputs(batch=2, length=5)
     ref = _reference(case, ids, mask, mode="beam", num_beams=BEAMS, num_return_sequences=2)
@@ -52,7 +54,7 @@ def test_beam_num_return_sequences(case):
     assert_same_tokens(got, ref.sequences, what="beam search, num_return_sequences=2 vs reference")
 
 
-@pytest.mark.parametrize("family,method", params("sample"))
+@pytest.mark.parametrize("family,method", params("sample", methods_=GENERATION_METHODS))
 def test_sampling_fixed_seed(case):
     ids, mask = case.inputs(batch=2, length=5)
     ref = _reference(case, ids, mask, mode="sample", seed=1234)
@@ -61,7 +63,7 @@ def test_sampling_fixed_seed(case):
     _check(got, scores, ref, "sampling (seed 1234) vs reference drawing with the same generator")
 
 
-@pytest.mark.parametrize("family,method", params("sample_return"))
+@pytest.mark.parametrize("family,method", params("sample_return", methods_=GENERATION_METHODS))
 def test_sampling_num_return_sequences(case):
     ids, mask = case.inputs(batch=2, length=5)
     ref = _reference(case, ids, mask, mode="sample", seed=99, num_return_sequences=2)
@@ -83,7 +85,7 @@ def _padded_batch(case):
     return ids, mask
 
 
-@pytest.mark.parametrize("family,method", params("padded_batch"))
+@pytest.mark.parametrize("family,method", params("padded_batch", methods_=GENERATION_METHODS))
 def test_padded_batch(case, record_property):
     """Against the reference with the positions PEFT actually gives the model:
     mask-derived where it forwards position ids, the model's own otherwise."""
@@ -94,7 +96,7 @@ def test_padded_batch(case, record_property):
     _check(got, scores, ref, "padded batch generate vs reference")
 
 
-@pytest.mark.parametrize("family,method", params("padded_alone"))
+@pytest.mark.parametrize("family,method", params("padded_alone", methods_=GENERATION_METHODS))
 def test_padded_row_equals_row_alone(case):
     if not case.honours_position_ids:
         pytest.skip("not-applicable: this peft drops position_ids for this method (it warns 'Position ids are "
@@ -106,7 +108,7 @@ def test_padded_row_equals_row_alone(case):
     assert_same_tokens(got[1:], alone, what="padded row in a batch vs the same row alone")
 
 
-@pytest.mark.parametrize("family,method", params("twice"))
+@pytest.mark.parametrize("family,method", params("twice", methods_=GENERATION_METHODS))
 def test_generate_twice(case):
     ids, mask = case.inputs(batch=2, length=5, seed=9)
     first, _ = case.peft_generate(ids, mask, do_sample=False)
