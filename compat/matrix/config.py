@@ -9,7 +9,9 @@ a cell runs), then any mix of:
 * ``[[cells]]`` with ``transformers``, ``peft`` and optional ``name``,
   ``tags``, ``extra_pins``, ``expect`` + ``reason``, ``tests``;
 * ``[[exclude]]`` with ``transformers`` and/or ``peft`` (exact versions or
-  specifier sets such as ``">=5"``) and a mandatory ``reason``.
+  specifier sets such as ``">=5"``) and a mandatory ``reason``;
+* ``[[known]]`` upstream issues and ``known_issues = ["FILE.toml"]`` catalogues
+  of them (see :mod:`compat.matrix.known`), applied to every cell in their range.
 
 Every error names the file and the key:
 
@@ -35,12 +37,15 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from compat.matrix.known import KnownIssue, KnownIssueError, load_catalogue, parse_known
+
 if sys.version_info >= (3, 11):  # pragma: no cover - version-gated backport
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DEFAULT_SUITE", "EXPECTABLE", "Cell", "Matrix", "MatrixError", "load_matrix", "load_matrix_text"]
+__all__ = ["DEFAULT_SUITE", "EXPECTABLE", "Cell", "KnownIssue", "Matrix", "MatrixError", "load_matrix",
+           "load_matrix_text"]
 
 #: What a cell runs (the gate runs the same); a matrix file may override it with ``suite``.
 DEFAULT_SUITE = ("tests/shim", "tests/property", "tests/equivalence")
@@ -48,7 +53,7 @@ DEFAULT_SUITE = ("tests/shim", "tests/property", "tests/equivalence")
 #: Outcomes a cell may declare with ``expect`` (always with a ``reason``).
 EXPECTABLE = ("fail", "error:install", "error:import", "not-applicable")
 
-_TOP_KEYS = {"description", "torch", "suite", "axes", "cells", "exclude"}
+_TOP_KEYS = {"description", "torch", "suite", "axes", "cells", "exclude", "known", "known_issues"}
 _AXES_KEYS = {"transformers", "peft", "tags", "extra_pins"}
 _CELL_KEYS = {"name", "transformers", "peft", "tags", "extra_pins", "expect", "reason", "tests"}
 _EXCLUDE_KEYS = {"transformers", "peft", "reason"}
@@ -71,6 +76,7 @@ class Cell:
     expect: str | None = None
     reason: str = ""
     tests: tuple[str, ...] = ()  # glob patterns of the test ids a declared "fail" covers
+    known: tuple[KnownIssue, ...] = ()  # the matrix's known upstream issues whose range holds this cell
 
     @property
     def requirements(self) -> list[str]:
@@ -81,8 +87,14 @@ class Cell:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        """Changes whenever anything that decides this cell's result changes."""
+        """Changes whenever anything about the cell changes, declarations included."""
         return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def run_fingerprint(self) -> str:
+        """Changes whenever what the cell *runs* changes (name, versions, pins), not its declarations:
+        ``--resume`` keeps a finished run and judges it again against the current declarations."""
+        what = [self.name, self.transformers, self.peft, sorted(self.extra_pins)]
+        return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
 
     def matches(self, pattern: str) -> bool:
         """``pattern`` is a glob on the name, or ``tag:GLOB`` on the tags; ``,`` separates alternatives.
@@ -216,8 +228,9 @@ def _parse_cell(where: str, idx: int, raw) -> Cell:
     )
 
 
-def load_matrix_text(text: str, where: str = "<matrix>") -> Matrix:
-    """Parse and validate matrix TOML ``text``; ``where`` names it in errors."""
+def load_matrix_text(text: str, where: str = "<matrix>", *, base: Path | None = None) -> Matrix:
+    """Parse and validate matrix TOML ``text``; ``where`` names it in errors, ``known_issues``
+    paths are relative to ``base``."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -291,14 +304,43 @@ def load_matrix_text(text: str, where: str = "<matrix>") -> Matrix:
             shown = ", ".join(f"{k} {raw[k]!r}" for k in specs)
             raise _fail(where, key, f"exclusion ({shown}) matches no cell")
         cells = kept
+    cells = _attach_known(where, data, cells, base)
     return Matrix(path=where, description=str(description), torch=torch, suite=suite, cells=tuple(cells))
 
 
+def _attach_known(where: str, data: dict, cells: list[Cell], base: Path | None) -> list[Cell]:
+    """Give every cell the known issues whose range holds it (inline ones must match a cell)."""
+    try:
+        inline_raw = data.get("known", [])
+        if not isinstance(inline_raw, list):
+            raise _fail(where, "known", "expected an array of tables ([[known]])")
+        inline = [parse_known(where, f"known[{i}]", raw) for i, raw in enumerate(inline_raw)]
+        issues = list(inline)
+        for i, name in enumerate(_strings(where, "known_issues", data.get("known_issues", []))):
+            if base is None:
+                raise _fail(where, f"known_issues[{i}]", "catalogue files need a matrix read from a file")
+            issues += load_catalogue(base / name, named_in=where)
+    except KnownIssueError as exc:
+        raise MatrixError(str(exc)) from None
+    seen: dict[str, str] = {}
+    for issue in issues:
+        if issue.id in seen:
+            raise _fail(where, f"known: {issue.id}", f"duplicate known-issue id (also in {seen[issue.id]})")
+        seen[issue.id] = issue.source
+    for i, issue in enumerate(inline):
+        if not any(issue.applies(c.transformers, c.peft) for c in cells):
+            raise _fail(where, f"known[{i}]", f"known issue {issue.id!r} matches no cell of this matrix")
+    return [
+        dataclasses.replace(c, known=tuple(k for k in issues if k.applies(c.transformers, c.peft)))
+        for c in cells
+    ]
+
+
 def load_matrix(path: str | Path) -> Matrix:
-    """Read and validate the matrix file at ``path``."""
+    """Read and validate the matrix file at ``path`` (catalogues are found next to it)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MatrixError(f"{path}: cannot read matrix file: {exc.strerror}") from None
-    return load_matrix_text(text, str(path))
+    return load_matrix_text(text, str(path), base=path.parent)

@@ -31,7 +31,7 @@ from compat.matrix.store import (
     load_cell_result,
 )
 
-__all__ = ["MERGED_SCHEMA", "heatmap", "load_results", "markdown", "merged", "summary", "write_reports"]
+__all__ = ["MERGED_SCHEMA", "heatmap", "known_issues", "load_results", "markdown", "merged", "summary", "write_reports"]
 
 MERGED_SCHEMA = "peft-cache-compat/matrix"
 
@@ -131,6 +131,7 @@ def markdown(results: list[dict], *, strict: bool = False, title: str = "transfo
     counts = ", ".join(f"{v} {k}" for k, v in s["statuses"].items())
     lines += ["", f"**{s['cells']} cells: {counts}.** Run result: **{verdict}**. Cell time summed: {total:.0f} s.", ""]
 
+    lines += _known_section(results)
     problems = [r for r in results if r["status"] not in ("pass", "not-applicable")]
     if problems:
         lines += ["### Failures and errors", ""]
@@ -163,6 +164,37 @@ def markdown(results: list[dict], *, strict: bool = False, title: str = "transfo
             lines.append(f"| {'n/a' if kind == 'na' else '**skipped**'} | {_md_cell(reason)} | {n} |")
         lines += ["", "</details>", ""]
     return "\n".join(lines) + "\n"
+
+
+def known_issues(results: list[dict]) -> list[dict]:
+    """Every known issue met in ``results``: its declaration, the cells where it reproduced
+    (with the number of failing tests it covered) and those where it did not."""
+    issues: dict[str, dict] = {}
+    for r in results:
+        for k in r.get("known") or []:
+            entry = issues.setdefault(k["id"], {**{f: k[f] for f in ("id", "reason", "tests", "transformers",
+                                                                       "peft", "source")},
+                                                 "reproduced": {}, "not_reproduced": []})
+            if k["failures"]:
+                entry["reproduced"][r["cell"]["name"]] = k["failures"]
+            elif r.get("raw", {}).get("status") in ("pass", "fail"):  # an error cell ran nothing to judge
+                entry["not_reproduced"].append(r["cell"]["name"])
+    return sorted(issues.values(), key=lambda e: e["id"])
+
+
+def _known_section(results: list[dict]) -> list[str]:
+    issues = known_issues(results)
+    if not issues:
+        return []
+    lines = ["### Known upstream issues", "",
+             "| Issue | Range | Reproduced in (failing tests covered) | Did not reproduce in | Evidence |",
+             "|---|---|---|---|---|"]
+    for e in issues:
+        rng = " ".join(f"{k} `{e[k]}`" for k in ("transformers", "peft") if e[k])
+        seen = ", ".join(f"`{c}` ({n})" for c, n in e["reproduced"].items()) or "—"
+        missed = ", ".join(f"`{c}`" for c in e["not_reproduced"]) or "—"
+        lines.append(f"| `{e['id']}` | {rng} | {seen} | {missed} | {_md_cell(_cut(e['reason'], 600))} |")
+    return lines + [""]
 
 
 def heatmap(results: list[dict]) -> tuple[list[str], list[dict]]:
@@ -241,6 +273,7 @@ blank: no such tests. Click a square for its tests.</p>
 {% for row in rows %}{% set r = row.result %}
 <h2 id="{{ r.cell.name }}"><code>{{ r.cell.name }}</code> — <span class="s-{{ r.status.split(':')[0] }}">{{ r.status }}</span></h2>
 <p>{{ r.message }}{% if r.cell.expect %} <i>Declared {{ r.cell.expect }}: {{ r.cell.reason }}</i>{% endif %}</p>
+{% if r.get('known') %}<ul>{% for k in r.known %}<li>Known issue <b>{{ k.id }}</b> ({{ k.failures }} failing tests covered here): <i>{{ k.reason }}</i></li>{% endfor %}</ul>{% endif %}
 <p>{{ r.counts.ran }} ran: {{ r.counts.passed }} passed, {{ r.counts.failed + r.counts.error }} failed, {{ r.counts.na }} n/a,
 {{ r.counts.skipped }} other skips. Time: {% for k, v in r.durations.items() %}{{ k }} {{ '%.1f'|format(v) }} s{% if not loop.last %}, {% endif %}{% endfor %}.</p>
 {% if r.probe and r.probe.error %}<div class="msg">{{ r.probe.error.traceback }}</div>{% endif %}

@@ -30,6 +30,7 @@ __all__ = [
     "TestResult",
     "classify",
     "glob_match",
+    "judge",
     "counts",
     "parse_junit",
     "parse_junit_text",
@@ -172,6 +173,9 @@ class Classification:
     status: str
     message: str = ""
     expected: bool = False  # True when a declaration in the matrix file covers this outcome
+    raw_status: str = ""  # the outcome before declarations were applied (set by judge)
+    raw_message: str = ""
+    known_outcomes: dict = dataclasses.field(default_factory=dict)  # known-issue id -> failing tests it covers
 
     @property
     def unexpected(self) -> bool:
@@ -224,13 +228,16 @@ def classify(
     error_message: str = "",
     expect: str | None = None,
     expect_tests: tuple[str, ...] = (),
+    known: tuple = (),
     junit_missing: bool = False,
 ) -> Classification:
-    """The status of one cell.
+    """The status of one cell: its raw outcome, then :func:`judge` against the declarations.
 
     ``error`` is an error found before or around pytest (``error:install``,
-    ``error:import``, ``error:timeout``). ``expect`` is the matrix file's
-    declaration; ``expect_tests`` (globs on test ids) narrows a declared ``fail``.
+    ``error:import``, ``error:timeout``). ``expect`` is the cell's declaration;
+    ``expect_tests`` (globs on test ids) narrows a declared ``fail``; ``known``
+    are the known upstream issues (:class:`compat.matrix.known.KnownIssue`) in
+    whose range the cell lies.
 
     >>> failed = [TestResult("t.py::test[t5-prefix-generate]", "failed", "AttributeError: key_cache")]
     >>> classify(pytest_rc=1, tests=failed, expect="fail").status
@@ -241,26 +248,57 @@ def classify(
     'xpass'
     """
     raw = Classification(error, error_message) if error else _raw_status(pytest_rc, tests, junit_missing=junit_missing)
-    if expect is None:
-        return raw
-    if expect == "fail":
+    return judge(raw, tests, expect=expect, expect_tests=expect_tests, known=known)
+
+
+def judge(
+    raw: Classification, tests: list[TestResult], *, expect: str | None = None,
+    expect_tests: tuple[str, ...] = (), known: tuple = (),
+) -> Classification:
+    """Turn a raw outcome into the reported one, given what the matrix declares for the cell.
+
+    Pure: ``--resume`` judges a stored run again when only the declarations changed.
+
+    >>> from compat.matrix.known import KnownIssue
+    >>> issue = KnownIssue("peft-2452", "4-D mask", ("*[gemma2-*",), peft="<0.16")
+    >>> bad = [TestResult("t.py::test[gemma2-prompt-greedy]", "failed", "RuntimeError")]
+    >>> c = judge(Classification("fail", "1 of 9 tests failed"), bad, known=(issue,))
+    >>> c.status, c.known_outcomes
+    ('xfail', {'peft-2452': 1})
+    >>> judge(Classification("fail", "1 of 9 tests failed"), bad, known=(
+    ...     issue, KnownIssue("t5-x", "r", ("*[t5-*",), peft="<0.16"))).status
+    'xpass'
+    """
+    declared = {"raw_status": raw.status, "raw_message": raw.message}
+    if expect is None and not known:
+        return dataclasses.replace(raw, **declared)
+    if expect in (None, "fail"):
         if raw.status == "fail":
             bad = [t.nodeid for t in tests if t.outcome in ("failed", "error")]
-            uncovered = [n for n in bad if expect_tests and not any(glob_match(n, p) for p in expect_tests)]
+            blanket = expect == "fail" and not expect_tests
+            hits = {k.id: sum(any(glob_match(n, p) for p in k.tests) for n in bad) for k in known}
+            globs = [p for k in known for p in k.tests] + list(expect_tests)
+            uncovered = [] if blanket else [n for n in bad if not any(glob_match(n, p) for p in globs)]
             if uncovered:
                 return Classification(
-                    "fail", f"{len(uncovered)} failing tests are not covered by the declaration: {uncovered[:5]}"
-                )
-            if expect_tests:
-                missing = [p for p in expect_tests if not any(glob_match(n, p) for n in bad)]
-                if missing:
-                    return Classification("xpass", f"declared failing tests now pass: {missing}", expected=False)
-            return Classification("xfail", raw.message, expected=True)
+                    "fail", f"{len(uncovered)} failing tests are not covered by any declaration: {uncovered[:5]}",
+                    known_outcomes=hits, **declared)
+            stale = [k.id for k in known if not hits[k.id]]
+            missing = [p for p in expect_tests if not any(glob_match(n, p) for n in bad)]
+            if stale or missing:
+                parts = ([f"declared failing tests now pass: {missing}"] if missing else []) + (
+                    [f"known issues that did not reproduce here: {stale}"] if stale else [])
+                return Classification("xpass", "; ".join(parts), known_outcomes=hits, **declared)
+            why = ", ".join(f"{k} ({n})" for k, n in hits.items())
+            msg = f"{raw.message}, all declared" + (f": {why}" if why else "")
+            return Classification("xfail", msg, expected=True, known_outcomes=hits, **declared)
         if raw.status == "pass":
-            return Classification("xpass", "declared to fail, but every test passed", expected=False)
-        return raw
+            what = "declared to fail" if expect == "fail" else f"known issues {[k.id for k in known]} apply"
+            return Classification("xpass", f"{what}, but every test passed", known_outcomes={k.id: 0 for k in known},
+                                  **declared)
+        return dataclasses.replace(raw, **declared)
     if raw.status == expect:
-        return Classification("xfail", f"{expect} as declared: {raw.message}", expected=True)
+        return Classification("xfail", f"{expect} as declared: {raw.message}", expected=True, **declared)
     if raw.status == "pass":
-        return Classification("xpass", f"declared {expect}, but every test passed", expected=False)
-    return raw
+        return Classification("xpass", f"declared {expect}, but every test passed", **declared)
+    return dataclasses.replace(raw, **declared)

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from compat.envs import EnvSpec, InstallError, build_env
 from compat.matrix.config import Cell, Matrix
-from compat.matrix.results import PROBE_EXIT, Classification, classify, counts, parse_junit
+from compat.matrix.results import PROBE_EXIT, Classification, TestResult, classify, counts, judge, parse_junit
 from compat.testing import profiles
 from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, cell_paths, load_cell_result, write_cell_result
 from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
 
-__all__ = ["CELL_ENV", "RunOptions", "run_cells", "suite_digest"]
+__all__ = ["CELL_ENV", "RunOptions", "rejudge", "run_cells", "suite_digest"]
 
 #: Environment every cell's pytest runs with (on top of the caller's).
 CELL_ENV = {
@@ -91,8 +91,13 @@ class _Children:
                     pass
 
 
+#: Subpackages a cell's test results cannot depend on (editing them keeps --resume results).
+_TOOL_ONLY = ("matrix", "gate", "migrate")
+
+
 def suite_digest(root: Path, suite) -> str:
-    """Hash of the code a cell's result depends on: the suite paths, ``compat/`` and ``tests/conftest.py``.
+    """Hash of the code a cell's result depends on: the suite paths, ``compat/`` (without the
+    tool-only ``compat/matrix``, ``compat/gate`` and ``compat/migrate``) and ``tests/conftest.py``.
 
     ``--resume`` keeps a finished cell only when this is unchanged, so a resumed report never
     mixes results of different test or shim code.
@@ -104,7 +109,8 @@ def suite_digest(root: Path, suite) -> str:
         if base.is_file():
             files.add(base)
         elif base.is_dir():
-            files.update(p for p in base.rglob("*") if p.suffix in (".py", ".toml", ".json", ".txt") and p.is_file())
+            files.update(p for p in base.rglob("*") if p.suffix in (".py", ".toml", ".json", ".txt") and p.is_file()
+                         and not any(p.is_relative_to(root / "compat" / tool) for tool in _TOOL_ONLY))
     for path in sorted(files):
         h.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
         h.update(b"\0")
@@ -122,13 +128,41 @@ def _finished_result(out: Path, cell: Cell, digest: str, profile: str) -> tuple[
         data = load_cell_result(path)
     except ValueError:
         return None, "unreadable"
-    if data.get("cell_fingerprint") != cell.fingerprint():
+    if data.get("run_fingerprint") != cell.run_fingerprint():
         return None, "cell changed"
     if data.get("suite_digest") != digest:
         return None, "suite or compat changed"
     if data.get("suite_profile") != profile:
         return None, "suite profile changed"
+    if data["cell"].get("expect") == "not-applicable" or cell.expect == "not-applicable":
+        if data["cell"].get("expect") != cell.expect:
+            return None, "declaration changed"
+    elif data.get("cell_fingerprint") != cell.fingerprint():
+        rejudge(data, cell)
+        write_cell_result(out, data)
+        return data, "judged again"
     return data, "kept"
+
+
+def _declarations(cell: Cell) -> dict:
+    return {"expect": cell.expect, "expect_tests": cell.tests, "known": cell.known}
+
+
+def _known_json(cell: Cell, cls: Classification) -> list[dict]:
+    """Each known issue in the cell's range, and how many failing tests it covered here."""
+    return [{**k.to_json(), "failures": cls.known_outcomes.get(k.id, 0)} for k in cell.known]
+
+
+def rejudge(result: dict, cell: Cell) -> dict:
+    """Apply ``cell``'s current declarations to a stored run (in place; the tests are not rerun)."""
+    raw = Classification(result["raw"]["status"], result["raw"]["message"])
+    tests = [TestResult(**t) for t in result["tests"]]
+    cls = judge(raw, tests, **_declarations(cell))
+    result.update(
+        cell=cell.to_json(), cell_fingerprint=cell.fingerprint(), status=cls.status, message=cls.message,
+        expected=cls.expected, unexpected=cls.unexpected, known=_known_json(cell, cls),
+    )
+    return result
 
 
 def _run_pytest(cmd, *, env, cwd, log_path: Path, timeout: float, children: _Children):
@@ -170,6 +204,7 @@ def run_cell(
         "schema_version": SCHEMA_VERSION,
         "cell": cell.to_json(),
         "cell_fingerprint": cell.fingerprint(),
+        "run_fingerprint": cell.run_fingerprint(),
         "suite_digest": digest,
         "matrix": matrix.path,
         "suite": list(matrix.suite),
@@ -192,6 +227,8 @@ def run_cell(
             message=cls.message,
             expected=cls.expected,
             unexpected=cls.unexpected,
+            raw={"status": cls.raw_status or cls.status, "message": cls.raw_message or cls.message},
+            known=_known_json(cell, cls),
             tests=[t.to_json() for t in tests],
             counts=counts(list(tests)),
             probe=probe,
@@ -202,7 +239,8 @@ def run_cell(
         return result
 
     if cell.expect == "not-applicable":
-        return finish(Classification("not-applicable", cell.reason, expected=True))
+        return finish(Classification("not-applicable", cell.reason, expected=True, raw_status="not-applicable",
+                                     raw_message="not run: declared not-applicable"))
 
     # 1. environment
     spec = EnvSpec(cell.name, cell.requirements, extra_pins=cell.extra_pins)
@@ -214,7 +252,7 @@ def run_cell(
     except InstallError as exc:
         result["durations"]["env"] = round(time.perf_counter() - t0, 3)
         return finish(classify(pytest_rc=None, tests=[], error="error:install", error_message=exc.message,
-                               expect=cell.expect))
+                               **_declarations(cell)))
     result["durations"]["env"] = round(env.build_seconds, 3)
     result["env_reused"] = env.reused
     try:
@@ -222,7 +260,7 @@ def run_cell(
         result["freeze"] = env.freeze()
     except InstallError as exc:
         return finish(classify(pytest_rc=None, tests=[], error="error:install", error_message=exc.message,
-                               expect=cell.expect))
+                               **_declarations(cell)))
 
     # 2. the suite, with the import probe loaded as a plugin
     suite = [p for p in matrix.suite if (opts.root / p).exists()]
@@ -230,7 +268,7 @@ def run_cell(
     if not suite:
         return finish(classify(pytest_rc=None, tests=[], error="error:no-tests",
                                error_message=f"none of the suite paths exist: {list(matrix.suite)}",
-                               expect=cell.expect))
+                               **_declarations(cell)))
     probe_path = opts.work / "probe" / f"{cell.name}.json"
     probe_path.parent.mkdir(parents=True, exist_ok=True)
     probe_path.unlink(missing_ok=True)
@@ -272,12 +310,12 @@ def run_cell(
     if probe is not None and probe.get("torch_cuda") is not None:
         return finish(classify(pytest_rc=rc, tests=[], error="error:install",
                                error_message=f"torch is not CPU-only: torch.version.cuda={probe['torch_cuda']}",
-                               expect=cell.expect), probe=probe)
+                               **_declarations(cell)), probe=probe)
     if rc == PROBE_EXIT or (probe is not None and not probe.get("ok")):
         err = (probe or {}).get("error") or {}
         msg = f"import of {err.get('stage', '?')} failed: {err.get('message', 'no probe output')}"
         return finish(classify(pytest_rc=rc, tests=[], error="error:import", error_message=msg,
-                               expect=cell.expect), probe=probe)
+                               **_declarations(cell)), probe=probe)
     tests = []
     junit_missing = not junit_tmp.is_file()
     if not junit_missing:
@@ -290,9 +328,9 @@ def run_cell(
         result["files"]["junit"] = f"cells/{cell.name}.junit.xml"
     if rc is None:
         return finish(classify(pytest_rc=rc, tests=tests, error="error:timeout",
-                               error_message=f"no result within {opts.timeout:g} s", expect=cell.expect),
+                               error_message=f"no result within {opts.timeout:g} s", **_declarations(cell)),
                       tests, probe)
-    return finish(classify(pytest_rc=rc, tests=tests, expect=cell.expect, expect_tests=cell.tests,
+    return finish(classify(pytest_rc=rc, tests=tests, **_declarations(cell),
                            junit_missing=junit_missing), tests, probe)
 
 
@@ -327,10 +365,12 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
     todo = []
     digest = suite_digest(opts.root, matrix.suite)
     why_rerun: dict[str, int] = {}
+    rejudged = 0
     for cell in cells:
         done, why = _finished_result(opts.out, cell, digest, opts.profile) if opts.resume else (None, "")
         if done is not None:
             results[cell.name] = done
+            rejudged += why == "judged again"
         else:
             todo.append(cell)
             if why and why != "missing":
@@ -339,7 +379,8 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
     say = (lambda *a: None) if opts.quiet else (lambda msg: print(msg, flush=True))
     if opts.resume:
         stale = "".join(f", {n} rerun because {why}" for why, n in why_rerun.items())
-        say(f"resume: {len(results)} finished cells kept, {len(todo)} to run{stale}")
+        again = f" ({rejudged} judged again: their declarations changed)" if rejudged else ""
+        say(f"resume: {len(results)} finished cells kept{again}, {len(todo)} to run{stale}")
     say(f"matrix {matrix.path}: {len(todo)} cells, {opts.jobs} jobs, timeout {opts.timeout:g} s, out {opts.out}")
     children = _Children()
     previous = {}

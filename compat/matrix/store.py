@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 CELL_SCHEMA = "peft-cache-compat/matrix-cell"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: raw outcome, run_fingerprint and known issues stored (--resume judges again)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -217,3 +217,35 @@ def test_resume_reruns_cells_when_the_suite_changed(fake_repo):
     built.clear()
     run_cells(matrix, good, dataclasses.replace(opts, resume=True))
     assert built == ["good"]
+
+
+@pytest.mark.parametrize(
+    "known, status",
+    [
+        pytest.param('tests = ["*[llama-prefix-*"]', "fail", id="covers_one_of_two_failures"),
+        pytest.param('tests = ["*[llama-*", "*[t5-*"]', "xfail", id="covers_both_failures"),
+        pytest.param('tests = ["*[bart-*"]', "fail", id="covers_neither"),
+    ],
+)
+def test_resume_judges_a_finished_run_again_when_only_declarations_change(fake_repo, known, status):
+    matrix, opts, built = fake_repo
+    bad = [c for c in matrix.cells if c.name == "bad"]
+    assert run_cells(matrix, bad, opts)[0]["status"] == "fail"
+    declared = MATRIX + f'[[known]]\nid = "fake-1"\ntransformers = "==4.46.3"\npeft = "<0.14"\nreason = "r"\n{known}\n'
+    changed = load_matrix_text(declared, "f")
+    built.clear()
+    again = run_cells(changed, [c for c in changed.cells if c.name == "bad"], dataclasses.replace(opts, resume=True))
+    assert built == []  # not rerun
+    assert again[0]["status"] == status
+    assert again[0]["raw"]["status"] == "fail"
+    assert [k["id"] for k in again[0]["known"]] == ["fake-1"]
+    assert load_cell_result(cell_paths(opts.out, "bad")["json"])["status"] == status
+
+
+def test_a_known_issue_that_does_not_reproduce_is_xpass(fake_repo):
+    matrix, opts, _ = fake_repo
+    declared = MATRIX + '[[known]]\nid = "fixed-upstream"\npeft = "==0.14.0"\nreason = "r"\ntests = ["*"]\n'
+    changed = load_matrix_text(declared, "f")
+    result = run_cells(changed, [c for c in changed.cells if c.name == "good"], opts)[0]
+    assert result["status"] == "xpass" and "fixed-upstream" in result["message"]
+    assert result["known"][0]["failures"] == 0
