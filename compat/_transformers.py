@@ -275,5 +275,24 @@ def adopt(cache: Any, k: Any, v: Any, idx: int) -> None:
     layer.values = v
 
 
+@functools.lru_cache(maxsize=None)
+def generate_resets_cache_position() -> bool:
+    """True where ``generate`` starts ``cache_position`` at 0 whatever the given cache holds
+    (4.39: ``model_kwargs["cache_position"] = torch.arange(cur_len)`` in the decoding loops,
+    before ``_get_initial_cache_position`` existed). Models then take ``cache_position[0]``
+    (0) as the cached length of a Cache object, but read a legacy tuple's own length."""
+    import inspect
+
+    gm = importlib.import_module("transformers.generation.utils").GenerationMixin
+    if hasattr(gm, "_get_initial_cache_position"):
+        return False
+    loop = getattr(gm, "_greedy_search", None)
+    try:
+        source = inspect.getsource(loop) if loop is not None else ""
+    except (OSError, TypeError):  # pragma: no cover - no source shipped
+        return False
+    return 'model_kwargs["cache_position"] = torch.arange(' in source
+
+
 def __dir__() -> list[str]:
     return __all__

@@ -205,6 +205,12 @@ def _read_fixed(cache: Any) -> Layers:
     if hasattr(cache, "layers"):
         pairs = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
     elif hasattr(cache, "key_cache"):
+        if not isinstance(cache.key_cache, (list, tuple)):
+            raise CacheTypeError(
+                f"{type(cache).__name__}: on this transformers it holds ONE layer (a single "
+                f"{_shape(cache.key_cache)} key tensor; models keep one per attention module); "
+                "expected a whole model's cache (a list of layers) or legacy tuples"
+            )
         pairs = list(zip(cache.key_cache, cache.value_cache))
     else:
         raise CacheTypeError(f"expected a DynamicCache or EncoderDecoderCache, found {type(cache).__name__}")
@@ -221,6 +227,11 @@ def _read_fixed(cache: Any) -> Layers:
             )
         out.append((k[..., :n, :], v[..., :n, :]))
     return tuple(out)
+
+
+def _shape(t: Any) -> str:
+    shape = getattr(t, "shape", None)
+    return f"shape {tuple(shape)}" if shape is not None else type(t).__name__
 
 
 def __dir__() -> list[str]:

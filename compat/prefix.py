@@ -131,7 +131,12 @@ def prefixed_call(
         new_ids = torch.cat([new_ids.new_full((batch, plen), pad), new_ids], dim=1)
         placeholders = plen
 
-    kwargs: dict = {"past_key_values": to_cache(legacy, model=base), "use_cache": True}
+    past = to_cache(legacy, model=base)
+    if for_generate and not enc_dec and tf.is_cache(past) and tf.generate_resets_cache_position():
+        # This generate starts cache_position at 0, so a Cache's prefix would be taken as
+        # empty; every model of that era also takes legacy tuples, whose length it reads.
+        past = legacy
+    kwargs: dict = {"past_key_values": past, "use_cache": True}
     if enc_dec:
         kwargs.update(input_ids=input_ids, decoder_input_ids=new_ids, decoder_attention_mask=full_mask)
         if attention_mask is not None:
