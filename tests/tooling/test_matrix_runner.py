@@ -130,6 +130,8 @@ def test_every_cell_finishes_with_an_honest_status(finished):
     assert good["counts"]["passed"] == 2 and good["counts"]["na"] == 1 and good["counts"]["ran"] == 2
     assert good["tests"][0]["properties"] == {"max_abs_diff": 0.0}
     assert good["freeze"] and good["installed"]["pytest"]
+    assert good["suite_profile"] == "matrix" and "--tb=native" in good["command"]
+    assert good["raw"]["status"] == "pass" and results["declared"]["raw"]["status"] == "fail"
     assert {r["unexpected"] for n, r in results.items() if n in ("declared", "na", "good")} == {False}
 
 
