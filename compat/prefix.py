@@ -137,6 +137,10 @@ def prefixed_call(
         # empty; every model of that era also takes legacy tuples, whose length it reads.
         past = legacy
     kwargs: dict = {"past_key_values": past, "use_cache": True}
+    if not for_generate and _forward_takes(base, "cache_position"):
+        # Positions of the new tokens after the prefix: what most models derive from the
+        # cache, but Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds.
+        kwargs["cache_position"] = torch.arange(plen, plen + new_ids.shape[1], device=new_ids.device)
     if enc_dec:
         kwargs.update(input_ids=input_ids, decoder_input_ids=new_ids, decoder_attention_mask=full_mask)
         if attention_mask is not None:
@@ -149,6 +153,15 @@ def prefixed_call(
     else:
         kwargs.update(input_ids=new_ids, attention_mask=full_mask)
     return PrefixedCall(kwargs=kwargs, prefix_length=plen, placeholders=placeholders)
+
+
+def _forward_takes(base: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - uninspectable forward
+        return False
 
 
 def _describe(x: Any) -> str:

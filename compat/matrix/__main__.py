@@ -49,13 +49,14 @@ def _list(cells, as_json: bool) -> None:
     if as_json:
         print(json.dumps([
             {"name": c.name, "transformers": c.transformers, "peft": c.peft, "tags": list(c.tags),
-             "expect": c.expect} for c in cells
+             "expect": c.expect, "known_issues": [k.id for k in c.known]} for c in cells
         ]))
         return
     for c in cells:
         extra = f"  expect={c.expect} ({c.reason})" if c.expect else ""
         tags = f"  [{', '.join(c.tags)}]" if c.tags else ""
-        print(f"{c.name:<24} transformers=={c.transformers:<8} peft=={c.peft:<7}{tags}{extra}")
+        known = f"  {len(c.known)} known issues" if c.known else ""
+        print(f"{c.name:<24} transformers=={c.transformers:<8} peft=={c.peft:<7}{tags}{known}{extra}")
 
 
 def main(argv=None) -> int:

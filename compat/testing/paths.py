@@ -16,7 +16,34 @@ import importlib
 import inspect
 from typing import Any
 
-__all__ = ["accepts_tuple", "empty_cache", "native_cache", "takes_cache", "tuple_for"]
+__all__ = ["accepts_tuple", "after_prefix", "empty_cache", "native_cache", "own_cache_only", "takes_cache",
+           "tuple_for"]
+
+
+def after_prefix(model, plen: int, new_len: int) -> dict:
+    """``{"cache_position": arange(plen, plen + new_len)}`` where the model's forward takes it,
+    else ``{}``: the positions of new tokens after a ``plen``-token cache. Most models derive them
+    from the cache; Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds."""
+    import torch
+
+    if "cache_position" not in inspect.signature(model.forward).parameters:
+        return {}
+    return {"cache_position": torch.arange(plen, plen + new_len)}
+
+
+def own_cache_only(model) -> str:
+    """A "not-applicable: ..." reason if the model takes neither tuples nor a generic Cache on
+    this install, only its own fixed-size cache (Gemma-2/3 where ``_supports_cache_class`` is
+    False), else ``""``: no prefix can be handed to it through the shim."""
+    from compat import _transformers as tf
+    from compat.convert import _OWN_CACHE_ONLY
+
+    if tf.cache_utils() is None or tf.family_takes_cache(model=model):
+        return ""
+    if getattr(model.config, "model_type", None) not in _OWN_CACHE_ONLY:
+        return ""
+    return (f"not-applicable: {type(model).__name__} on this transformers takes only its own HybridCache "
+            "(neither legacy tuples nor a DynamicCache), so no explicit prefix can be handed to it")
 
 
 def takes_cache(model) -> tuple[bool, str]:
@@ -43,7 +70,8 @@ def accepts_tuple(model) -> tuple[bool, str]:
     still calls ``from_legacy_cache``)."""
     ok, _ = takes_cache(model)
     if not ok:
-        return True, ""
+        why = own_cache_only(model)
+        return (False, why) if why else (True, "")
     if _module_converts(type(model).__module__):
         return True, ""
     return False, (f"not-applicable: {type(model).__name__} takes only a Cache on this transformers "

@@ -299,6 +299,7 @@ def build(family_id: str, *, seed: int = 0, **overrides: Any):
     try:
         torch.manual_seed(seed)
         model = model_cls(cfg)
+        _untie_lm_head(model, fam)
     finally:
         torch.random.set_rng_state(devices_state)
     model = model.to(torch.float32).eval()
@@ -318,6 +319,28 @@ def build(family_id: str, *, seed: int = 0, **overrides: Any):
         if getattr(model.config, attr, None) is not None:
             setattr(model.config, attr, None)
     return model
+
+
+def _untie_lm_head(model, fam: Family) -> None:
+    """Give the LM head its own weights where the family asks for untied
+    embeddings but the installed transformers ties them anyway.
+
+    transformers >= 5.0 forces ``T5Config.tie_word_embeddings = True`` (the
+    argument only decides whether decoder outputs are rescaled), so T5's
+    ``lm_head`` *is* ``shared``: a tiny random T5 with tied embeddings then
+    predicts the token it was just fed, its greedy output is one token
+    repeated, mostly independent of the input and of a virtual prompt, and the
+    generation checks lose their power (test_prompt_matters). Drawn like
+    transformers 4.x's T5 init of an untied head: N(0, initializer_factor)."""
+    import torch
+
+    if fam.config.get("tie_word_embeddings", True):
+        return
+    head, emb = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is None or emb is None or head.weight is not emb.weight:
+        return
+    std = float(getattr(model.config, "initializer_factor", None) or getattr(model.config, "initializer_range", 0.02))
+    head.weight = torch.nn.Parameter(torch.empty_like(emb.weight).normal_(0.0, std))
 
 
 def dims(model_or_config) -> Dims:

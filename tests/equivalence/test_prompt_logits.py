@@ -39,6 +39,9 @@ def _virtual_kv(case, batch):
         kw["past_key_values"] = paths.empty_cache()
     with torch.no_grad():
         out = case.base(inputs_embeds=virtual, use_cache=True, **kw)
+    if out.past_key_values is None:  # Gemma-2 on 4.42-4.44: only generate builds its HybridCache
+        pytest.skip(f"not-applicable: {type(case.base).__name__}'s forward returns no past_key_values on this "
+                    "transformers (only generate creates its cache), so there is no KV of the virtual tokens")
     return tuple((k, v) for k, v in to_legacy(out.past_key_values, model=case.base))
 
 
@@ -49,8 +52,9 @@ def _check_virtual_kv(case, make_past, what, record_property):
     ids, mask = case.inputs(batch=2, length=5)
     past = make_past(_virtual_kv(case, 2))
     full = torch.cat([mask.new_ones((2, case.nvt)), mask], 1)
+    kw = paths.after_prefix(case.base, case.nvt, ids.shape[1])
     with torch.no_grad():
-        got = case.base(input_ids=ids, attention_mask=full, past_key_values=past, use_cache=True).logits
+        got = case.base(input_ids=ids, attention_mask=full, past_key_values=past, use_cache=True, **kw).logits
     assert_close(got, case.peft_logits(ids, mask), what=what, record=record_property)
 
 

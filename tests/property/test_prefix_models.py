@@ -26,6 +26,11 @@ FAMILIES = {
 
 def _build(family: str, shape: ModelShape):
     overrides = {k: getattr(shape, k) for k in FAMILIES[family] if k != "hidden"}
+    if family == "llama" and not zoo.family_available("llama_gqa")[0]:
+        # This transformers' Llama ignores num_key_value_heads (before 4.31) but the config keeps the
+        # attribute and peft >=0.12 reads it: a drawn kv_heads < heads would describe a model that
+        # cannot be built here. Draw plain multi-head attention instead.
+        overrides["kv_heads"] = overrides["heads"]
     if "hidden" in FAMILIES[family]:
         overrides["hidden"] = shape.heads * shape.head_dim
     base = zoo.build(family, seed=shape.seed % 97, **overrides)
