@@ -116,7 +116,10 @@ def test_forward_with_prefix_matches_full_forward(family_id, models, record_prop
             expected = model(input_ids=enc, decoder_input_ids=full).logits[:, P:]
             own = _own_prefix(model, enc, full)
             call = prefixed_call(model, to_legacy(own, model=model), enc, decoder_input_ids=full[:, P:])
-        assert "cache_position" not in call.kwargs and call.kwargs["use_cache"] is True
+        assert call.kwargs["use_cache"] is True
+        if "cache_position" in call.kwargs:  # only where the forward takes it: the positions after the prefix
+            new = full.shape[1] - P
+            assert call.kwargs["cache_position"].tolist() == list(range(P, P + new))
         caplog.clear()  # only what this call logs (the model's own prefix run may warn)
         _forget_warning_once()
         with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "transformers"):

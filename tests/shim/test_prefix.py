@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
@@ -29,7 +31,11 @@ def test_forward_arguments(llama, prefix):
     call = prefixed_call(llama, prefix, ids, attention_mask=torch.tensor([[1, 1], [0, 1]]))
     kw = call.kwargs
     assert call.prefix_length == P and call.placeholders == 0
-    assert kw["use_cache"] is True and "cache_position" not in kw and "position_ids" not in kw
+    assert kw["use_cache"] is True and "position_ids" not in kw
+    takes = "cache_position" in inspect.signature(llama.forward).parameters
+    assert ("cache_position" in kw) == takes  # the positions after the prefix, where the forward takes them
+    if takes:
+        assert kw["cache_position"].tolist() == [P, P + 1]
     assert kw["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 1]]
     assert torch.equal(kw["input_ids"], ids)
 
