@@ -394,6 +394,7 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
             previous[sig] = signal.signal(sig, stop)
     t0, finished = time.perf_counter(), 0
     pool = cf.ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+    futures: dict = {}
     try:
         futures = {pool.submit(run_cell, c, matrix, source, opts, children, digest): c for c in todo}
         for fut in cf.as_completed(futures):
@@ -413,7 +414,8 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
     except KeyboardInterrupt:
         children.kill_all()
         pool.shutdown(wait=False, cancel_futures=True)
-        say(f"interrupted: {finished} cells finished and saved under {opts.out}/cells; rerun with --resume")
+        saved = sum(1 for f in futures if f.done() and not f.cancelled() and f.exception() is None)
+        say(f"interrupted: {saved} cells finished and saved under {opts.out}/cells; rerun with --resume")
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
