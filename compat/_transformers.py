@@ -27,6 +27,8 @@ __all__ = [
     "encoder_decoder_cache_class",
     "family_present",
     "family_takes_cache",
+    "forward_takes",
+    "generate_resets_cache_position",
     "is_cache",
     "is_encoder_decoder_cache",
     "model_class_for",
@@ -273,6 +275,16 @@ def adopt(cache: Any, k: Any, v: Any, idx: int) -> None:
     layer = cache.layers[idx]
     layer.keys = k
     layer.values = v
+
+
+def forward_takes(module: Any, name: str) -> bool:
+    """Whether ``module.forward`` has a parameter ``name`` (feature detection of an argument)."""
+    import inspect
+
+    try:
+        return name in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - uninspectable forward
+        return False
 
 
 @functools.lru_cache(maxsize=None)

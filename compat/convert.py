@@ -20,7 +20,7 @@ from typing import Any
 from compat import _transformers as tf
 from compat.errors import CacheTypeError, MalformedCacheError, UnsupportedModelError
 from compat.layouts import to_bloom, to_gpt_bigcode
-from compat.validate import check_layers, normalize
+from compat.validate import check_layers, describe, normalize
 
 __all__ = ["to_cache", "to_legacy"]
 
@@ -208,7 +208,7 @@ def _read_fixed(cache: Any) -> Layers:
         if not isinstance(cache.key_cache, (list, tuple)):
             raise CacheTypeError(
                 f"{type(cache).__name__}: on this transformers it holds ONE layer (a single "
-                f"{_shape(cache.key_cache)} key tensor; models keep one per attention module); "
+                f"{describe(cache.key_cache)} key tensor; models keep one per attention module); "
                 "expected a whole model's cache (a list of layers) or legacy tuples"
             )
         pairs = list(zip(cache.key_cache, cache.value_cache))
@@ -227,11 +227,6 @@ def _read_fixed(cache: Any) -> Layers:
             )
         out.append((k[..., :n, :], v[..., :n, :]))
     return tuple(out)
-
-
-def _shape(t: Any) -> str:
-    shape = getattr(t, "shape", None)
-    return f"shape {tuple(shape)}" if shape is not None else type(t).__name__
 
 
 def __dir__() -> list[str]:

@@ -27,12 +27,12 @@ transformers from 4.30 to 5.x (see docs/shim.md):
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any
 
 from compat import _transformers as tf
 from compat.convert import to_cache, to_legacy
 from compat.errors import MalformedCacheError, UnsupportedModelError
+from compat.validate import describe
 
 __all__ = ["PrefixedCall", "prefixed_call"]
 
@@ -97,7 +97,7 @@ def prefixed_call(
     if not legacy:
         raise MalformedCacheError("prefix is empty: expected at least one filled layer")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-        raise MalformedCacheError(f"input_ids: expected a [B, L] tensor, found {_describe(input_ids)}")
+        raise MalformedCacheError(f"input_ids: expected a [B, L] tensor, found {describe(input_ids)}")
     batch = input_ids.shape[0]
     legacy = _broadcast(legacy, batch)
     plen = legacy[0][0].shape[-2]
@@ -137,7 +137,7 @@ def prefixed_call(
         # empty; every model of that era also takes legacy tuples, whose length it reads.
         past = legacy
     kwargs: dict = {"past_key_values": past, "use_cache": True}
-    if not for_generate and _forward_takes(base, "cache_position"):
+    if not for_generate and tf.forward_takes(base, "cache_position"):
         # Positions of the new tokens after the prefix: what most models derive from the
         # cache, but Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds.
         kwargs["cache_position"] = torch.arange(plen, plen + new_ids.shape[1], device=new_ids.device)
@@ -153,20 +153,6 @@ def prefixed_call(
     else:
         kwargs.update(input_ids=new_ids, attention_mask=full_mask)
     return PrefixedCall(kwargs=kwargs, prefix_length=plen, placeholders=placeholders)
-
-
-def _forward_takes(base: Any, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(base.forward).parameters
-    except (TypeError, ValueError):  # pragma: no cover - uninspectable forward
-        return False
-
-
-def _describe(x: Any) -> str:
-    shape = getattr(x, "shape", None)
-    return f"shape {tuple(shape)}" if shape is not None else type(x).__name__
 
 
 def _broadcast(legacy: Any, batch: int) -> Any:
@@ -193,7 +179,7 @@ def _encoder_takes_past(base: Any) -> bool:
     encoder = getattr(base, "get_encoder", None)
     if encoder is None:
         return False
-    return "past_key_values" in inspect.signature(encoder().forward).parameters
+    return tf.forward_takes(encoder(), "past_key_values")
 
 
 def _encode(base: Any, input_ids: Any, attention_mask: Any) -> Any:

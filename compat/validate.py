@@ -33,9 +33,15 @@ from typing import Any
 from compat.errors import CacheTypeError, MalformedCacheError
 from compat.layouts import from_bloom, from_gpt_bigcode
 
-__all__ = ["check_layers", "normalize"]
+__all__ = ["check_layers", "describe", "normalize"]
 
 _NAMES = ("key", "value", "cross-attention key", "cross-attention value")
+
+
+def describe(x: Any) -> str:
+    """``shape (...)`` of a tensor-like value, else its type name (for error messages)."""
+    shape = getattr(x, "shape", None)
+    return f"shape {tuple(shape)}" if shape is not None else type(x).__name__
 
 
 def _type(x: Any) -> str:

@@ -26,8 +26,8 @@ from pathlib import Path
 from compat.envs import EnvSpec, InstallError, build_env
 from compat.matrix.config import Cell, Matrix
 from compat.matrix.results import PROBE_EXIT, Classification, TestResult, classify, counts, judge, parse_junit
-from compat.testing import profiles
 from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, cell_paths, load_cell_result, write_cell_result
+from compat.testing import profiles
 from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
 
 __all__ = ["CELL_ENV", "RunOptions", "rejudge", "run_cells", "suite_digest"]
@@ -148,20 +148,22 @@ def _declarations(cell: Cell) -> dict:
     return {"expect": cell.expect, "expect_tests": cell.tests, "known": cell.known}
 
 
-def _known_json(cell: Cell, cls: Classification) -> list[dict]:
-    """Each known issue in the cell's range, and how many failing tests it covered here."""
-    return [{**k.to_json(), "failures": cls.known_outcomes.get(k.id, 0)} for k in cell.known]
+def _verdict(cell: Cell, cls: Classification) -> dict:
+    """The result fields a judgement sets: status, why, whether declared, the raw outcome, and
+    each known issue in the cell's range with how many failing tests it covered here."""
+    return {
+        "status": cls.status, "message": cls.message, "expected": cls.expected, "unexpected": cls.unexpected,
+        "raw": {"status": cls.raw_status, "message": cls.raw_message},
+        "known": [{**k.to_json(), "failures": cls.known_outcomes.get(k.id, 0)} for k in cell.known],
+    }
 
 
 def rejudge(result: dict, cell: Cell) -> dict:
     """Apply ``cell``'s current declarations to a stored run (in place; the tests are not rerun)."""
     raw = Classification(result["raw"]["status"], result["raw"]["message"])
     tests = [TestResult(**t) for t in result["tests"]]
-    cls = judge(raw, tests, **_declarations(cell))
-    result.update(
-        cell=cell.to_json(), cell_fingerprint=cell.fingerprint(), status=cls.status, message=cls.message,
-        expected=cls.expected, unexpected=cls.unexpected, known=_known_json(cell, cls),
-    )
+    result.update(cell=cell.to_json(), cell_fingerprint=cell.fingerprint(),
+                  **_verdict(cell, judge(raw, tests, **_declarations(cell))))
     return result
 
 
@@ -223,12 +225,7 @@ def run_cell(
 
     def finish(cls, tests=(), probe=None):
         result.update(
-            status=cls.status,
-            message=cls.message,
-            expected=cls.expected,
-            unexpected=cls.unexpected,
-            raw={"status": cls.raw_status or cls.status, "message": cls.raw_message or cls.message},
-            known=_known_json(cell, cls),
+            **_verdict(cell, cls),
             tests=[t.to_json() for t in tests],
             counts=counts(list(tests)),
             probe=probe,

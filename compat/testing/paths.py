@@ -26,7 +26,9 @@ def after_prefix(model, plen: int, new_len: int) -> dict:
     from the cache; Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds."""
     import torch
 
-    if "cache_position" not in inspect.signature(model.forward).parameters:
+    from compat import _transformers as tf
+
+    if not tf.forward_takes(model, "cache_position"):
         return {}
     return {"cache_position": torch.arange(plen, plen + new_len)}
 

@@ -28,8 +28,9 @@ True
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any
+
+from compat import _transformers as tf
 
 __all__ = [
     "Decoded",
@@ -154,8 +155,10 @@ def model_kv(base, token_ids) -> tuple:
     with torch.no_grad():
         out = base(input_ids=token_ids, use_cache=True, **kw)
     if out.past_key_values is None:  # Gemma-2 on 4.42-4.44: only generate builds its HybridCache
-        raise ReferenceNotApplicable(f"{type(base).__name__}'s forward returns no past_key_values on this transformers "
-                              "(only generate creates its cache)")
+        raise ReferenceNotApplicable(
+            f"{type(base).__name__}'s forward returns no past_key_values on this transformers "
+            "(only generate creates its cache)"
+        )
     return tuple((k.clone(), v.clone()) for k, v in to_legacy(out.past_key_values, model=base))
 
 
@@ -199,10 +202,6 @@ def position_ids_from_mask(mask):
     return pos.masked_fill(mask == 0, 1)
 
 
-def _takes(model, name: str) -> bool:
-    return name in inspect.signature(model.forward).parameters
-
-
 def _explicit_prefix(base, layers):
     """A fresh prefix-only cache for ``base``, or :class:`ReferenceNotApplicable` where the
     family takes only its own fixed-size cache (no explicit prefix can be expressed)."""
@@ -212,8 +211,9 @@ def _explicit_prefix(base, layers):
     try:
         return to_cache(layers, model=base)
     except UnsupportedModelError as exc:
-        raise ReferenceNotApplicable(f"the reference cannot hand an explicit prefix to {type(base).__name__}: {exc}") \
-            from exc
+        raise ReferenceNotApplicable(
+            f"the reference cannot hand an explicit prefix to {type(base).__name__}: {exc}"
+        ) from exc
 
 
 def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, source_mask=None,
@@ -229,7 +229,6 @@ def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, sour
     import torch
 
     from compat.testing import paths
-
 
     batch = seq.shape[0]
     kwargs: dict = {}
@@ -267,7 +266,7 @@ def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, sour
         kwargs["input_ids"] = seq
         pos = position_ids_from_mask(full)
     kwargs["attention_mask"] = full
-    if position_ids and _takes(base, "position_ids") and base.config.model_type not in ("opt",):
+    if position_ids and tf.forward_takes(base, "position_ids") and base.config.model_type not in ("opt",):
         kwargs["position_ids"] = pos
     with torch.no_grad():
         logits = base(**kwargs).logits
@@ -282,7 +281,7 @@ def honours_position_ids(peft_model) -> bool:
     import torch
 
     base = peft_model.get_base_model()
-    if _enc_dec(base) or not _takes(base, "position_ids") or base.config.model_type == "opt":
+    if _enc_dec(base) or not tf.forward_takes(base, "position_ids") or base.config.model_type == "opt":
         return True
     ids = torch.arange(3, 8).unsqueeze(0)
     mask = torch.ones_like(ids)
