@@ -20,6 +20,9 @@ __version__ = "0.1.0"
 
 # public name -> submodule that defines it
 _EXPORTS = {
+    "cache_argument": "compat.arguments",
+    "cache_kwargs": "compat.arguments",
+    "output_cache": "compat.arguments",
     "to_cache": "compat.convert",
     "to_legacy": "compat.convert",
     "prefixed_call": "compat.prefix",
@@ -49,6 +52,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from compat.arguments import cache_argument, cache_kwargs, output_cache
     from compat.detect import Capabilities, capabilities
     from compat.convert import to_cache, to_legacy
     from compat.errors import CacheTypeError, CompatError, MalformedCacheError, UnsupportedModelError

@@ -20,6 +20,8 @@ from typing import Any
 from compat.errors import UnsupportedModelError
 
 __all__ = [
+    "CACHE_ARGUMENTS",
+    "cache_argument",
     "cache_classes",
     "cache_utils",
     "config_of",
@@ -33,6 +35,7 @@ __all__ = [
     "is_encoder_decoder_cache",
     "model_class_for",
     "native_layout",
+    "output_cache",
     "storage_strategy",
     "unwrap_model",
 ]
@@ -285,6 +288,53 @@ def forward_takes(module: Any, name: str) -> bool:
         return name in inspect.signature(module.forward).parameters
     except (TypeError, ValueError):  # pragma: no cover - uninspectable forward
         return False
+
+
+#: The keyword a model's ``forward``/``generate`` takes its cache under: ``past_key_values``
+#: up to 5.23, ``cache`` from 5.24 (where ``past_key_values`` draws a FutureWarning and a logged
+#: deprecation, and is ignored when both are given).
+CACHE_ARGUMENTS = ("past_key_values", "cache")
+
+
+@functools.lru_cache(maxsize=None)
+def _generation_takes_cache() -> bool:
+    """Whether the installed ``GenerationMixin.prepare_inputs_for_generation`` names its cache ``cache``."""
+    import inspect
+
+    gm = importlib.import_module("transformers.generation.utils").GenerationMixin
+    try:
+        return "cache" in inspect.signature(gm.prepare_inputs_for_generation).parameters
+    except (TypeError, ValueError):  # pragma: no cover - uninspectable
+        return False
+
+
+def cache_argument(model: Any = None) -> str:
+    """The keyword under which ``model`` (or, without one, the installed transformers) takes a cache.
+
+    ``"cache"`` where the model's ``forward`` has a ``cache`` parameter (transformers 5.24+),
+    ``"past_key_values"`` where it has that one; a forward with neither (``**kwargs`` only)
+    follows what the installed ``generate`` hands on. PEFT models are unwrapped.
+    """
+    if model is not None:
+        base = unwrap_model(model)
+        if forward_takes(base, "cache"):
+            return "cache"
+        if forward_takes(base, "past_key_values"):
+            return "past_key_values"
+    return "cache" if _generation_takes_cache() else "past_key_values"
+
+
+def output_cache(outputs: Any) -> Any:
+    """The cache a model returned, read under the field name its output class declares.
+
+    ``outputs.cache`` on 5.24+ (where ``.past_key_values`` still works but logs a deprecation),
+    ``outputs.past_key_values`` before; ``None`` when the output carries no cache.
+    """
+    fields = getattr(type(outputs), "__dataclass_fields__", {})
+    for name in reversed(CACHE_ARGUMENTS):
+        if name in fields:
+            return getattr(outputs, name, None)
+    return getattr(outputs, "past_key_values", None)
 
 
 @functools.lru_cache(maxsize=None)

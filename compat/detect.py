@@ -6,7 +6,7 @@
 >>> caps.families["llama"].takes_cache == (caps.families["llama"].returns == "DynamicCache")
 True
 >>> sorted(caps.as_dict())[:3]
-['cache_classes', 'cache_utils', 'families']
+['cache_argument', 'cache_classes', 'cache_utils']
 >>> print(caps.table().splitlines()[0].split(":")[0])
 transformers
 """
@@ -49,7 +49,8 @@ class FamilySupport:
 
 @dataclasses.dataclass(frozen=True)
 class Capabilities:
-    """What was detected. ``zero_copy``: ``to_cache`` stores the caller's tensors."""
+    """What was detected. ``zero_copy``: ``to_cache`` stores the caller's tensors;
+    ``cache_argument``: the keyword models take their cache under (``cache`` from 5.24)."""
 
     transformers: str | None
     peft: str | None
@@ -60,6 +61,7 @@ class Capabilities:
     zero_copy: bool
     generic_returns: str
     generate_convention: str
+    cache_argument: str
     families: dict
 
     def as_dict(self) -> dict:
@@ -79,6 +81,7 @@ class Capabilities:
             ("storage", f"{self.storage_strategy} (zero-copy: {'yes' if self.zero_copy else 'no'})"),
             ("to_cache(no model)", self.generic_returns),
             ("generate input ids", self.generate_convention),
+            ("cache keyword", f"{self.cache_argument}= (model(..., **compat.cache_kwargs(model, pkv)))"),
         ]
         width = max(len(k) for k, _ in rows)
         lines = [f"{k}:{' ' * (width - len(k) + 1)}{v}" for k, v in rows]
@@ -149,6 +152,7 @@ def capabilities() -> Capabilities:
         zero_copy=strategy in {"none", "update-aliases", "adopt"},
         generic_returns=generic,
         generate_convention=convention,
+        cache_argument=tf.cache_argument(),
         families={name: _family(name) for name in FAMILIES},
     )
 

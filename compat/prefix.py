@@ -3,7 +3,8 @@
 A prefix of P cached tokens in front of L new tokens needs, on every
 transformers from 4.30 to 5.x (see docs/shim.md):
 
-* a **fresh** ``past_key_values`` per call (forwards mutate a Cache in place);
+* a **fresh** cache per call (forwards mutate a Cache in place), passed under the
+  keyword the model takes (``past_key_values``; ``cache`` from 5.24);
 * an attention mask of length **P + L** (a mask of L is silently wrong from 4.53);
 * **no** ``cache_position`` (positions then start at P), and ``use_cache=True``
   (``use_cache=False`` with a prefix is silently wrong in Llama <= 4.40);
@@ -12,8 +13,9 @@ transformers from 4.30 to 5.x (see docs/shim.md):
 
 >>> import torch
 >>> from compat.testing.zoo import build
+>>> from compat import output_cache
 >>> model = build("llama")
->>> prefix = model(torch.tensor([[5, 6, 7]]), use_cache=True).past_key_values
+>>> prefix = output_cache(model(torch.tensor([[5, 6, 7]]), use_cache=True))
 >>> call = prefixed_call(model, prefix, torch.tensor([[8, 9]]))
 >>> call.prefix_length, tuple(call.kwargs["attention_mask"].shape)
 (3, (1, 5))
@@ -42,8 +44,9 @@ class PrefixedCall:
     """Keyword arguments for ``model(**kwargs)`` or ``model.generate(**kwargs)``.
 
     Attributes:
-        kwargs: the arguments (``input_ids``, ``attention_mask``,
-            ``past_key_values``, ``use_cache`` and, for encoder-decoders,
+        kwargs: the arguments (``input_ids``, ``attention_mask``, the cache
+            under the name the model takes (``past_key_values``, or ``cache`` from
+            transformers 5.24: :func:`compat.cache_argument`), ``use_cache`` and, for encoder-decoders,
             ``decoder_input_ids`` / ``decoder_attention_mask``).
         prefix_length: P, the number of cached prefix tokens.
         placeholders: how many leading columns :meth:`strip` removes from a
@@ -136,7 +139,7 @@ def prefixed_call(
         # This generate starts cache_position at 0, so a Cache's prefix would be taken as
         # empty; every model of that era also takes legacy tuples, whose length it reads.
         past = legacy
-    kwargs: dict = {"past_key_values": past, "use_cache": True}
+    kwargs: dict = {tf.cache_argument(base): past, "use_cache": True}
     if not for_generate and tf.forward_takes(base, "cache_position"):
         # Positions of the new tokens after the prefix: what most models derive from the
         # cache, but Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds.
@@ -179,7 +182,7 @@ def _encoder_takes_past(base: Any) -> bool:
     encoder = getattr(base, "get_encoder", None)
     if encoder is None:
         return False
-    return tf.forward_takes(encoder(), "past_key_values")
+    return tf.forward_takes(encoder(), tf.cache_argument(base))
 
 
 def _encode(base: Any, input_ids: Any, attention_mask: Any) -> Any:
@@ -193,7 +196,7 @@ def _prefill(base, legacy, new_ids, full_mask, input_ids, attention_mask, enc_de
     import torch
 
     head = new_ids[:, :-1]
-    kwargs: dict = {"past_key_values": to_cache(legacy, model=base), "use_cache": True}
+    kwargs: dict = {tf.cache_argument(base): to_cache(legacy, model=base), "use_cache": True}
     if enc_dec:
         kwargs.update(input_ids=input_ids, decoder_input_ids=head, decoder_attention_mask=full_mask[:, :-1])
         if attention_mask is not None:
@@ -202,7 +205,7 @@ def _prefill(base, legacy, new_ids, full_mask, input_ids, attention_mask, enc_de
         kwargs.update(input_ids=head, attention_mask=full_mask[:, :-1])
     with torch.no_grad():
         out = base(**kwargs)
-    return to_legacy(out.past_key_values, model=base)
+    return to_legacy(tf.output_cache(out), model=base)
 
 
 def __dir__() -> list[str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import warnings
 
 import pytest
 
@@ -32,3 +35,34 @@ def pytest_pyfunc_call(pyfuncitem):
         return (yield)
     except ReferenceNotApplicable as exc:
         pytest.skip(f"not-applicable: {exc}")
+
+
+# transformers' wording for its cache deprecations (tuple/Cache 4.36-4.57, the `cache` keyword 5.24+)
+DEPRECATION = re.compile(r"deprecat|will be removed|removed in|tuple of tuples|legacy", re.I)
+
+
+def _forget_warning_once():
+    """transformers logs its deprecations with a once-per-process cache: clear it."""
+    from transformers.utils import logging as hf_logging
+
+    once = getattr(hf_logging, "warning_once", None)
+    if hasattr(once, "cache_clear"):
+        once.cache_clear()
+
+
+@pytest.fixture
+def deprecations(caplog):
+    """``deprecations(call)`` -> ``(call(), messages)``: the deprecation messages that ``call``
+    alone warned (``warnings``) or logged (transformers' logger), whatever ran before it."""
+
+    def run(call):
+        caplog.clear()
+        _forget_warning_once()
+        with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "transformers"):
+            warnings.simplefilter("always")
+            result = call()
+            logged = [r.getMessage() for r in caplog.records]
+        said = [str(w.message) for w in caught] + logged
+        return result, [m for m in said if DEPRECATION.search(m)]
+
+    return run

@@ -144,22 +144,23 @@ def model_kv(base, token_ids) -> tuple:
     (decoder-only), in the standard layout (read through :func:`compat.to_legacy`)."""
     import torch
 
-    from compat import to_legacy
+    from compat import cache_argument, output_cache, to_legacy
     from compat.testing import paths
 
     kw = {}
     if paths.takes_cache(base)[0]:
         # a growable cache: some families otherwise return a static-shaped cache
         # sized exactly to the input (Gemma2's HybridCache before 4.56)
-        kw["past_key_values"] = paths.empty_cache()
+        kw[cache_argument(base)] = paths.empty_cache()
     with torch.no_grad():
         out = base(input_ids=token_ids, use_cache=True, **kw)
-    if out.past_key_values is None:  # Gemma-2 on 4.42-4.44: only generate builds its HybridCache
+    own = output_cache(out)
+    if own is None:  # Gemma-2 on 4.42-4.44: only generate builds its HybridCache
         raise ReferenceNotApplicable(
-            f"{type(base).__name__}'s forward returns no past_key_values on this transformers "
+            f"{type(base).__name__}'s forward returns no cache on this transformers "
             "(only generate creates its cache)"
         )
-    return tuple((k.clone(), v.clone()) for k, v in to_legacy(out.past_key_values, model=base))
+    return tuple((k.clone(), v.clone()) for k, v in to_legacy(own, model=base))
 
 
 class ReferenceNotApplicable(RuntimeError):
@@ -171,12 +172,12 @@ def cross_kv(base, input_ids, attention_mask=None) -> tuple:
     """Per-layer cross-attention ``(k, v)`` of an encoder-decoder for a source."""
     import torch
 
-    from compat import to_legacy
+    from compat import output_cache, to_legacy
 
     start = torch.full((input_ids.shape[0], 1), base.config.decoder_start_token_id, dtype=torch.long)
     with torch.no_grad():
         out = base(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=start, use_cache=True)
-    return tuple((layer[2], layer[3]) for layer in to_legacy(out.past_key_values, model=base))
+    return tuple((layer[2], layer[3]) for layer in to_legacy(output_cache(out), model=base))
 
 
 def peft_virtual(peft_model, batch_size: int, task_ids=None):
@@ -228,6 +229,7 @@ def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, sour
     :func:`cross_kv` of ``source`` (encoder-decoders with a prefix)."""
     import torch
 
+    from compat import cache_argument
     from compat.testing import paths
 
     batch = seq.shape[0]
@@ -244,7 +246,7 @@ def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, sour
             if cross is None:
                 cross = cross_kv(base, source, source_mask)
             layers = tuple((k, v, ck, cv) for (k, v), (ck, cv) in zip(prefix, cross))
-            kwargs["past_key_values"] = _explicit_prefix(base, layers)
+            kwargs[cache_argument(base)] = _explicit_prefix(base, layers)
             kwargs["use_cache"] = True
         with torch.no_grad():
             return base(**kwargs).logits
@@ -253,7 +255,7 @@ def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, sour
         plen = prefix[0][0].shape[-2]
         full = torch.cat([mask.new_ones((batch, plen)), mask], dim=1)
         kwargs["input_ids"] = seq
-        kwargs["past_key_values"] = _explicit_prefix(base, prefix)
+        kwargs[cache_argument(base)] = _explicit_prefix(base, prefix)
         kwargs["use_cache"] = True
         pos = position_ids_from_mask(full)[:, plen:]
         kwargs.update(paths.after_prefix(base, plen, seq.shape[1]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat import prefixed_call
+from compat import cache_argument, prefixed_call
 from compat.testing import methods, paths, reference, zoo
 from compat.testing.cases import params
 from compat.tolerance import assert_close
@@ -22,9 +22,9 @@ def _inputs(case):
 
 
 def _with_past(case, past, ids, mask, dec):
-    """Base-model logits with ``past`` as past_key_values (attention mask P+L)."""
+    """Base-model logits with ``past`` as the cache argument (attention mask P+L)."""
     plen = methods.NUM_VIRTUAL_TOKENS
-    kw = {"past_key_values": past, "use_cache": True}
+    kw = {cache_argument(case.base): past, "use_cache": True}
     kw.update(paths.after_prefix(case.base, plen, (dec if case.enc_dec else ids).shape[1]))
     if case.enc_dec:
         kw.update(input_ids=ids, attention_mask=mask, decoder_input_ids=dec,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat import to_cache, to_legacy
+from compat import cache_argument, output_cache, to_cache, to_legacy
 from compat.testing import methods, paths, reference
 from compat.testing.cases import params
 from compat.tolerance import assert_close
@@ -36,13 +36,13 @@ def _virtual_kv(case, batch):
     if paths.takes_cache(case.base)[0]:
         # an empty growable cache: some families otherwise return a static-shaped
         # cache sized exactly to the input (Gemma2's HybridCache before 4.56)
-        kw["past_key_values"] = paths.empty_cache()
+        kw[cache_argument(case.base)] = paths.empty_cache()
     with torch.no_grad():
-        out = case.base(inputs_embeds=virtual, use_cache=True, **kw)
-    if out.past_key_values is None:  # Gemma-2 on 4.42-4.44: only generate builds its HybridCache
-        pytest.skip(f"not-applicable: {type(case.base).__name__}'s forward returns no past_key_values on this "
+        own = output_cache(case.base(inputs_embeds=virtual, use_cache=True, **kw))
+    if own is None:  # Gemma-2 on 4.42-4.44: only generate builds its HybridCache
+        pytest.skip(f"not-applicable: {type(case.base).__name__}'s forward returns no cache on this "
                     "transformers (only generate creates its cache), so there is no KV of the virtual tokens")
-    return tuple((k, v) for k, v in to_legacy(out.past_key_values, model=case.base))
+    return tuple((k, v) for k, v in to_legacy(own, model=case.base))
 
 
 def _check_virtual_kv(case, make_past, what, record_property):
@@ -54,7 +54,8 @@ def _check_virtual_kv(case, make_past, what, record_property):
     full = torch.cat([mask.new_ones((2, case.nvt)), mask], 1)
     kw = paths.after_prefix(case.base, case.nvt, ids.shape[1])
     with torch.no_grad():
-        got = case.base(input_ids=ids, attention_mask=full, past_key_values=past, use_cache=True, **kw).logits
+        kw[cache_argument(case.base)] = past
+        got = case.base(input_ids=ids, attention_mask=full, use_cache=True, **kw).logits
     assert_close(got, case.peft_logits(ids, mask), what=what, record=record_property)
 
 

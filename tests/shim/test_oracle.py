@@ -10,21 +10,15 @@ GPTBigCode exercise their native layouts on the versions that still use them.
 
 from __future__ import annotations
 
-import logging
-import re
-import warnings
-
 import pytest
 import torch
 
 from compat import _transformers as tf
-from compat import prefixed_call, to_cache, to_legacy
+from compat import output_cache, prefixed_call, to_cache, to_legacy
 from compat.testing import zoo
 from compat.tolerance import assert_close, assert_same_tokens
 
 P, L, B, NEW = 3, 4, 2, 3
-# transformers' wording for the tuple/Cache deprecations of 4.36-4.57 (logger and warnings)
-DEPRECATION = re.compile(r"deprecat|will be removed|removed in|tuple of tuples|legacy", re.I)
 
 FAMILIES = [
     pytest.param("llama", id="llama"),
@@ -74,26 +68,17 @@ def _ids(seed: int, length: int, start: int | None = None) -> torch.Tensor:
 def _own_prefix(model, enc, full):
     """The model's own cache for the first P tokens (skips fixed-size caches, see docs/shim.md)."""
     if enc is None:
-        own = model(full[:, :P], use_cache=True).past_key_values
+        own = output_cache(model(full[:, :P], use_cache=True))
     else:
-        own = model(input_ids=enc, decoder_input_ids=full[:, :P], use_cache=True).past_key_values
+        own = output_cache(model(input_ids=enc, decoder_input_ids=full[:, :P], use_cache=True))
     if own is None:  # 4.42-4.44 Gemma-2: only generate builds its HybridCache
-        pytest.skip(f"not-applicable: {type(model).__name__}'s forward returns no past_key_values with "
+        pytest.skip(f"not-applicable: {type(model).__name__}'s forward returns no cache with "
                     "use_cache=True on this transformers (only generate creates its cache)")
     dynamic = tf.dynamic_cache_class()
     if tf.is_cache(own) and not isinstance(own, dynamic) and not tf.is_encoder_decoder_cache(own):
         pytest.skip(f"not-applicable: the model's own prefix cache is a fixed-size {type(own).__name__} "
                     "sized to the prefix; to_legacy cannot prove its sliding layers have not rolled")
     return own
-
-
-def _forget_warning_once():
-    """transformers logs its deprecations with a once-per-process cache: clear it."""
-    from transformers.utils import logging as hf_logging
-
-    once = getattr(hf_logging, "warning_once", None)
-    if hasattr(once, "cache_clear"):
-        once.cache_clear()
 
 
 def _case(model):
@@ -104,7 +89,7 @@ def _case(model):
 
 
 @pytest.mark.parametrize("family_id", FAMILIES)
-def test_forward_with_prefix_matches_full_forward(family_id, models, record_property, caplog):
+def test_forward_with_prefix_matches_full_forward(family_id, models, record_property, deprecations):
     model = models(family_id)
     enc, full = _case(model)
     with torch.no_grad():
@@ -120,19 +105,13 @@ def test_forward_with_prefix_matches_full_forward(family_id, models, record_prop
         if "cache_position" in call.kwargs:  # only where the forward takes it: the positions after the prefix
             new = full.shape[1] - P
             assert call.kwargs["cache_position"].tolist() == list(range(P, P + new))
-        caplog.clear()  # only what this call logs (the model's own prefix run may warn)
-        _forget_warning_once()
-        with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "transformers"):
-            warnings.simplefilter("always")
-            got = model(**call.kwargs).logits
-            logged = [r.getMessage() for r in caplog.records]
+        got, said = deprecations(lambda: model(**call.kwargs).logits)
     assert_close(got, expected, what=f"{family_id} logits after a shim prefix", record=record_property)
-    said = [str(w.message) for w in caught] + logged
-    assert [m for m in said if DEPRECATION.search(m)] == [], "the shim's arguments drew a deprecation warning"
+    assert said == [], "the shim's arguments drew a deprecation warning"
 
 
 @pytest.mark.parametrize("family_id", FAMILIES)
-def test_generate_with_prefix_matches_full_generate(family_id, models):
+def test_generate_with_prefix_matches_full_generate(family_id, models, deprecations):
     model = models(family_id)
     enc, full = _case(model)
     opts = {"max_new_tokens": NEW, "do_sample": False}
@@ -146,8 +125,10 @@ def test_generate_with_prefix_matches_full_generate(family_id, models):
             own = _own_prefix(model, enc, full)
             call = prefixed_call(model, to_legacy(own, model=model), enc, decoder_input_ids=full[:, P:],
                                  for_generate=True)
-        got = call.strip(model.generate(**call.kwargs, **opts))
+        out, said = deprecations(lambda: model.generate(**call.kwargs, **opts))
+        got = call.strip(out)
     assert_same_tokens(got, expected)
+    assert said == [], "the shim's generate arguments drew a deprecation warning"
     assert torch.equal(got[:, :L], full[:, P:])
 
 

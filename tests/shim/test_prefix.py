@@ -7,7 +7,7 @@ import inspect
 import pytest
 import torch
 
-from compat import MalformedCacheError, prefixed_call, to_legacy
+from compat import MalformedCacheError, cache_argument, output_cache, prefixed_call, to_legacy
 from compat import _transformers as tf
 from compat.testing import zoo
 from compat.tolerance import assert_close
@@ -23,7 +23,7 @@ def llama():
 @pytest.fixture(scope="module")
 def prefix(llama):
     with torch.no_grad():
-        return to_legacy(llama(torch.tensor([[5, 6, 7]]), use_cache=True).past_key_values, model=llama)
+        return to_legacy(output_cache(llama(torch.tensor([[5, 6, 7]]), use_cache=True)), model=llama)
 
 
 def test_forward_arguments(llama, prefix):
@@ -51,7 +51,8 @@ def test_generate_arguments_and_strip(llama, prefix):
 def test_every_call_gets_a_fresh_cache(llama, prefix):
     ids = torch.tensor([[8, 9]])
     a, b = prefixed_call(llama, prefix, ids), prefixed_call(llama, prefix, ids)
-    assert a.kwargs["past_key_values"] is not b.kwargs["past_key_values"]
+    name = cache_argument(llama)
+    assert a.kwargs[name] is not b.kwargs[name]
     with torch.no_grad():
         first = llama(**a.kwargs).logits
         again = llama(**b.kwargs).logits  # a's forward must not have touched b's cache
@@ -66,7 +67,7 @@ def test_batch_one_prefix_is_broadcast(llama, prefix):
         want = llama(**prefixed_call(llama, wide, ids).kwargs).logits
     assert_close(got, want, what="broadcast prefix vs repeated prefix")
     if tf.storage_strategy() != "copy":
-        legacy = to_legacy(prefixed_call(llama, prefix, ids).kwargs["past_key_values"], model=llama)
+        legacy = to_legacy(prefixed_call(llama, prefix, ids).kwargs[cache_argument(llama)], model=llama)
         assert legacy[0][0].data_ptr() == prefix[0][0].data_ptr()  # an expanded view, not a copy
 
 

@@ -1,0 +1,76 @@
+"""``cache_kwargs`` / ``output_cache`` / ``cache_argument``: the cache keyword of the installed
+transformers (``past_key_values`` up to 5.23, ``cache`` from 5.24), with no deprecation warning.
+
+Each case hands a model its own cache of the first P tokens through ``cache_kwargs`` and compares
+the logits of the next tokens with one full forward (numbers, not "it ran")."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compat import cache_argument, cache_kwargs, capabilities, output_cache
+from compat.testing import zoo
+from compat.tolerance import assert_close
+
+P, L = 3, 2
+
+FAMILIES = [
+    pytest.param("llama", id="llama"),
+    pytest.param("qwen3", id="qwen3-head_dim"),
+    pytest.param("gpt2", id="gpt2"),
+    pytest.param("bloom", id="bloom"),
+    pytest.param("gpt_bigcode", id="gpt_bigcode-mqa"),
+]
+
+
+def _model(family_id):
+    ok, why = zoo.family_available(family_id)
+    if not ok:
+        pytest.skip(f"not-applicable: {why}")
+    return zoo.build(family_id)
+
+
+@pytest.mark.parametrize("family_id", FAMILIES)
+def test_cache_kwargs_continue_the_models_own_cache(family_id, deprecations, record_property):
+    model = _model(family_id)
+    ids = torch.randint(3, zoo.VOCAB, (1, P + L), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(ids).logits[:, P:]
+        own, said_out = deprecations(lambda: output_cache(model(ids[:, :P], use_cache=True)))
+        kwargs = cache_kwargs(model, own)
+        got, said_in = deprecations(lambda: model(ids[:, P:], use_cache=True, **kwargs).logits)
+    assert list(kwargs) == [cache_argument(model)]
+    assert_close(got, expected, what=f"{family_id}: forward with cache_kwargs vs full forward", record=record_property)
+    assert said_out + said_in == [], "reading or passing the cache drew a deprecation warning"
+
+
+@pytest.mark.parametrize("family_id", FAMILIES)
+def test_the_other_keyword_is_what_this_version_deprecates_or_rejects(family_id, deprecations):
+    """The name is not cosmetic: the other one warns (5.24+) or is not an argument of the forward."""
+    model = _model(family_id)
+    other = next(n for n in ("past_key_values", "cache") if n != cache_argument(model))
+    ids = torch.tensor([[5, 6, 7]])
+    with torch.no_grad():
+        own = output_cache(model(ids, use_cache=True))
+        try:
+            _, said = deprecations(lambda: model(torch.tensor([[8]]), use_cache=True, **cache_kwargs(model, own)))
+            _, said_other = deprecations(lambda: model(torch.tensor([[8]]), use_cache=True, **{other: own}))
+        except TypeError as exc:  # before 5.24 a forward with **kwargs may refuse or swallow `cache`
+            assert other == "cache", f"{other}= raised {exc!r}"
+            return
+    assert said == []
+    if other == "past_key_values":
+        assert said_other, "past_key_values= drew no deprecation where the shim chose cache="
+
+
+def test_capabilities_name_the_keyword():
+    assert capabilities().cache_argument in {"past_key_values", "cache"}
+    assert capabilities().cache_argument == cache_argument(zoo.build("llama"))
+
+
+def test_output_cache_of_an_output_without_cache_is_none():
+    model = zoo.build("llama")
+    with torch.no_grad():
+        out = model(torch.tensor([[5, 6]]), use_cache=False)
+    assert output_cache(out) is None
