@@ -4,7 +4,13 @@ A matrix file lists them inline (``[[known]]`` tables) or names catalogue files
 (``known_issues = ["known-issues.toml"]``, paths relative to the matrix file).
 Each issue has an ``id``, a ``reason`` (the evidence: upstream issue, the
 mechanism), ``tests`` (globs on test ids: the failures it explains) and
-``transformers`` and/or ``peft`` specifier sets saying where it applies.
+``transformers`` and/or ``peft`` specifier sets saying where it applies. An
+optional ``match`` (a regular expression) is the mechanism's signature: a
+failing test is then covered only when the pattern is found in its failure
+message or in what the test recorded (the suites record the warnings a test
+raised and its exception's notes as the JUnit properties ``warnings`` and
+``notes``), so an unrelated failure of the same test in the same cell stays a
+failure.
 
 In a cell it applies to, the failing tests its globs cover are expected. An
 issue none of whose tests fail there did not reproduce: the cell is ``xpass``
@@ -15,6 +21,12 @@ silently.
 ...     "tests": ["*[gemma2-*"], "reason": "4-D mask, huggingface/peft#2452"})
 >>> issue.applies("4.48.0", "0.15.2"), issue.applies("4.48.0", "0.16.0")
 (True, False)
+>>> sig = parse_known("m.toml", "known[2]", {"id": "y", "peft": "<1", "tests": ["*"], "reason": "r",
+...     "match": "Both `past_key_values` and `cache` are set"})
+>>> sig.covers("t.py::test[llama-prefix-greedy]", "tokens differ", "FutureWarning: Both `past_key_values` and `cache` are set")
+True
+>>> sig.covers("t.py::test[llama-prefix-greedy]", "IndexError: list index out of range")
+False
 >>> parse_known("m.toml", "known[1]", {"id": "x", "tests": ["*"], "reason": "r"})
 Traceback (most recent call last):
 ...
@@ -24,6 +36,7 @@ compat.matrix.known.KnownIssueError: m.toml: known[1]: name transformers and/or 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import re
 import sys
 from pathlib import Path
@@ -36,9 +49,9 @@ if sys.version_info >= (3, 11):  # pragma: no cover - version-gated backport
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["KNOWN_KEYS", "KnownIssue", "KnownIssueError", "load_catalogue", "parse_known"]
+__all__ = ["KNOWN_KEYS", "KnownIssue", "KnownIssueError", "glob_match", "load_catalogue", "parse_known"]
 
-KNOWN_KEYS = frozenset({"id", "transformers", "peft", "tests", "reason"})
+KNOWN_KEYS = frozenset({"id", "transformers", "peft", "tests", "reason", "match"})
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -56,6 +69,7 @@ class KnownIssue:
     transformers: str = ""  # specifier set; "" = every version
     peft: str = ""
     source: str = ""  # the file that declared it
+    match: str = ""  # the mechanism's signature: a regex over the failure message and warnings; "" = any
 
     def applies(self, transformers: str, peft: str) -> bool:
         """Whether a cell with these exact versions is in the issue's range."""
@@ -64,8 +78,24 @@ class KnownIssue:
             for spec, version in ((self.transformers, transformers), (self.peft, peft))
         )
 
+    def covers(self, nodeid: str, message: str = "", context: str = "") -> bool:
+        """Whether this issue explains a failure of ``nodeid`` with that message, given what else the
+        test recorded (``context``: its warnings and exception notes)."""
+        if not any(glob_match(nodeid, pattern) for pattern in self.tests):
+            return False
+        return not self.match or re.search(self.match, f"{message}\n{context}") is not None
+
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def glob_match(nodeid: str, pattern: str) -> bool:
+    """``fnmatch`` with ``*`` and ``?`` only: brackets are literal, as in pytest ids.
+
+    >>> glob_match("t.py::test_gen[t5-prefix_proj-greedy]", "*[t5-prefix*")
+    True
+    """
+    return fnmatch.fnmatchcase(nodeid, pattern.replace("[", "[[]"))
 
 
 def _err(where: str, key: str, msg: str) -> KnownIssueError:
@@ -102,7 +132,17 @@ def parse_known(where: str, key: str, raw, *, source: str = "") -> KnownIssue:
     if not ranges:
         raise _err(where, key, "name transformers and/or peft (a version specifier like '<0.16')")
     return KnownIssue(id=ident, reason=" ".join(reason.split()), tests=tuple(t.strip() for t in tests),
-                      source=source or where, **ranges)
+                      source=source or where, match=_pattern(where, f"{key}.match", raw.get("match", "")), **ranges)
+
+
+def _pattern(where: str, key: str, value) -> str:
+    if not isinstance(value, str):
+        raise _err(where, key, f"expected a regular expression (the mechanism's signature), got {value!r}")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise _err(where, key, f"not a valid regular expression ({exc}): {value!r}") from None
+    return value
 
 
 def load_catalogue(path: str | Path, *, named_in: str = "") -> tuple[KnownIssue, ...]:

@@ -17,10 +17,11 @@ error, and a declared expectation only turns a matching outcome into ``xfail``.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from compat.matrix.known import glob_match
 
 __all__ = [
     "NA_PREFIX",
@@ -176,6 +177,7 @@ class Classification:
     raw_status: str = ""  # the outcome before declarations were applied (set by judge)
     raw_message: str = ""
     known_outcomes: dict = dataclasses.field(default_factory=dict)  # known-issue id -> failing tests it covers
+    explained: dict = dataclasses.field(default_factory=dict)  # failing test id -> ids of the issues explaining it
 
     @property
     def unexpected(self) -> bool:
@@ -211,15 +213,6 @@ def _raw_status(pytest_rc: int | None, tests: list[TestResult], *, junit_missing
     return Classification("pass", f"{c['passed']} passed, {c['na']} n/a")
 
 
-def glob_match(nodeid: str, pattern: str) -> bool:
-    """``fnmatch`` with ``*`` and ``?`` only: brackets are literal, as in pytest ids.
-
-    >>> glob_match("t.py::test_gen[t5-prefix_proj-greedy]", "*[t5-prefix*")
-    True
-    """
-    return fnmatch.fnmatchcase(nodeid, pattern.replace("[", "[[]"))
-
-
 def classify(
     *,
     pytest_rc: int | None,
@@ -251,6 +244,13 @@ def classify(
     return judge(raw, tests, expect=expect, expect_tests=expect_tests, known=known)
 
 
+def _covers(issue, test: TestResult) -> bool:
+    """Whether a known issue explains this failing test (its globs, and its signature if it has one,
+    searched in the failure message and the test's recorded properties: warnings, exception notes)."""
+    context = "\n".join(str(v) for v in test.properties.values())
+    return issue.covers(test.nodeid, test.message, context)
+
+
 def judge(
     raw: Classification, tests: list[TestResult], *, expect: str | None = None,
     expect_tests: tuple[str, ...] = (), known: tuple = (),
@@ -274,24 +274,25 @@ def judge(
         return dataclasses.replace(raw, **declared)
     if expect in (None, "fail"):
         if raw.status == "fail":
-            bad = [t.nodeid for t in tests if t.outcome in ("failed", "error")]
+            bad = [t for t in tests if t.outcome in ("failed", "error")]
             blanket = expect == "fail" and not expect_tests
-            hits = {k.id: sum(any(glob_match(n, p) for p in k.tests) for n in bad) for k in known}
-            globs = [p for k in known for p in k.tests] + list(expect_tests)
-            uncovered = [] if blanket else [n for n in bad if not any(glob_match(n, p) for p in globs)]
+            explained = {t.nodeid: [k.id for k in known if _covers(k, t)] for t in bad}
+            hits = {k.id: sum(k.id in ids for ids in explained.values()) for k in known}
+            uncovered = [] if blanket else [
+                n for n, ids in explained.items() if not ids and not any(glob_match(n, p) for p in expect_tests)]
             if uncovered:
                 return Classification(
                     "fail", f"{len(uncovered)} failing tests are not covered by any declaration: {uncovered[:5]}",
-                    known_outcomes=hits, **declared)
+                    known_outcomes=hits, explained=explained, **declared)
             stale = [k.id for k in known if not hits[k.id]]
-            missing = [p for p in expect_tests if not any(glob_match(n, p) for n in bad)]
+            missing = [p for p in expect_tests if not any(glob_match(t.nodeid, p) for t in bad)]
             if stale or missing:
                 parts = ([f"declared failing tests now pass: {missing}"] if missing else []) + (
                     [f"known issues that did not reproduce here: {stale}"] if stale else [])
-                return Classification("xpass", "; ".join(parts), known_outcomes=hits, **declared)
+                return Classification("xpass", "; ".join(parts), known_outcomes=hits, explained=explained, **declared)
             why = ", ".join(f"{k} ({n})" for k, n in hits.items())
             msg = f"{raw.message}, all declared" + (f": {why}" if why else "")
-            return Classification("xfail", msg, expected=True, known_outcomes=hits, **declared)
+            return Classification("xfail", msg, expected=True, known_outcomes=hits, explained=explained, **declared)
         if raw.status == "pass":
             what = "declared to fail" if expect == "fail" else f"known issues {[k.id for k in known]} apply"
             return Classification("xpass", f"{what}, but every test passed", known_outcomes={k.id: 0 for k in known},

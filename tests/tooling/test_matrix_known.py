@@ -43,6 +43,8 @@ def test_an_issue_attaches_only_to_cells_in_its_range():
                      id="matches_no_cell"),
         pytest.param(ISSUE + "[[known]]\n" + ISSUE, "known: peft-2452: duplicate known-issue id", id="duplicate_id"),
         pytest.param(ISSUE.replace('"peft-2452"', '"peft 2452"'), "known[0].id: expected an id", id="bad_id"),
+        pytest.param(ISSUE + 'match = "(unclosed"\n', "known[0].match: not a valid regular expression", id="bad_match"),
+        pytest.param(ISSUE + 'match = 3\n', "known[0].match: expected a regular expression", id="match_not_text"),
     ],
 )
 def test_a_malformed_issue_is_named_with_file_and_key(known, message):
@@ -101,3 +103,27 @@ def test_judge(raw, tests, known, status):
     assert result.status == status
     assert result.raw_status == raw
     assert result.expected == (status == "xfail")
+
+
+SIGNED = KnownIssue("peft-tf524-x", "prefix dropped", ("*[gemma2-*",), transformers=">=5.24",
+                    match="prefix never reached the model")
+
+
+@pytest.mark.parametrize(
+    "message, properties, status",
+    [
+        pytest.param("AssertionError: tokens differ [PEFT generate: prefix never reached the model: ...]", {},
+                     "xfail", id="signature_in_message"),
+        pytest.param("RuntimeError: size mismatch", {"notes": "PEFT generate: prefix never reached the model"},
+                     "xfail", id="signature_in_exception_notes"),
+        pytest.param("AssertionError: tokens differ", {"warnings": "FutureWarning: prefix never reached the model"},
+                     "xfail", id="signature_in_warnings"),
+        pytest.param("IndexError: list index out of range", {"warnings": "UserWarning: unrelated"},
+                     "fail", id="same_test_other_mechanism_stays_a_failure"),
+    ],
+)
+def test_a_signed_issue_covers_only_failures_with_its_signature(message, properties, status):
+    bad = [TestResult("t.py::test[gemma2-prefix-greedy]", "failed", message, properties=properties)]
+    judged = judge(Classification("fail", "1 of 9 tests failed"), bad, known=(SIGNED,))
+    assert judged.status == status
+    assert judged.explained == {"t.py::test[gemma2-prefix-greedy]": ["peft-tf524-x"] if status == "xfail" else []}
