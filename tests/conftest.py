@@ -66,3 +66,42 @@ def deprecations(caplog):
         return result, [m for m in said if DEPRECATION.search(m)]
 
     return run
+
+
+#: Recorded per test as the JUnit property ``warnings``: what a known issue's ``match`` (its
+#: mechanism's signature, see compat.matrix.known) is searched in besides the failure message.
+WARNINGS_PROPERTY = "warnings"
+#: Likewise an exception's notes (PEP 678), e.g. the trace of what PEFT's generate handed the model.
+NOTES_PROPERTY = "notes"
+_WARNINGS_KEPT = 2000  # characters
+
+
+def _module_of(filename: str) -> str:
+    """``.../site-packages/transformers/utils/generic.py`` -> ``transformers.utils.generic``
+    (what the ``module`` part of a warnings filter is matched against)."""
+    path = filename.replace("\\", "/")
+    tail = path.split("site-packages/")[-1] if "site-packages/" in path else path.rsplit("/", 1)[-1]
+    return tail[:-3].replace("/", ".") if tail.endswith(".py") else tail
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Record every warning the test body raised (even those the ini filters hide) and the notes
+    of the exception it raised as properties, then hand each warning on unchanged, so pytest's own
+    filters and summary still see them."""
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return (yield)
+    except BaseException as exc:
+        notes = getattr(exc, "__notes__", None)
+        if notes:
+            item.user_properties.append((NOTES_PROPERTY, " | ".join(notes)[:_WARNINGS_KEPT]))
+        raise
+    finally:
+        seen = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+        if seen:
+            item.user_properties.append((WARNINGS_PROPERTY, " | ".join(seen)[:_WARNINGS_KEPT]))
+        for w in caught:  # outside the recording block: handed on to pytest's own capture
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, module=_module_of(w.filename))

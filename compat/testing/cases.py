@@ -15,7 +15,7 @@ import dataclasses
 import functools
 from typing import Any
 
-from compat.testing import methods, zoo
+from compat.testing import methods, trace, zoo
 
 __all__ = ["Case", "GEN_TOKENS", "applicable", "get", "ids_for", "params"]
 
@@ -52,6 +52,7 @@ class Case:
     nvt: int
     is_prefix: bool
     task: int = 1
+    last_forwards: tuple = ()  # what the last peft_generate handed the base model (compat.testing.trace)
 
     def inputs(self, *, batch: int = 2, length: int = 5, seed: int = 0):
         """Token ids (never pad/bos/eos) and an all-ones mask."""
@@ -98,11 +99,23 @@ class Case:
         import torch
 
         gen_kwargs.setdefault("max_new_tokens", GEN_TOKENS)
-        with torch.no_grad():
-            out = self.peft.generate(input_ids=ids, attention_mask=mask, pad_token_id=zoo.PAD_ID,
-                                     **self.extra(ids.shape[0]), **gen_kwargs)
+        with torch.no_grad(), trace.record_forwards(self.base) as calls:
+            try:
+                out = self.peft.generate(input_ids=ids, attention_mask=mask, pad_token_id=zoo.PAD_ID,
+                                         **self.extra(ids.shape[0]), **gen_kwargs)
+            except Exception as exc:  # the trace up to the failure is the mechanism's signature
+                self.last_forwards = tuple(calls)
+                trace.add_note(exc, self.generate_diagnosis())
+                raise
+        self.last_forwards = tuple(calls)
         seqs = out.sequences if hasattr(out, "sequences") else out
         return seqs[:, -gen_kwargs["max_new_tokens"]:], out
+
+    def generate_diagnosis(self) -> str:
+        """What the last :meth:`peft_generate` handed the model, and the mechanism when that is
+        not a correct prompt-learning generate (appended to a generation check's failure message)."""
+        said = trace.diagnose(self.last_forwards, virtual_tokens=self.nvt, prefix=self.is_prefix)
+        return f"PEFT generate: {said + '; ' if said else ''}{trace.format_calls(self.last_forwards)}"
 
     @functools.cached_property
     def honours_position_ids(self) -> bool:

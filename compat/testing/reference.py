@@ -41,6 +41,7 @@ __all__ = [
     "decode",
     "load_prefix",
     "model_kv",
+    "prompt_kv",
     "next_logits",
     "peft_prefix",
     "peft_virtual",
@@ -142,6 +143,16 @@ def load_prefix(peft_model, layers) -> None:
 def model_kv(base, token_ids) -> tuple:
     """The model's own per-layer ``(k, v)`` for ``token_ids`` ``[1, P]``
     (decoder-only), in the standard layout (read through :func:`compat.to_legacy`)."""
+    return _own_kv(base, input_ids=token_ids)
+
+
+def prompt_kv(base, virtual) -> tuple:
+    """The model's own per-layer ``(k, v)`` of virtual token embeddings ``[B, P, hidden]``
+    (decoder-only): a prompt-tuning prompt turned into the equivalent prefix."""
+    return _own_kv(base, inputs_embeds=virtual)
+
+
+def _own_kv(base, **inputs) -> tuple:
     import torch
 
     from compat import cache_argument, output_cache, to_legacy
@@ -153,7 +164,7 @@ def model_kv(base, token_ids) -> tuple:
         # sized exactly to the input (Gemma2's HybridCache before 4.56)
         kw[cache_argument(base)] = paths.empty_cache()
     with torch.no_grad():
-        out = base(input_ids=token_ids, use_cache=True, **kw)
+        out = base(use_cache=True, **inputs, **kw)
     own = output_cache(out)
     if own is None:  # Gemma-2 on 4.42-4.44: only generate builds its HybridCache
         raise ReferenceNotApplicable(

@@ -26,15 +26,15 @@ def _reference(case, ids, mask, **kw):
     return reference.decode(case.base, ids, mask, max_new_tokens=GEN_TOKENS, **case.prompt(ids.shape[0]), **kw)
 
 
-def _check(got, scores, ref, what):
-    assert_same_tokens(got, ref.sequences, logits_at=(scores, ref.scores), what=what)
+def _check(case, got, scores, ref, what):
+    assert_same_tokens(got, ref.sequences, logits_at=(scores, ref.scores), what=f"{what} [{case.generate_diagnosis()}]")
 
 
 @pytest.mark.parametrize("family,method", params("greedy", methods_=GENERATION_METHODS))
 def test_greedy(case):
     ids, mask = case.inputs(batch=2, length=5)
     got, scores = _generate(case, ids, mask, do_sample=False)
-    _check(got, scores, _reference(case, ids, mask), "greedy generate vs reference")
+    _check(case, got, scores, _reference(case, ids, mask), "greedy generate vs reference")
 
 
 @pytest.mark.parametrize("family,method", params("beam", methods_=GENERATION_METHODS))
@@ -43,7 +43,8 @@ def test_beam_search(case):
     ref = _reference(case, ids, mask, mode="beam", num_beams=BEAMS)
     assert ref.reordered(), "these inputs never reorder beams; the check would not exercise cache reordering"
     got, _ = case.peft_generate(ids, mask, do_sample=False, num_beams=BEAMS)
-    assert_same_tokens(got, ref.sequences, what=f"beam search (num_beams={BEAMS}) vs reference")
+    assert_same_tokens(got, ref.sequences,
+                       what=f"beam search (num_beams={BEAMS}) vs reference [{case.generate_diagnosis()}]")
 
 
 @pytest.mark.parametrize("family,method", params("beam_return", methods_=GENERATION_METHODS))
@@ -51,7 +52,8 @@ def test_beam_num_return_sequences(case):
     ids, mask = case.inputs(batch=2, length=5)
     ref = _reference(case, ids, mask, mode="beam", num_beams=BEAMS, num_return_sequences=2)
     got, _ = case.peft_generate(ids, mask, do_sample=False, num_beams=BEAMS, num_return_sequences=2)
-    assert_same_tokens(got, ref.sequences, what="beam search, num_return_sequences=2 vs reference")
+    assert_same_tokens(got, ref.sequences,
+                       what=f"beam search, num_return_sequences=2 vs reference [{case.generate_diagnosis()}]")
 
 
 @pytest.mark.parametrize("family,method", params("sample", methods_=GENERATION_METHODS))
@@ -60,7 +62,7 @@ def test_sampling_fixed_seed(case):
     ref = _reference(case, ids, mask, mode="sample", seed=1234)
     torch.manual_seed(1234)
     got, scores = _generate(case, ids, mask, do_sample=True, top_k=0, top_p=1.0, temperature=1.0)
-    _check(got, scores, ref, "sampling (seed 1234) vs reference drawing with the same generator")
+    _check(case, got, scores, ref, "sampling (seed 1234) vs reference drawing with the same generator")
 
 
 @pytest.mark.parametrize("family,method", params("sample_return", methods_=GENERATION_METHODS))
@@ -70,7 +72,7 @@ def test_sampling_num_return_sequences(case):
     torch.manual_seed(99)
     got, scores = _generate(case, ids, mask, do_sample=True, top_k=0, top_p=1.0, temperature=1.0,
                             num_return_sequences=2)
-    _check(got, scores, ref, "sampling, num_return_sequences=2 vs reference")
+    _check(case, got, scores, ref, "sampling, num_return_sequences=2 vs reference")
 
 
 def _padded_batch(case):
@@ -93,7 +95,7 @@ def test_padded_batch(case, record_property):
     record_property("peft_honours_position_ids", case.honours_position_ids)
     got, scores = _generate(case, ids, mask, do_sample=False)
     ref = _reference(case, ids, mask, position_ids=case.honours_position_ids)
-    _check(got, scores, ref, "padded batch generate vs reference")
+    _check(case, got, scores, ref, "padded batch generate vs reference")
 
 
 @pytest.mark.parametrize("family,method", params("padded_alone", methods_=GENERATION_METHODS))
@@ -105,7 +107,7 @@ def test_padded_row_equals_row_alone(case):
     got, _ = case.peft_generate(ids, mask, do_sample=False)
     keep = mask[1].bool()
     alone, _ = case.peft_generate(ids[1:, keep], mask[1:, keep], do_sample=False)
-    assert_same_tokens(got[1:], alone, what="padded row in a batch vs the same row alone")
+    assert_same_tokens(got[1:], alone, what=f"padded row in a batch vs the same row alone [{case.generate_diagnosis()}]")
 
 
 @pytest.mark.parametrize("family,method", params("twice", methods_=GENERATION_METHODS))
@@ -113,5 +115,6 @@ def test_generate_twice(case):
     ids, mask = case.inputs(batch=2, length=5, seed=9)
     first, _ = case.peft_generate(ids, mask, do_sample=False)
     second, scores = _generate(case, ids, mask, do_sample=False)
-    assert_same_tokens(second, first, what="second generate call vs first (state leaking between calls)")
-    _check(second, scores, _reference(case, ids, mask), "second generate call vs reference")
+    assert_same_tokens(second, first,
+                       what=f"second generate call vs first (state leaking between calls) [{case.generate_diagnosis()}]")
+    _check(case, second, scores, _reference(case, ids, mask), "second generate call vs reference")

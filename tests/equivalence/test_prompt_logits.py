@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat import cache_argument, output_cache, to_cache, to_legacy
+from compat import cache_argument, to_cache
 from compat.testing import methods, paths, reference
 from compat.testing.cases import params
 from compat.tolerance import assert_close
@@ -31,18 +31,7 @@ def test_peft_equals_inputs_embeds(case, record_property):
 
 
 def _virtual_kv(case, batch):
-    virtual = case.prompt(batch)["virtual"]
-    kw = {}
-    if paths.takes_cache(case.base)[0]:
-        # an empty growable cache: some families otherwise return a static-shaped
-        # cache sized exactly to the input (Gemma2's HybridCache before 4.56)
-        kw[cache_argument(case.base)] = paths.empty_cache()
-    with torch.no_grad():
-        own = output_cache(case.base(inputs_embeds=virtual, use_cache=True, **kw))
-    if own is None:  # Gemma-2 on 4.42-4.44: only generate builds its HybridCache
-        pytest.skip(f"not-applicable: {type(case.base).__name__}'s forward returns no cache on this "
-                    "transformers (only generate creates its cache), so there is no KV of the virtual tokens")
-    return tuple((k, v) for k, v in to_legacy(own, model=case.base))
+    return reference.prompt_kv(case.base, case.prompt(batch)["virtual"])
 
 
 def _check_virtual_kv(case, make_past, what, record_property):
