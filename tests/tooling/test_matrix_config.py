@@ -102,14 +102,17 @@ def test_select_matching_nothing_is_an_error():
 
 def test_shipped_matrices_load():
     smoke = load_matrix(PROJECT_ROOT / "matrices" / "smoke.toml")
-    assert len(smoke.cells) == 3
+    assert [c.name for c in smoke.cells] == ["t4.30.2-p0.5.0", "t4.46.3-p0.14.0", "t5.23.0-p0.21.2", "t5.24.0-p0.21.2"]
     default = load_matrix(PROJECT_ROOT / "matrices" / "default.toml")
     assert len(default.cells) >= 40
     known = {k.id: k for c in default.cells for k in c.known}
     assert known and all(k.reason and k.tests and (k.transformers or k.peft) for k in known.values())
     cells = {c.name: c for c in default.cells}
     assert "peft-2123-prompt-dropped-on-preallocated-cache" in {k.id for k in cells["t4.45.1-p0.13.2"].known}
-    assert cells["t5.23.0-p0.21.2"].known == ()  # the newest pair has no known issue
+    assert cells["t5.23.0-p0.21.2"].known == ()  # the last past_key_values release has no known issue
+    assert {k.id for k in cells["t5.24.0-p0.21.2"].known} == {
+        "peft-tf524-prefix-ignored-beside-cache", "peft-tf524-prompt-reinjected-every-step"}
+    assert all(k.match for k in cells["t5.24.0-p0.21.2"].known)  # declared by their mechanism's signature
     assert {k.source for c in smoke.cells for k in c.known} == {"known-issues.toml"}
     assert ("5.23.0", "0.21.2") in {(c.transformers, c.peft) for c in default.cells}
 
