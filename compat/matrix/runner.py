@@ -200,8 +200,8 @@ def _run_pytest(cmd, *, env, cwd, log_path: Path, timeout: float, children: _Chi
 
 
 def run_cell(
-    cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, children: _Children, digest: str = "",
-    scratch: Path | None = None,
+    cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, children: _Children, digest: str,
+    scratch: Path,
 ) -> dict:
     """Run one cell end to end and write its result; never raises for a cell-level problem.
 
@@ -211,7 +211,6 @@ def run_cell(
     """
     started_at, t0 = _now(), time.perf_counter()
     paths = cell_paths(opts.out, cell.name)
-    scratch = scratch or opts.scratch_root() / "unshared"
     with writing(opts.out):
         for p in paths.values():
             p.parent.mkdir(parents=True, exist_ok=True)
