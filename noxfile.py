@@ -23,16 +23,14 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 from compat.toolchain import default_pins, torch_source  # noqa: E402  (no torch import)
+from compat.tools.children import OFFLINE_ENV as _HUB_OFFLINE  # noqa: E402  (stdlib only)
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["tests"]
 
 OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
+    **_HUB_OFFLINE,
     # Our venvs are private: let Python cache bytecode (this machine sets
     # PYTHONDONTWRITEBYTECODE, which costs ~2 s of recompiling per process).
     "PYTHONDONTWRITEBYTECODE": "",
@@ -104,10 +102,16 @@ def report(session: nox.Session) -> None:
 
 @nox.session
 def gate(session: nox.Session) -> None:
-    """Upgrade gate: nox -s gate -- --from transformers==A peft==B --to transformers==C peft==D"""
+    """Upgrade gate: nox -s gate -- --from transformers==A peft==B --to transformers==C peft==D
+
+    For local use. nox exits 1 for any failed session, so "broken" (2) and "no verdict" (2) both
+    end as 1 here: read reports/gate.json, or in CI run `peft-cache-compat gate ...` (or
+    `python -m compat.gate ...`), which exits 0/1/2 itself.
+    """
     _tooling(session, "report")
     # "--from" defaults to the versions installed where nox itself was started.
     session.env["PCC_INVOKING_PYTHON"] = sys.executable
+    session.env["PCC_GATE_PROG"] = "nox -s gate --"
     session.run("python", "-m", "compat.gate", *session.posargs)
 
 

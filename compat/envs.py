@@ -32,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -99,22 +100,33 @@ class EnvSpec:
         return [*self.requirements, *self.extra_pins]
 
     def fingerprint(self, torch_spec: str) -> str:
-        """A short hash of everything that decides the environment's contents."""
+        """A short hash of everything that decides the environment's contents (versions, extra pins,
+        test tools, torch spec, Python)."""
         blob = json.dumps(
             [self.all_requirements(), list(TEST_PACKAGES), torch_spec, sys.version],
             sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def dirname(self, torch_spec: str) -> str:
+        """The environment's folder name: the spec's name and its :meth:`fingerprint`, so two specs
+        with one name (e.g. another torch pin) never share, or delete, each other's environment.
+
+        >>> EnvSpec("t5", ["transformers==5.23.0"]).dirname("torch==2.13.0+cpu")[:3]
+        't5-'
+        """
+        return f"{self.name}-{self.fingerprint(torch_spec)[:12]}"
+
 
 def find_uv() -> list[str]:
-    """The command that runs uv: ``$PCC_UV``, then ``uv`` on PATH, then the PyPI ``uv`` package."""
+    """The command that runs uv: ``$PCC_UV``, then ``uv`` on PATH, next to this interpreter, then the
+    PyPI ``uv`` package (the one place that decides; the gate asks it too)."""
     explicit = os.environ.get("PCC_UV")
     if explicit:
         return [explicit]
-    on_path = shutil.which("uv")
-    if on_path:
-        return [on_path]
+    for candidate in (shutil.which("uv"), os.path.join(os.path.dirname(sys.executable), "uv")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return [candidate]
     try:
         import uv  # the PyPI "uv" package ships the binary
 
@@ -224,6 +236,13 @@ def _resolver_message(stderr: str) -> str:
     return "\n".join(lines[-40:]) or "uv failed without a message"
 
 
+def _is_built(marker: Path, fingerprint: str) -> bool:
+    try:
+        return json.loads(marker.read_text()).get("fingerprint") == fingerprint
+    except (OSError, ValueError):
+        return False
+
+
 def build_env(
     spec: EnvSpec,
     root: Path,
@@ -234,35 +253,49 @@ def build_env(
     import_check: bool = True,
     source: TorchSource | None = None,
 ) -> Env:
-    """Create ``root/<spec.name>`` and install the pinned torch, ``spec`` and the test tools.
+    """Create ``root/<spec.dirname(torch spec)>`` and install the pinned torch, ``spec`` and the test tools.
 
-    ``reuse``: keep an existing complete environment built from the same spec
-    (same fingerprint) instead of rebuilding it. Raises :class:`InstallError`
-    with uv's message when the spec cannot be resolved (e.g. a version that
-    does not exist) or torch is not the pinned CPU build.
+    The folder name carries a hash of the whole spec, so an environment is only ever replaced by
+    one of the same spec. ``reuse``: keep an existing complete environment (same fingerprint)
+    instead of rebuilding it. Two runs that want the same environment at once take turns (a lock
+    per environment; the second then reuses it). Raises :class:`InstallError` with uv's message
+    when the spec cannot be resolved (e.g. a version that does not exist), torch is not the
+    pinned CPU build, or ``root`` cannot be written.
     """
     started = time.perf_counter()
     try:
         source = source or torch_source()
     except ToolchainError as exc:
         raise InstallError(spec.name, str(exc), log_path) from None
-    path = Path(root) / spec.name
-    marker = path / _MARKER
+    name = spec.dirname(source.spec)
+    path = Path(root) / name
     fingerprint = spec.fingerprint(source.spec)
     env = Env(spec=spec, path=path)
-    if reuse and marker.is_file():
-        try:
-            if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+    lock = FileLock(str(Path(root) / f".{name}.lock"), timeout=-1)
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        with lock:
+            if reuse and _is_built(path / _MARKER, fingerprint):
                 env.reused = True
-                env.build_seconds = time.perf_counter() - started
-                return env
-        except (OSError, ValueError):
-            pass
+            else:
+                _install(spec, path, source, log_path=log_path, compile_bytecode=compile_bytecode)
+                env.verify_torch(source, import_check=import_check)
+                (path / _MARKER).write_text(json.dumps({"fingerprint": fingerprint,
+                                                        "spec": dataclasses.asdict(spec)}))
+    except OSError as exc:
+        raise InstallError(spec.name, f"cannot write {exc.filename or root}: {exc.strerror or exc}",
+                           log_path) from None
+    env.build_seconds = time.perf_counter() - started
+    return env
+
+
+def _install(spec: EnvSpec, path: Path, source: TorchSource, *, log_path: Path | None,
+             compile_bytecode: bool) -> None:
+    """A fresh venv at ``path`` with the pinned torch, ``spec`` and :data:`TEST_PACKAGES` (uv)."""
     uv = find_uv()
     if path.exists():
         shutil.rmtree(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    constraint = path.parent / f".{spec.name}.torch-constraint.txt"
+    constraint = path.parent / f".{path.name}.torch-constraint.txt"
     constraint.write_text(source.constraint_line())
     uv_env = _uv_environ(source, constraint)
     install = [*uv, "pip", "install", "--python", str(path / "bin" / "python")]
@@ -284,10 +317,6 @@ def build_env(
                 log.flush()
             if proc.returncode != 0:
                 raise InstallError(spec.name, _resolver_message(proc.stderr), log_path)
-        env.verify_torch(source, import_check=import_check)
     finally:
         if log:
             log.close()
-    marker.write_text(json.dumps({"fingerprint": fingerprint, "spec": dataclasses.asdict(spec)}))
-    env.build_seconds = time.perf_counter() - started
-    return env

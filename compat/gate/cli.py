@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -34,6 +35,8 @@ from compat.gate.userinput import check_user_input
 from compat.gate.verdict import decide
 from compat.matrix.config import DEFAULT_SUITE
 from compat.toolchain import PROJECT_ROOT
+from compat.tools.outputs import OutputError
+from compat.tools.runlock import FolderBusyError, hold_folder, private_dir, sweep
 
 __all__ = ["DEFAULT_SUITES", "Side", "build_parser", "main"]
 
@@ -49,9 +52,9 @@ def _default_work() -> Path:
     return Path(cache) / "peft-cache-compat" / "gate"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m compat.gate") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m compat.gate",
+        prog=prog,
         description="Upgrade gate: does moving from one transformers/peft pair to another change "
                     "prompt-learning outputs? Verdict: same (exit 0), changed (1), broken (2); "
                     "bad input: exit 2 with an error report.",
@@ -78,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where gate.md and gate.json go (default: reports/)")
     p.add_argument("--work", default=None, metavar="DIR",
                    help="environments, goldens and logs (default: $PCC_GATE_WORK or ~/.cache/peft-cache-compat/gate)")
-    p.add_argument("--timeout", type=float, default=900, help="seconds per step in an environment (default 900)")
+    p.add_argument("--timeout", type=float, default=900,
+                   help="seconds per step in an environment (> 0; default 900)")
     return p
 
 
@@ -200,19 +204,27 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
                                 f"(default methods: {', '.join(GATE_METHODS)})")
     if ns.max_new_tokens < 1:
         raise GateError(f"--max-new-tokens must be at least 1, got {ns.max_new_tokens}")
+    if not math.isfinite(ns.timeout) or ns.timeout <= 0:
+        raise GateError(f"--timeout must be a positive number of seconds, got {ns.timeout:g}")
 
     t0 = time.perf_counter()
     baseline, candidate = _resolve_sides(ns, work)
     timings["environments"] = time.perf_counter() - t0
     report["from"], report["to"] = str(baseline.pins), str(candidate.pins)
     report["baseline"], report["candidate"] = baseline.to_json(), candidate.to_json()
-    run_dir = work / "runs" / f"{'user' if user else 'zoo'}_{baseline.pins.label()}__{candidate.pins.label()}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    golden_dir = work / "goldens" / f"{'user' if user else 'zoo'}_{baseline.pins.label()}"
-    if golden_dir.exists():
-        import shutil
+    runs = work / "runs" / f"{'user' if user else 'zoo'}_{baseline.pins.label()}__{candidate.pins.label()}"
+    # A private folder per run (goldens, logs, JUnit, pytest --basetemp): two gates never share one.
+    # It stays as evidence until a later run of the same pair finds this run gone (sweep).
+    with private_dir(runs, "run-", remove=False) as run_dir:
+        _compare(ns, user, baseline, candidate, run_dir, timings, report)
+    sweep(runs, keep=run_dir)
+    return report
 
-        shutil.rmtree(golden_dir)
+
+def _compare(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side, candidate: Side, run_dir: Path,
+             timings: dict[str, float], report: dict[str, Any]) -> None:
+    """Record goldens on the baseline, replay them on the candidate, run the suites, decide."""
+    golden_dir = run_dir / "goldens"
 
     # 1. goldens on the baseline
     rec_args = ["record", "--out", str(golden_dir), "--max-new-tokens", str(ns.max_new_tokens)]
@@ -287,15 +299,22 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
     report["golden"] = {"dir": str(golden_dir), "producer": manifest["producer"],
                         "what": "your model + adapter" if user else "tiny zoo x prompt-learning methods"}
     report["replay"] = replay or {"crash": crash}
-    return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    ns = build_parser().parse_args(argv)
-    reports = Path(ns.reports)
+def _failure(exc: BaseException) -> tuple[str, str]:
+    """(the report's message, the one line for stderr) for an exception that ended the run."""
+    if isinstance(exc, GateError):
+        return str(exc), str(exc)
+    if isinstance(exc, OSError):  # e.g. the work folder is read-only or full
+        line = str(OutputError.of(exc, exc.filename or "a gate work file"))
+        return line, line
+    line = f"internal error: {type(exc).__name__}: {exc}"
+    return f"{line}\n{traceback.format_exc(limit=8)}", f"{line} (traceback in the report)"
+
+
+def _gate(ns: argparse.Namespace, reports: Path, command: str) -> int:
+    """The run, once the reports folder is held: running report, run, verdict or error report."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    command = "nox -s gate -- " + shlex.join(argv) if argv else "nox -s gate"
     base_report: dict[str, Any] = {"started": started, "command": command,
                                    "from": " ".join(ns.from_pins or []) or ns.from_python or "(installed)",
                                    "to": " ".join(ns.to_pins or []) or ns.to_python or "(newest)"}
@@ -306,10 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_gate(ns, timings, report)
     except (GateError, Exception) as exc:  # noqa: BLE001 - any failure must replace the "running" report
-        message = str(exc) if isinstance(exc, GateError) else (
-            f"internal error: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
+        message, line = _failure(exc)
         write_reports({**report, "status": "error", "error": message, "exit_code": EXIT_ERROR}, reports)
-        print(f"gate: error: {message}", file=sys.stderr)
+        print(f"gate: error: {line}", file=sys.stderr)
         print(f"gate: no verdict; wrote an error report to {reports / 'gate.md'}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -323,3 +341,23 @@ def main(argv: list[str] | None = None) -> int:
     print(md_path.read_text())
     print(f"gate: {report['verdict']} (exit {report['exit_code']}); reports: {md_path}, {json_path}")
     return report["exit_code"]
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run the gate; the exit code is the verdict's (0 same, 1 changed, 2 broken) or 2 without one.
+
+    ``prog``: how the gate was started, for the report's "Reproduce" line and the lock's owner
+    record (default ``$PCC_GATE_PROG``, which ``nox -s gate`` sets, else ``python -m compat.gate``).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog = prog or os.environ.get("PCC_GATE_PROG") or "python -m compat.gate"
+    ns = build_parser(prog).parse_args(argv)
+    reports = Path(ns.reports)
+    command = " ".join([prog, shlex.join(argv)]).strip()
+    try:
+        with hold_folder(reports, "gate", command):  # one gate per reports folder
+            return _gate(ns, reports, command)
+    except (FolderBusyError, OutputError) as exc:  # another gate, or a read-only / full reports folder
+        print(f"gate: error: {exc}", file=sys.stderr)
+        print("gate: no verdict (no report written)", file=sys.stderr)
+        return EXIT_ERROR

@@ -23,9 +23,11 @@ __all__ = ["main"]
 
 
 def _setup() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from compat.tools.children import OFFLINE_ENV, watch_parent
+
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    watch_parent()  # only where the gate could not set PR_SET_PDEATHSIG: end with the gate
     import warnings
 
     warnings.filterwarnings("ignore")

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -146,13 +145,14 @@ def installed_pins(python: str | None = None) -> Pins:
 
 
 def uv_executable() -> str:
-    """The ``uv`` to ask (``$PCC_UV``, then PATH, then next to this interpreter)."""
-    candidates = [os.environ.get("PCC_UV"), shutil.which("uv"),
-                  os.path.join(os.path.dirname(sys.executable), "uv")]
-    for candidate in candidates:
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise GateError("uv was not found (PATH, $PCC_UV); the gate needs it to resolve versions")
+    """The ``uv`` to ask: :func:`compat.envs.find_uv` (``$PCC_UV``, PATH, next to this interpreter,
+    the ``uv`` package), the same uv that builds the environments."""
+    from compat.envs import InstallError, find_uv
+
+    try:
+        return find_uv()[0]
+    except InstallError as exc:
+        raise GateError(f"the gate needs uv to resolve versions: {exc.message}") from None
 
 
 def _resolve(lines: list[str], what: str) -> dict[str, str]:

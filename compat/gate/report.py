@@ -10,7 +10,8 @@ line of the Markdown, so a report can never be mistaken for a verdict it is not:
 * ``"status": "verdict"``: ``verdict`` is ``same``, ``changed`` or ``broken``.
 
 Each file is written to a temporary name in the same directory and renamed
-over the old one (``os.replace``), so a reader sees a whole file or nothing new.
+over the old one (:func:`compat.tools.outputs.atomic_write_text`), so a reader sees a whole
+file or nothing new; a write that fails raises one ``OutputError`` line and leaves no partial file.
 
 >>> md = render_markdown({"status": "error", "error": "--model /x: no such directory",
 ...                       "from": "transformers==1 peft==2", "to": "?"})
@@ -21,28 +22,16 @@ over the old one (``os.replace``), so a reader sees a whole file or nothing new.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from compat.tools.outputs import atomic_write_text
 
 __all__ = ["SCHEMA", "render_markdown", "write_reports"]
 
 SCHEMA = 1
 MAX_ROWS = 40
 _ICON = {"same": "✅", "changed": "⚠️", "broken": "❌"}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_reports(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
@@ -52,8 +41,8 @@ def write_reports(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
         report.pop("verdict", None)
     directory = Path(directory)
     json_path, md_path = directory / "gate.json", directory / "gate.md"
-    _atomic_write(json_path, json.dumps(report, indent=2, default=str) + "\n")
-    _atomic_write(md_path, render_markdown(report))
+    atomic_write_text(json_path, json.dumps(report, indent=2, default=str) + "\n")
+    atomic_write_text(md_path, render_markdown(report))
     return json_path, md_path
 
 

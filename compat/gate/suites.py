@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from compat.tools.children import OFFLINE_ENV, spawn_options
+
 __all__ = ["compare_suites", "default_env", "run_suites"]
 
 
@@ -41,16 +43,17 @@ def run_suites(python: str, paths: list[str], junit: Path, *, env: dict[str, str
     probe_out = junit.with_suffix(".probe.json")
     junit.unlink(missing_ok=True)
     probe_out.unlink(missing_ok=True)
+    basetemp = junit.with_suffix(".tmp")  # the caller's private run folder: never shared with another run
     cmd = [python, "-m", "pytest", "-p", "compat.matrix.probe", "-p", "no:cacheprovider", "-q", "-rs",
-           "-o", "junit_family=xunit1", f"--junitxml={junit}", *existing]
+           "-o", "junit_family=xunit1", f"--junitxml={junit}", f"--basetemp={basetemp}", *existing]
     pythonpath = os.pathsep.join(p for p in (str(cwd), env.get("PYTHONPATH", "")) if p)
     run_env = {**env, "PCC_PROBE_OUT": str(probe_out), "PYTHONPATH": pythonpath}
     started = time.perf_counter()
     rc: int | None
     try:
         with open(log, "w", encoding="utf-8") as fh:
-            rc = subprocess.run(cmd, cwd=cwd, env=run_env, stdout=fh, stderr=subprocess.STDOUT,
-                                timeout=timeout, check=False).returncode
+            rc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout,
+                                check=False, **spawn_options(run_env)).returncode
     except subprocess.TimeoutExpired:
         rc = None
     seconds = round(time.perf_counter() - started, 1)
@@ -95,9 +98,9 @@ def compare_suites(baseline: dict[str, dict], candidate: dict[str, dict]) -> lis
 
 
 def default_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Offline, deterministic settings every in-env process of the gate runs with."""
+    """Offline (:data:`compat.tools.children.OFFLINE_ENV`), deterministic settings every in-env
+    process of the gate runs with."""
     env = dict(os.environ if base is None else base)
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_PROGRESS_BARS="1",
-               TRANSFORMERS_NO_ADVISORY_WARNINGS="1", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    env.update(OFFLINE_ENV, HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1",
+               CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
     return env

@@ -128,6 +128,8 @@ def check_user_input(model: str, adapter: str, prompts: str | None) -> UserInput
     prompts_path = None
     if prompts is not None:
         prompts_path = Path(prompts).expanduser()
+        if prompts_path.is_dir():
+            raise GateError(f"--prompts {prompts}: is a directory; expected a text file with one prompt per line")
         if not prompts_path.is_file():
             raise GateError(f"--prompts {prompts}: no such file (expected one prompt per line)")
         try:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
 from compat.matrix.config import MatrixError, load_matrix
 from compat.testing.profiles import PROFILES
 from compat.toolchain import PROJECT_ROOT
+from compat.tools.outputs import OutputError
+from compat.tools.runlock import FolderBusyError, hold_folder
 
 DEFAULT_MATRIX = PROJECT_ROOT / "matrices" / "default.toml"
 
@@ -22,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix TOML (default: %(default)s)")
     run.add_argument("--cells", metavar="PATTERN", help="glob on cell names, or tag:GLOB; comma = or")
     run.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="cells in parallel (default: cores)")
-    run.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="pytest time limit per cell (s)")
+    run.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="pytest time limit per cell in seconds (> 0; default 1800)")
     run.add_argument("--resume", action="store_true", help="keep finished cells from --out, run the rest")
     run.add_argument("--list", action="store_true", help="print the cells instead of running them")
     run.add_argument("--json", action="store_true", help="with --list: JSON for a CI fan-out")
@@ -59,25 +63,43 @@ def _list(cells, as_json: bool) -> None:
         print(f"{c.name:<24} transformers=={c.transformers:<8} peft=={c.peft:<7}{tags}{known}{extra}")
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "report":
-        from compat.matrix.report import load_results, markdown, write_reports
+def _command(argv) -> str:
+    """How this run was started, for the lock's owner record (``nox -s matrix`` runs the module)."""
+    return shlex.join(["python -m compat.matrix", *argv])
 
-        try:
-            results = load_results(args.dirs)
-        except ValueError as exc:
-            print(f"compat.matrix report: {exc}", file=sys.stderr)
-            return 2
-        if not results:
-            print(f"compat.matrix report: no cell results under {[str(d) for d in args.dirs]}", file=sys.stderr)
-            return 2
-        doc = write_reports(results, args.out, strict=args.strict)
-        if args.summary:
-            print(markdown(results, strict=args.strict))
-        print(f"merged {len(results)} cells -> {args.out}/matrix.{{json,md,html}}", file=sys.stderr)
-        return 0 if doc["summary"]["ok"] else 1
 
+def _timeout_problem(value: float) -> str | None:
+    if not math.isfinite(value) or value <= 0:
+        return f"--timeout must be a positive number of seconds, got {value:g}"
+    return None
+
+
+def _merge(args, argv) -> int:
+    from compat.matrix.report import MergeError, load_results, markdown, write_reports
+
+    try:
+        found = load_results(args.dirs)
+    except MergeError as exc:
+        for line in exc.problems:
+            print(f"compat.matrix report: {line}", file=sys.stderr)
+        print(f"compat.matrix report: {len(exc.problems)} unusable file(s); nothing merged", file=sys.stderr)
+        return 2
+    if found.ignored:
+        shown = ", ".join(map(str, found.ignored[:5])) + (" ..." if len(found.ignored) > 5 else "")
+        print(f"compat.matrix report: ignored {len(found.ignored)} JSON file(s) that are not cell results: {shown}",
+              file=sys.stderr)
+    if not found.results:
+        print(f"compat.matrix report: no cell results under {[str(d) for d in args.dirs]}", file=sys.stderr)
+        return 2
+    with hold_folder(args.out, "matrix", _command(argv)):
+        doc = write_reports(found.results, args.out, strict=args.strict)
+    if args.summary:
+        print(markdown(found.results, strict=args.strict))
+    print(f"merged {len(found.results)} cells -> {args.out}/matrix.{{json,md,html}}", file=sys.stderr)
+    return 0 if doc["summary"]["ok"] else 1
+
+
+def _run(args, argv) -> int:
     try:
         matrix = load_matrix(args.matrix)
         cells = matrix.select(args.cells)
@@ -87,8 +109,9 @@ def main(argv=None) -> int:
     if args.list:
         _list(cells, args.json)
         return 0
-    if args.jobs < 1:
-        print("compat.matrix: --jobs must be >= 1", file=sys.stderr)
+    problem = "--jobs must be >= 1" if args.jobs < 1 else _timeout_problem(args.timeout)
+    if problem:
+        print(f"compat.matrix: {problem}", file=sys.stderr)
         return 2
     from compat.matrix.report import summary, write_reports
     from compat.matrix.runner import RunOptions, run_cells
@@ -98,11 +121,12 @@ def main(argv=None) -> int:
         resume=args.resume, reuse_envs=not args.fresh_envs, pytest_workers=args.pytest_workers,
         pytest_args=tuple(args.pytest_args), profile=args.profile,
     )
-    try:
-        results = run_cells(matrix, cells, opts)
-    except KeyboardInterrupt:
-        return 130
-    s = summary(results, strict=args.strict) if args.no_merge else write_reports(results, opts.out, strict=args.strict)["summary"]
+    with hold_folder(opts.out, "matrix", _command(argv)):
+        try:
+            results = run_cells(matrix, cells, opts)
+        except KeyboardInterrupt:
+            return 130
+        s = summary(results, strict=args.strict) if args.no_merge else write_reports(results, opts.out, strict=args.strict)["summary"]
     print(f"{s['cells']} cells: " + ", ".join(f"{v} {k}" for k, v in s["statuses"].items()))
     if not args.no_merge:
         print(f"reports: {opts.out}/matrix.md, matrix.html, matrix.json; per cell: {opts.out}/cells/")
@@ -110,6 +134,17 @@ def main(argv=None) -> int:
         print(f"unexpected failures: {', '.join(s['failing_cells'])}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    prog = "compat.matrix report" if args.command == "report" else "compat.matrix"
+    try:
+        return _merge(args, argv) if args.command == "report" else _run(args, argv)
+    except (OutputError, FolderBusyError) as exc:  # a read-only or full output folder, another run
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

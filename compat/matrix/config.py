@@ -319,7 +319,10 @@ def _attach_known(where: str, data: dict, cells: list[Cell], base: Path | None) 
         for i, name in enumerate(_strings(where, "known_issues", data.get("known_issues", []))):
             if base is None:
                 raise _fail(where, f"known_issues[{i}]", "catalogue files need a matrix read from a file")
-            issues += load_catalogue(base / name, named_in=where)
+            try:
+                issues += load_catalogue(base / name, named_in=where)
+            except UnicodeDecodeError as exc:
+                raise _fail(where, f"known_issues[{i}]", f"{base / name}: {_not_utf8(exc)}") from None
     except KnownIssueError as exc:
         raise MatrixError(str(exc)) from None
     seen: dict[str, str] = {}
@@ -343,4 +346,18 @@ def load_matrix(path: str | Path) -> Matrix:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MatrixError(f"{path}: cannot read matrix file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise MatrixError(f"{path}: {_not_utf8(exc)}") from None
     return load_matrix_text(text, str(path), base=path.parent)
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    """One line for a TOML file that is not UTF-8 (TOML files are UTF-8 by definition).
+
+    >>> try:
+    ...     b"a = 1\\n\\xff".decode("utf-8")
+    ... except UnicodeDecodeError as exc:
+    ...     print(_not_utf8(exc))
+    not UTF-8 text (byte 0xff at offset 6); expected a UTF-8 TOML file
+    """
+    return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); expected a UTF-8 TOML file"

@@ -89,6 +89,10 @@ def _write(found: dict) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     """Probe before the suites' conftests import anything."""
+    if os.environ.get("PCC_PARENT_PID"):  # no PR_SET_PDEATHSIG here: end with the runner by ourselves
+        from compat.tools.children import watch_parent
+
+        watch_parent()
     found = probe()
     _write(found)
     if not found["ok"]:

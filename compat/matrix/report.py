@@ -16,6 +16,7 @@ cell's installed versions. jinja2 is imported only when HTML is written.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import html
 import json
@@ -26,12 +27,14 @@ from compat.matrix.results import FAILING
 from compat.matrix.store import (
     CELL_SCHEMA,
     SCHEMA_VERSION,
+    CellFileError,
     atomic_write_text,
+    check_cell_result,
     find_cell_results,
-    load_cell_result,
+    read_json_file,
 )
 
-__all__ = ["MERGED_SCHEMA", "heatmap", "known_issues", "load_results", "markdown", "merged", "summary", "write_reports"]
+__all__ = ["MERGED_SCHEMA", "Found", "MergeError", "heatmap", "known_issues", "load_results", "markdown", "merged", "summary", "write_reports"]
 
 MERGED_SCHEMA = "peft-cache-compat/matrix"
 
@@ -41,24 +44,64 @@ _ICON = {
 }
 
 
-def load_results(folders) -> list[dict]:
-    """Per-cell results found under ``folders``; other JSON files (no cell schema) are ignored.
+class MergeError(ValueError):
+    """Some files could not be merged; ``problems`` has one line per file, each starting with its path."""
 
-    The same cell found twice (e.g. two artifact folders) keeps the later-finished result.
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclasses.dataclass
+class Found:
+    """What :func:`load_results` found: the cell results, and JSON files that are not cell results."""
+
+    results: list[dict]
+    ignored: list[Path]
+
+
+def _is_cell_file(path: Path, data) -> bool:
+    """A file in a ``cells/`` folder, or one that says it is a cell result, must be a usable one."""
+    if path.parent.name == "cells":
+        return True
+    return isinstance(data, dict) and (data.get("schema") == CELL_SCHEMA or "cell" in data)
+
+
+def load_results(folders) -> Found:
+    """Per-cell results found under ``folders`` (see :func:`~compat.matrix.store.find_cell_results`).
+
+    Every file that is unreadable (empty, truncated, not UTF-8, not JSON) or that should be a cell
+    result and is not (a file under ``cells/``, or one with the cell schema or a ``cell`` key) is a
+    problem: :class:`MergeError` lists them all, each with its path. Merged reports
+    (``matrix.json``, by their schema, not their name) are skipped; other JSON documents (e.g.
+    ``gate.json``) are returned in ``ignored``. The same cell found twice (e.g. two artifact
+    folders) keeps the later-finished result.
     """
     by_name: dict[str, dict] = {}
-    for path in find_cell_results(folders):
+    problems: list[str] = []
+    ignored: list[Path] = []
+    try:
+        paths = find_cell_results(folders)
+    except CellFileError as exc:
+        raise MergeError([str(exc)]) from None
+    for path in paths:
         try:
-            head = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = read_json_file(path)
+            if isinstance(data, dict) and data.get("schema") == MERGED_SCHEMA:
+                continue
+            if not _is_cell_file(path, data):
+                ignored.append(path)
+                continue
+            data = check_cell_result(data, path)
+        except CellFileError as exc:
+            problems.append(str(exc))
             continue
-        if not isinstance(head, dict) or head.get("schema") != CELL_SCHEMA:
-            continue
-        data = load_cell_result(path)
         name = data["cell"]["name"]
         if name not in by_name or data.get("finished", "") >= by_name[name].get("finished", ""):
             by_name[name] = data
-    return _ordered(by_name.values())
+    if problems:
+        raise MergeError(problems)
+    return Found(_ordered(by_name.values()), ignored)
 
 
 def _version_key(v: str):

@@ -29,15 +29,15 @@ from compat.matrix.results import PROBE_EXIT, Classification, TestResult, classi
 from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, cell_paths, load_cell_result, write_cell_result
 from compat.testing import profiles
 from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
+from compat.tools.children import OFFLINE_ENV, spawn_options
+from compat.tools.outputs import atomic_write_bytes, writing
+from compat.tools.runlock import private_dir, sweep
 
 __all__ = ["CELL_ENV", "RunOptions", "rejudge", "run_cells", "suite_digest"]
 
 #: Environment every cell's pytest runs with (on top of the caller's).
 CELL_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
+    **OFFLINE_ENV,
     "PYTHONDONTWRITEBYTECODE": "",  # private venvs: keep .pyc (saves ~2 s per process)
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -59,6 +59,10 @@ class RunOptions:
     profile: str = "matrix"  # suite profile (compat.testing.profiles); recorded in every cell's result
     root: Path = PROJECT_ROOT
     quiet: bool = False
+
+    def scratch_root(self) -> Path:
+        """Where each run makes its private scratch folder (pytest ``--basetemp``, JUnit, probe files)."""
+        return self.work / "runs"
 
 
 def _now() -> str:
@@ -92,12 +96,13 @@ class _Children:
 
 
 #: Subpackages a cell's test results cannot depend on (editing them keeps --resume results).
-_TOOL_ONLY = ("matrix", "gate", "migrate")
+_TOOL_ONLY = ("matrix", "gate", "migrate", "tools")
 
 
 def suite_digest(root: Path, suite) -> str:
     """Hash of the code a cell's result depends on: the suite paths, ``compat/`` (without the
-    tool-only ``compat/matrix``, ``compat/gate`` and ``compat/migrate``) and ``tests/conftest.py``.
+    tool-only ``compat/matrix``, ``compat/gate``, ``compat/migrate`` and ``compat/tools``) and
+    ``tests/conftest.py``.
 
     ``--resume`` keeps a finished cell only when this is unchanged, so a resumed report never
     mixes results of different test or shim code.
@@ -170,11 +175,14 @@ def rejudge(result: dict, cell: Cell) -> dict:
 def _run_pytest(cmd, *, env, cwd, log_path: Path, timeout: float, children: _Children):
     """Run ``cmd`` in its own process group; returns (returncode or None on timeout, seconds)."""
     started = time.perf_counter()
-    with open(log_path, "a", encoding="utf-8") as log:
+    with writing(log_path):
+        log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed below
         log.write(f"\n$ {' '.join(map(str, cmd))}\n")
         log.flush()
+    with log:
+        # Its own process group (killed whole on timeout/interrupt), and it dies with this process.
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **spawn_options(env)
         )
         children.add(proc.pid)
         try:
@@ -192,15 +200,22 @@ def _run_pytest(cmd, *, env, cwd, log_path: Path, timeout: float, children: _Chi
 
 
 def run_cell(
-    cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, children: _Children, digest: str = ""
+    cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, children: _Children, digest: str,
+    scratch: Path,
 ) -> dict:
-    """Run one cell end to end and write its result; never raises for a cell-level problem."""
+    """Run one cell end to end and write its result; never raises for a cell-level problem.
+
+    ``scratch``: this run's private folder (pytest ``--basetemp``, JUnit and probe files), so runs
+    that share ``--work`` never touch each other's files. A problem writing the output folder
+    raises :class:`~compat.tools.outputs.OutputError`.
+    """
     started_at, t0 = _now(), time.perf_counter()
     paths = cell_paths(opts.out, cell.name)
-    for p in paths.values():
-        p.parent.mkdir(parents=True, exist_ok=True)
-    paths["log"].write_text(f"# cell {cell.name} started {started_at}\n", encoding="utf-8")
-    paths["junit"].unlink(missing_ok=True)
+    with writing(opts.out):
+        for p in paths.values():
+            p.parent.mkdir(parents=True, exist_ok=True)
+        paths["log"].write_text(f"# cell {cell.name} started {started_at}\n", encoding="utf-8")
+        paths["junit"].unlink(missing_ok=True)
     result: dict = {
         "schema": CELL_SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -266,12 +281,13 @@ def run_cell(
         return finish(classify(pytest_rc=None, tests=[], error="error:no-tests",
                                error_message=f"none of the suite paths exist: {list(matrix.suite)}",
                                **_declarations(cell)))
-    probe_path = opts.work / "probe" / f"{cell.name}.json"
-    probe_path.parent.mkdir(parents=True, exist_ok=True)
+    probe_path = scratch / "probe" / f"{cell.name}.json"
+    junit_tmp = scratch / "junit" / f"{cell.name}.xml"
+    basetemp = scratch / "tmp" / cell.name
+    for p in (probe_path, junit_tmp, basetemp):  # pytest makes --basetemp itself, not its parent
+        p.parent.mkdir(parents=True, exist_ok=True)
     probe_path.unlink(missing_ok=True)
-    junit_tmp = paths["junit"].with_name(f".{cell.name}.junit.xml.tmp")
     junit_tmp.unlink(missing_ok=True)
-    basetemp = opts.work / "tmp" / cell.name
     cmd = [
         str(env.python), "-m", "pytest", "-p", "compat.matrix.probe", "-p", "no:cacheprovider",
         # --tb=native: pytest's own traceback formatting costs ~0.4 s per failure (minutes in
@@ -321,8 +337,9 @@ def run_cell(
         except Exception as exc:  # noqa: BLE001 - a truncated XML is a crash, reported as such
             junit_missing = True
             result["message"] = f"unreadable JUnit XML: {exc}"
-        os.replace(junit_tmp, paths["junit"])
-        result["files"]["junit"] = f"cells/{cell.name}.junit.xml"
+        else:  # only a JUnit file that parsed is published (never an empty or truncated one)
+            atomic_write_bytes(paths["junit"], junit_tmp.read_bytes())
+            result["files"]["junit"] = f"cells/{cell.name}.junit.xml"
     if rc is None:
         return finish(classify(pytest_rc=rc, tests=tests, error="error:timeout",
                                error_message=f"no result within {opts.timeout:g} s", **_declarations(cell)),
@@ -347,6 +364,54 @@ def _longest_first(cells: list[Cell], out: Path) -> list[Cell]:
 def _fmt(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _run_parallel(todo: list[Cell], matrix: Matrix, source: TorchSource, opts: RunOptions, digest: str,
+                  say) -> dict[str, dict]:
+    """Run ``todo`` on ``opts.jobs`` threads in a private scratch folder; stop every cell on any error."""
+    results: dict[str, dict] = {}
+    children = _Children()
+    previous = {}
+
+    def stop(signum, frame):
+        children.kill_all()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
+    t0, finished = time.perf_counter(), 0
+    sweep(opts.scratch_root())  # scratch folders of runs that were killed
+    with private_dir(opts.scratch_root(), "matrix-") as scratch:
+        pool = cf.ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+        futures: dict = {}
+        try:
+            futures = {pool.submit(run_cell, c, matrix, source, opts, children, digest, scratch): c for c in todo}
+            for fut in cf.as_completed(futures):
+                cell = futures[fut]
+                res = fut.result()
+                results[cell.name] = res
+                finished += 1
+                left = len(todo) - finished
+                eta = (time.perf_counter() - t0) / finished * left
+                c = res["counts"]
+                detail = f"{c['passed']} passed, {c['failed'] + c['error']} failed, {c['na']} n/a"
+                say(
+                    f"[{finished:>3}/{len(todo)}] {cell.name:<24} {res['status']:<15} "
+                    f"{res['durations'].get('total', 0):6.1f}s  ({detail}; {left} left, ETA {_fmt(eta)})"
+                )
+        except BaseException as exc:  # an interrupt, or e.g. an unwritable output folder: stop every cell
+            children.kill_all()
+            pool.shutdown(wait=False, cancel_futures=True)
+            if isinstance(exc, KeyboardInterrupt):
+                saved = sum(1 for f in futures if f.done() and not f.cancelled() and f.exception() is None)
+                say(f"interrupted: {saved} cells finished and saved under {opts.out}/cells; rerun with --resume")
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    return results
 
 
 def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]:
@@ -379,43 +444,5 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
         again = f" ({rejudged} judged again: their declarations changed)" if rejudged else ""
         say(f"resume: {len(results)} finished cells kept{again}, {len(todo)} to run{stale}")
     say(f"matrix {matrix.path}: {len(todo)} cells, {opts.jobs} jobs, timeout {opts.timeout:g} s, out {opts.out}")
-    children = _Children()
-    previous = {}
-
-    def stop(signum, frame):
-        children.kill_all()
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, stop)
-    t0, finished = time.perf_counter(), 0
-    pool = cf.ThreadPoolExecutor(max_workers=max(1, opts.jobs))
-    futures: dict = {}
-    try:
-        futures = {pool.submit(run_cell, c, matrix, source, opts, children, digest): c for c in todo}
-        for fut in cf.as_completed(futures):
-            cell = futures[fut]
-            res = fut.result()
-            results[cell.name] = res
-            finished += 1
-            left = len(todo) - finished
-            elapsed = time.perf_counter() - t0
-            eta = elapsed / finished * left
-            c = res["counts"]
-            detail = f"{c['passed']} passed, {c['failed'] + c['error']} failed, {c['na']} n/a"
-            say(
-                f"[{finished:>3}/{len(todo)}] {cell.name:<24} {res['status']:<15} "
-                f"{res['durations'].get('total', 0):6.1f}s  ({detail}; {left} left, ETA {_fmt(eta)})"
-            )
-    except KeyboardInterrupt:
-        children.kill_all()
-        pool.shutdown(wait=False, cancel_futures=True)
-        saved = sum(1 for f in futures if f.done() and not f.cancelled() and f.exception() is None)
-        say(f"interrupted: {saved} cells finished and saved under {opts.out}/cells; rerun with --resume")
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    results.update(_run_parallel(todo, matrix, source, opts, digest, say))
     return [results[c.name] for c in cells if c.name in results]

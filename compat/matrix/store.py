@@ -7,49 +7,46 @@ Layout under the output folder (default ``reports/``)::
     logs/<cell>.log          install + pytest output
     matrix.json / matrix.md / matrix.html   merged reports
 
+Writes go through :func:`compat.tools.outputs.atomic_write_text` (temporary file, ``fsync``,
+``os.replace``; a failed write leaves no partial file and raises one ``OutputError`` line).
+Reading is strict: a cell file that is empty, truncated, not UTF-8, not JSON, or lacks a field
+the reports use is a :class:`CellFileError` naming its path, never skipped.
+
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
->>> atomic_write_text(d / "x.json", "{}")
->>> sorted(p.name for p in d.iterdir())
-['x.json']
+>>> (d / "c.json").write_text('{"schema": "peft-cache-compat/matrix-cell", "schema_version": 2}')
+64
+>>> try:
+...     load_cell_result(d / "c.json")
+... except CellFileError as exc:
+...     print(str(exc).replace(str(d), "D"))
+D/c.json: not a usable cell result: no 'cell' (expected an object with name, transformers, peft)
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+from typing import Any
+
+from compat.matrix.results import STATUSES
+from compat.tools.outputs import atomic_write_text
 
 __all__ = [
     "CELL_SCHEMA",
     "SCHEMA_VERSION",
+    "CellFileError",
     "atomic_write_text",
     "cell_paths",
+    "check_cell_result",
     "find_cell_results",
     "load_cell_result",
+    "read_json_file",
     "write_cell_result",
 ]
 
 CELL_SCHEMA = "peft-cache-compat/matrix-cell"
 SCHEMA_VERSION = 2  # 2: raw outcome, run_fingerprint and known issues stored (--resume judges again)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be read
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cell_paths(out: Path, name: str) -> dict[str, Path]:
@@ -68,24 +65,83 @@ def write_cell_result(out: Path, result: dict) -> Path:
     return path
 
 
-def load_cell_result(path: str | Path) -> dict:
-    """Load and check one per-cell JSON file (schema name and version)."""
+class CellFileError(ValueError):
+    """A file that should hold a cell result cannot be used; the message starts with its path."""
+
+
+def read_json_file(path: str | Path) -> Any:
+    """The JSON in ``path``; :class:`CellFileError` (naming the path) when it is unreadable."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable cell result: {exc}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CellFileError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if not raw.strip():
+        raise CellFileError(f"{path}: empty file (expected a JSON cell result)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CellFileError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CellFileError(f"{path}: not valid JSON (truncated?): {exc}") from None
+
+
+#: Fields the merged reports read, with their types (checked on every load).
+_CELL_KEYS = {"name": str, "transformers": str, "peft": str}
+_RESULT_KEYS = {"status": str, "tests": list, "counts": dict, "durations": dict, "installed": dict, "freeze": list}
+_COUNT_KEYS = ("passed", "failed", "error", "na")
+_TEST_KEYS = {"nodeid": str, "outcome": str, "message": str}
+
+
+def _problem(data: Any) -> str | None:
+    """What makes ``data`` unusable as a cell result, or None."""
+    if not isinstance(data, dict):
+        return f"holds a JSON {type(data).__name__}, expected an object"
     if data.get("schema") != CELL_SCHEMA:
-        raise ValueError(f"{path}: schema {data.get('schema')!r}, expected {CELL_SCHEMA!r}")
+        return f"schema {data.get('schema')!r}, expected {CELL_SCHEMA!r}"
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(
-            f"{path}: schema_version {data.get('schema_version')!r}, this tool reads {SCHEMA_VERSION}"
-        )
+        return f"schema_version {data.get('schema_version')!r}, this tool reads {SCHEMA_VERSION}"
+    cell = data.get("cell")
+    if not isinstance(cell, dict):
+        return "no 'cell' (expected an object with name, transformers, peft)"
+    for key, kind in _CELL_KEYS.items():
+        if not isinstance(cell.get(key), kind) or not cell[key]:
+            return f"cell.{key} is {cell.get(key)!r}, expected a non-empty {kind.__name__}"
+    for key, kind in _RESULT_KEYS.items():
+        if not isinstance(data.get(key), kind):
+            return f"{key} is {type(data.get(key)).__name__}, expected {kind.__name__}"
+    if data["status"] not in STATUSES:
+        return f"status {data['status']!r}, expected one of {', '.join(STATUSES)}"
+    missing = [k for k in _COUNT_KEYS if not isinstance(data["counts"].get(k), int)]
+    if missing:
+        return f"counts lacks {', '.join(missing)}"
+    for i, test in enumerate(data["tests"]):
+        if not isinstance(test, dict) or any(not isinstance(test.get(k), t) for k, t in _TEST_KEYS.items()):
+            return f"tests[{i}] is not a test result (expected nodeid, outcome, message)"
+    return None
+
+
+def check_cell_result(data: Any, path: str | Path) -> dict:
+    """``data`` if it is a complete cell result of this schema; else :class:`CellFileError`."""
+    problem = _problem(data)
+    if problem:
+        raise CellFileError(f"{path}: not a usable cell result: {problem}")
     return data
 
 
+def load_cell_result(path: str | Path) -> dict:
+    """Load and check one per-cell JSON file (readable, schema name and version, the fields reports use)."""
+    return check_cell_result(read_json_file(path), path)
+
+
 def find_cell_results(folders) -> list[Path]:
-    """Every ``*.json`` cell result under ``folders`` (searched recursively), sorted, deduplicated."""
+    """Every ``*.json`` under ``folders`` (searched recursively; hidden files skipped), sorted, deduplicated.
+
+    No file is left out because of its name (a cell may be called ``matrix``): the caller tells
+    cell results from other documents by their content (:mod:`compat.matrix.report`).
+    """
     found: dict[str, Path] = {}
     for folder in folders:
         folder = Path(folder)
@@ -94,9 +150,9 @@ def find_cell_results(folders) -> list[Path]:
         elif folder.is_dir():
             candidates = sorted(folder.rglob("*.json"))
         else:
-            raise ValueError(f"{folder}: no such file or folder")
+            raise CellFileError(f"{folder}: no such file or folder")
         for path in candidates:
-            if path.name == "matrix.json" or path.name.startswith("."):
+            if path.name.startswith("."):
                 continue
             found.setdefault(str(path.resolve()), path)
     return sorted(found.values())

@@ -5,13 +5,67 @@ Fixes go only where the rewrite works on every transformers version the shim
 supports, routed through :mod:`compat`; everything else gets a
 ``# TODO(compat):`` comment. See ``docs/migrate.md``.
 
+libcst is the ``migrate`` extra: the public names load lazily, so :func:`run` (what
+``python -m compat migrate`` and ``python -m compat.migrate`` call) can say which extra to
+install, in one line, when libcst is missing.
+
 >>> from compat.migrate import check_source
 >>> [f.code for f in check_source("cache.crop(0)\\n").findings]
 ['PCC006']
 """
 
-from compat.migrate.cli import main
-from compat.migrate.engine import Finding, ParseFailure, Result, check_source
-from compat.migrate.rules import RULES, Rule, select_rules
+from __future__ import annotations
 
-__all__ = ["RULES", "Finding", "ParseFailure", "Result", "Rule", "check_source", "main", "select_rules"]
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+#: What to install when libcst is missing.
+INSTALL_HINT = "pip install 'peft-cache-compat[migrate]'"
+
+# public name -> submodule that defines it (all of them need libcst)
+_EXPORTS = {
+    "main": "compat.migrate.cli",
+    "Finding": "compat.migrate.engine",
+    "ParseFailure": "compat.migrate.engine",
+    "Result": "compat.migrate.engine",
+    "check_source": "compat.migrate.engine",
+    "RULES": "compat.migrate.rules",
+    "Rule": "compat.migrate.rules",
+    "select_rules": "compat.migrate.rules",
+}
+
+__all__ = sorted([*_EXPORTS, "INSTALL_HINT", "run"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'compat.migrate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def run(argv: Sequence[str] | None = None, prog: str = "python -m compat migrate") -> int:
+    """The command line; exit 2 with one line naming the extra to install when libcst is missing."""
+    try:
+        cli = importlib.import_module("compat.migrate.cli")
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "libcst":
+            raise
+        print(f"{prog}: needs libcst, which is not installed; install the migrate extra: {INSTALL_HINT}",
+              file=sys.stderr)
+        return 2
+    return int(cli.main(argv) or 0)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from compat.migrate.cli import main
+    from compat.migrate.engine import Finding, ParseFailure, Result, check_source
+    from compat.migrate.rules import RULES, Rule, select_rules

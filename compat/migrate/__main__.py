@@ -2,6 +2,6 @@
 
 import sys
 
-from compat.migrate.cli import main
+from compat.migrate import run
 
-sys.exit(main())
+sys.exit(run(prog="python -m compat.migrate"))

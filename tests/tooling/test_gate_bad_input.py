@@ -79,6 +79,12 @@ CASES = [
     pytest.param(lambda t, m, a: _then((t / "empty.txt").write_text("\n \n"), ["--model", str(m), "--adapter", str(a), "--prompts", str(t / "empty.txt")]),
                  "no non-empty lines", id="prompts-empty"),
     pytest.param(lambda t, m, a: ["--prompts", str(t)], "--prompts needs --model", id="prompts-without-model"),
+    pytest.param(lambda t, m, a: ["--model", str(m), "--adapter", str(a), "--prompts", str(t)],
+                 "is a directory; expected a text file with one prompt per line", id="prompts-is-a-directory"),
+    *[pytest.param(lambda t, m, a, v=v: ["--from", "transformers==4.57.6", "peft==0.18.1", "--to-python", sys.executable,
+                                         "--timeout", v],
+                   "--timeout must be a positive number of seconds", id=f"timeout-{v}")
+      for v in ("0", "-5", "nan")],
     pytest.param(lambda t, m, a: ["--families", "gpt5"], "--families: unknown gpt5", id="family-unknown"),
     pytest.param(lambda t, m, a: ["--methods", "lora"], "--methods: unknown lora", id="method-unknown"),
     pytest.param(lambda t, m, a: ["--model", str(m), "--adapter", str(a), "--methods", "prefix"],

@@ -78,3 +78,21 @@ def test_html_is_self_contained_with_heatmap_and_click_through(artifacts, tmp_pa
 def test_merge_of_nothing_is_an_error(tmp_path, capsys):
     assert main(["report", "merge", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "no cell results" in capsys.readouterr().err
+
+
+def test_a_cell_named_matrix_is_merged(tmp_path, capsys):
+    """Cells are told from merged reports by their schema, not by their file name."""
+    write_cell_result(tmp_path / "a", _cell("matrix", "5.23.0", "0.21.2", "pass"))
+    write_cell_result(tmp_path / "a", _cell("t4.56.2-p0.17.1", "4.56.2", "0.17.1", "pass"))
+    out = tmp_path / "a"  # merging a reports folder into itself: its own matrix.json is read back next time
+    assert main(["report", "merge", str(tmp_path / "a"), "--out", str(out)]) == 0
+    assert main(["report", "merge", str(tmp_path / "a"), "--out", str(out)]) == 0
+    doc = json.loads((out / "matrix.json").read_text())
+    assert sorted(c["cell"]["name"] for c in doc["cells"]) == ["matrix", "t4.56.2-p0.17.1"]
+    assert "merged 2 cells" in capsys.readouterr().err
+
+
+def test_json_that_is_not_a_cell_result_is_named_not_merged(artifacts, tmp_path, capsys):
+    assert main(["report", "merge", str(artifacts), "--out", str(tmp_path / "merged")]) == 1
+    err = capsys.readouterr().err
+    assert f"ignored 1 JSON file(s) that are not cell results: {artifacts / 'cell-b' / 'other.json'}" in err

@@ -10,6 +10,7 @@ import pytest
 from compat.matrix.store import (
     CELL_SCHEMA,
     SCHEMA_VERSION,
+    CellFileError,
     atomic_write_text,
     find_cell_results,
     load_cell_result,
@@ -47,14 +48,15 @@ def test_load_checks_the_schema(tmp_path, doc, match):
 def test_truncated_file_is_reported(tmp_path):
     path = tmp_path / "c.json"
     path.write_text('{"schema": ')
-    with pytest.raises(ValueError, match="not a readable cell result"):
+    with pytest.raises(CellFileError, match=r"c\.json: not valid JSON \(truncated\?\)"):
         load_cell_result(path)
 
 
-def test_find_skips_merged_and_hidden_files(tmp_path):
+def test_find_skips_hidden_files_only(tmp_path):
+    """No file is left out for its name: a cell may be called ``matrix`` (content decides, in report)."""
     (tmp_path / "a" / "cells").mkdir(parents=True)
     for name in ("x.json", "matrix.json", ".x.json.1.tmp", ".hidden.json"):
         (tmp_path / "a" / "cells" / name).write_text("{}")
-    assert [p.name for p in find_cell_results([tmp_path])] == ["x.json"]
-    with pytest.raises(ValueError, match="no such file"):
+    assert [p.name for p in find_cell_results([tmp_path])] == ["matrix.json", "x.json"]
+    with pytest.raises(CellFileError, match="no such file"):
         find_cell_results([tmp_path / "missing"])
