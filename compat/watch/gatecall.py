@@ -21,7 +21,7 @@ from compat.gate.pins import Pins
 from compat.watch.errors import WatchError
 from compat.watch.result import Finding, GateEvidence, Verdict
 
-__all__ = ["GATE_OWNED", "GateRunner", "call_gate", "gate_argv", "read_gate_report"]
+__all__ = ["GATE_OWNED", "GateRunner", "call_gate", "gate_argv", "read_gate_report", "top_findings"]
 
 #: ``argv -> exit code``; the default is :func:`compat.gate.cli.main`.
 GateRunner = Callable[[list[str]], int]
@@ -73,6 +73,25 @@ def _suite_counts(suites: dict[str, Any]) -> dict[str, dict[str, int]]:
             for side, info in suites.items()}
 
 
+def top_findings(findings: Sequence[Finding], limit: int = TOP_FINDINGS) -> tuple[Finding, ...]:
+    """Up to ``limit`` findings taken in turn from each severity/kind group, in the gate's order.
+
+    The gate lists the most severe first; taking turns keeps, e.g., a replay's
+    changed generations visible next to hundreds of suite failures.
+
+    >>> fs = [Finding("broken", "suite", f"s{i}", "") for i in range(5)] + [Finding("changed", "replay", "r0", "")]
+    >>> [f.where for f in top_findings(fs, 3)]
+    ['s0', 'r0', 's1']
+    """
+    groups: dict[str, list[Finding]] = {}
+    for f in findings:
+        groups.setdefault(f.group, []).append(f)
+    picked: list[Finding] = []
+    for rank in range(limit):
+        picked += [g[rank] for g in groups.values() if rank < len(g)]
+    return tuple(picked[:limit])
+
+
 def read_gate_report(path: Path, exit_code: int) -> GateEvidence:
     """The verdict and a summary of the evidence from ``gate.json``; no verdict -> :class:`WatchError`."""
     data = _load(path)
@@ -86,18 +105,19 @@ def read_gate_report(path: Path, exit_code: int) -> GateEvidence:
     except ValueError:
         raise WatchError(f"{path}: verdict {data.get('verdict')!r}; expected one of "
                          f"{', '.join(v.value for v in Verdict)}") from None
-    findings = data.get("findings") or []
-    by_severity: dict[str, int] = {}
+    findings = [Finding(f["severity"], f["kind"], f["where"], f["detail"]) for f in data.get("findings") or []]
+    by_group: dict[str, int] = {}
     for f in findings:
-        by_severity[f["severity"]] = by_severity.get(f["severity"], 0) + 1
+        by_group[f.group] = by_group.get(f.group, 0) + 1
     return GateEvidence(
         verdict=verdict,
         exit_code=exit_code,
         recorded=int(data.get("recorded", 0)),
         replay_counts=dict(data.get("replay_counts") or {}),
-        findings=by_severity,
-        adapter_ignored=sum(bool((f.get("evidence") or {}).get("candidate_equals_base_model")) for f in findings),
-        top=tuple(Finding(f["severity"], f["kind"], f["where"], f["detail"]) for f in findings[:TOP_FINDINGS]),
+        findings=by_group,
+        adapter_ignored=tuple(f["where"] for f in data.get("findings") or []
+                              if (f.get("evidence") or {}).get("candidate_equals_base_model")),
+        top=top_findings(findings),
         suites=_suite_counts(data.get("suites") or {}),
         notes=tuple(data.get("notes") or ()),
         report=str(path.with_suffix(".md")),

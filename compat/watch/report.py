@@ -54,13 +54,16 @@ def _evidence(gate: GateEvidence) -> list[str]:
              f"(the gate exited {gate.exit_code}). {gate.recorded} golden(s) recorded on the default pins; "
              f"replayed on the newest: {_counts(gate.replay_counts)}. Findings: {_counts(gate.findings)}."]
     if gate.adapter_ignored:
-        lines += ["", f"**{gate.adapter_ignored} generation(s) with the adapter equal the base model's own "
-                      "generation without it**: the prefix/prompt is dropped."]
+        lines += ["", f"**{len(gate.adapter_ignored)} generation(s) with the adapter equal the base model's own "
+                      "generation without it** (the prefix/prompt is dropped): "
+                      + ", ".join(f"`{_esc(w)}`" for w in gate.adapter_ignored[:30])
+                      + (f" and {len(gate.adapter_ignored) - 30} more" if len(gate.adapter_ignored) > 30 else "") + "."]
     if gate.suites:
         lines += ["", "**Suites**: " + "; ".join(f"{side}: {_counts(c)}" for side, c in gate.suites.items())]
     if gate.top:
-        lines += ["", f"| severity | where | evidence (first {len(gate.top)}) |", "|---|---|---|"]
-        lines += [f"| {f.severity} | `{_esc(f.where)}` | {_esc(f.detail)[:300]} |" for f in gate.top]
+        lines += ["", f"| severity | kind | where | evidence ({len(gate.top)} of {sum(gate.findings.values())}) |",
+                  "|---|---|---|---|"]
+        lines += [f"| {f.severity} | {f.kind} | `{_esc(f.where)}` | {_esc(f.detail)[:300]} |" for f in gate.top]
     if gate.notes:
         lines += ["", "**Notes from the gate**"] + [f"- {_esc(n)}" for n in gate.notes]
     return lines + ["", f"Full evidence: `{gate.report}` and `gate.json` next to it.", ""]

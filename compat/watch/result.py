@@ -91,6 +91,11 @@ class Finding:
     where: str
     detail: str
 
+    @property
+    def group(self) -> str:
+        """``severity/kind``, e.g. ``changed/replay``."""
+        return f"{self.severity}/{self.kind}"
+
 
 @dataclasses.dataclass(frozen=True)
 class GateEvidence:
@@ -100,9 +105,9 @@ class GateEvidence:
     exit_code: int  # as the gate returned it
     recorded: int  # goldens recorded on the baseline
     replay_counts: Mapping[str, int]  # cases by status on the candidate
-    findings: Mapping[str, int]  # findings by severity
-    adapter_ignored: int  # generations that equal the base model's own (the prompt/prefix was dropped)
-    top: tuple[Finding, ...]  # the most severe findings, in the gate's order
+    findings: Mapping[str, int]  # findings by "severity/kind", e.g. "changed/replay"
+    adapter_ignored: tuple[str, ...]  # outputs whose generation equals the base model's own (prefix/prompt dropped)
+    top: tuple[Finding, ...]  # a few findings of each severity/kind, most severe first
     suites: Mapping[str, Mapping[str, int]]  # side -> tests by outcome
     notes: tuple[str, ...]
     report: str  # path of gate.md

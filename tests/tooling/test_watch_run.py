@@ -102,14 +102,14 @@ def test_new_release_is_gated_and_the_verdict_is_the_gates(tmp_path, report, cod
     assert data["new"] == ["transformers"] and data["date"] == "2026-11-30"
     assert data["candidate"] == f"transformers=={NEWER_TF} peft=={PINS['peft']}"
     assert data["gate"]["verdict"] == verdict and data["gate"]["recorded"] == 90
-    assert data["gate"]["findings"] == {f["severity"]: 1 for f in report["findings"]}
-    assert data["gate"]["adapter_ignored"] == (1 if PREFIX_DROPPED in report["findings"] else 0)
+    assert data["gate"]["findings"] == {f"{f['severity']}/{f['kind']}": 1 for f in report["findings"]}
+    assert data["gate"]["adapter_ignored"] == (["llama-prefix g0.greedy"] if PREFIX_DROPPED in report["findings"] else [])
     assert md.startswith(f"## Release watch 2026-11-30: {icon} **{verdict}** (exit {code})")
     assert f"| transformers | {PINS['transformers']} | {NEWER_TF} | **new** |" in md
     assert "82 changed, 8 same" in md and "candidate: 100 failed, 600 passed" in md
     for f in report["findings"]:
         assert f"`{f['where']}`" in md
-    assert ("the prefix/prompt is dropped" in md) == (PREFIX_DROPPED in report["findings"])
+    assert ("(the prefix/prompt is dropped): `llama-prefix g0.greedy`." in md) == (PREFIX_DROPPED in report["findings"])
     assert check_main([str(tmp_path / "watch.json")]) == (0 if verdict == "same" else 1)
 
 
@@ -218,3 +218,12 @@ def test_nox_has_a_watch_session_running_the_watch_module():
     [session] = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "watch"]
     assert any("nox.session" in ast.unparse(d) for d in session.decorator_list)
     assert '"-m", "compat.watch"' in ast.unparse(session).replace("'", '"')
+
+
+def test_the_evidence_table_takes_turns_across_severity_and_kind(tmp_path):
+    suite = [SUITE_RAISES | {"where": f"t.py::test[{i}]"} for i in range(30)]
+    gate = StubGate(verdict_report("broken", [*suite, PREFIX_DROPPED]), code=2)
+    _, data, md = _run(tmp_path, resolve=resolver(transformers=NEWER_TF), gate=gate)
+    assert data["gate"]["findings"] == {"broken/suite": 30, "changed/replay": 1}
+    assert [f["where"] for f in data["gate"]["top"]][:3] == ["t.py::test[0]", "llama-prefix g0.greedy", "t.py::test[1]"]
+    assert len(data["gate"]["top"]) == 10 and "evidence (10 of 31)" in md
