@@ -12,6 +12,7 @@ The resolver, the gate runner and the clock are injectable.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,10 +84,12 @@ def run_watch(
     except WatchError as exc:
         fields.update(status=Status.ERROR, error=str(exc))
     except KeyboardInterrupt:
-        write_reports(WatchResult(**head, **fields, status=Status.ERROR, error="interrupted"), reports)
+        fields.update(status=Status.ERROR, verdict=None, error="interrupted")
+        write_reports(WatchResult(**head, **fields), reports)
         raise
     except Exception as exc:  # noqa: BLE001 - any failure must replace the "running" report
-        fields.update(status=Status.ERROR, error=f"internal error: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        fields.update(status=Status.ERROR, verdict=None, error=f"internal error: {type(exc).__name__}: {exc}")
     finished = clock().isoformat(timespec="seconds")
     result = WatchResult(**head, **fields, finished=finished, seconds=time.perf_counter() - t0)
     write_reports(result, reports)

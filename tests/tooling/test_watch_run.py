@@ -227,3 +227,11 @@ def test_the_evidence_table_takes_turns_across_severity_and_kind(tmp_path):
     assert data["gate"]["findings"] == {"broken/suite": 30, "changed/replay": 1}
     assert [f["where"] for f in data["gate"]["top"]][:3] == ["t.py::test[0]", "llama-prefix g0.greedy", "t.py::test[1]"]
     assert len(data["gate"]["top"]) == 10 and "evidence (10 of 31)" in md
+
+
+def test_ctrl_c_leaves_an_error_report_not_a_verdict(tmp_path):
+    gate = StubGate(raises=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, resolve=resolver(transformers=NEWER_TF), gate=gate)
+    data = json.loads((tmp_path / "watch.json").read_text())
+    assert (data["status"], data["verdict"], data["error"], data["exit_code"]) == ("error", None, "interrupted", 2)
