@@ -1,4 +1,4 @@
-"""Sessions: tests (default), bench, matrix, report, gate, migrate.
+"""Sessions: tests (default), bench, matrix, report, gate, watch, migrate.
 
     nox -s matrix                 # the main job: default transformers x peft matrix
     nox -s tests                  # the suite against the newest pair (PCC_PINS overrides)
@@ -113,6 +113,13 @@ def gate(session: nox.Session) -> None:
     session.env["PCC_INVOKING_PYTHON"] = sys.executable
     session.env["PCC_GATE_PROG"] = "nox -s gate --"
     session.run("python", "-m", "compat.gate", *session.posargs)
+
+
+@nox.session
+def watch(session: nox.Session) -> None:
+    """Release watch: the gate from the default pins to the newest transformers/peft -> reports/watch.{md,json}."""
+    _tooling(session, "report")
+    session.run("python", "-m", "compat.watch", *session.posargs)
 
 
 @nox.session
