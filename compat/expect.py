@@ -130,7 +130,24 @@ def _text_config(cfg: Any) -> Any:
 
 
 def _get(cfg: Any, name: str) -> Any:
-    """``cfg.name`` or ``None``; never raises (5.x heterogeneous configs raise on per-layer names)."""
+    """``cfg.name`` or ``None``; never raises (5.x heterogeneous configs raise on per-layer names).
+
+    Reads the instance dict first (through the config's ``attribute_map``, e.g. ``n_head`` for
+    ``num_attention_heads``): transformers' ``__getattribute__`` and a missed ``getattr`` cost
+    microseconds each, and this runs on every ``to_cache(model=...)``. Class-level names
+    (properties, defaults) and heterogeneous configs take the normal lookup.
+    """
+    cls = type(cfg)
+    try:
+        values = object.__getattribute__(cfg, "__dict__")  # without the config's __getattribute__
+    except AttributeError:  # pragma: no cover - a config without an instance dict
+        values = None
+    if values is not None and "_heterogeneity_spec" not in values:
+        key = getattr(cls, "attribute_map", {}).get(name, name)
+        if key in values:
+            return values[key]
+        if not hasattr(cls, key):
+            return None
     try:
         return getattr(cfg, name, None)
     except Exception:  # AmbiguousGlobalPerLayerAttributeError (a RuntimeError) and the like
@@ -244,7 +261,7 @@ def _placement(base: Any) -> tuple[Any, Any]:
     dtype, device = first.dtype, first.device
     if _autocast(device):
         dtype = None
-    device_map = _get(base, "hf_device_map")
+    device_map = getattr(base, "__dict__", {}).get("hf_device_map")  # set by from_pretrained(device_map=...)
     if device.type == "meta" or (isinstance(device_map, dict) and len(set(map(str, device_map.values()))) > 1):
         device = None
     return dtype, device
@@ -258,10 +275,14 @@ def _parameters(base: Any) -> Any:
 def _autocast(device: Any) -> bool:
     import torch
 
+    if device.type == "meta":  # no autocast for meta (torch raises, slowly)
+        return False
     try:
         return bool(torch.is_autocast_enabled(device.type))
     except TypeError:  # pragma: no cover - older torch: one flag per backend
         return bool(torch.is_autocast_enabled()) or bool(getattr(torch, "is_autocast_cpu_enabled", bool)())
+    except RuntimeError:  # a device type autocast does not know: it cannot be on for it
+        return False
 
 
 def __dir__() -> list[str]:

@@ -144,6 +144,21 @@ def test_device_other_than_the_models_is_named():
     assert_named(info, ["layer 0", "expected tensors on meta (the model's device)", "found key on cpu"])
 
 
+@pytest.mark.parametrize("fn", FN)
+def test_model_on_meta_checks_shapes_and_dtype_not_device(fn):
+    """A model built on ``meta`` (no weights yet; accelerate's offload keeps parameters there) has no
+    device to compare with; its shapes and dtype still count."""
+    import transformers
+
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(zoo.config_for("llama"))
+    assert expect(model).device is None and expect(model).dtype == torch.float32
+    fn((kv(), kv()), model=model)
+    with pytest.raises(MalformedCacheError) as info:
+        fn((kv(),), model=model)
+    assert_named(info, ["layer 1: missing", "expected 2 layers"])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="not-applicable: no CUDA device to disagree with")
 @pytest.mark.parametrize("fn", FN)
 def test_cpu_prefix_for_cuda_model_is_named(fn):
