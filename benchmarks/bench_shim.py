@@ -6,7 +6,12 @@ For a 32-layer, 8-KV-head, 128-dim, 32-token fp32 prefix at batch 1 and 8:
   native ``DynamicCache()`` + per-layer ``update()`` loop (a tuple on versions
   without Cache classes);
 * ``to_legacy``: time per call against the native read loop
-  (``layers[i].keys`` 4.54+, ``key_cache`` lists before).
+  (``layers[i].keys`` 4.54+, ``key_cache`` lists before);
+* ``to_cache(config=...)`` and ``to_cache(model=...)``: the same prefix checked
+  against a 32-layer Llama config that it fits (layer count, per-layer KV heads
+  and head dims; with the model also dtype) -- the model is built on the meta
+  device (no weights allocated), so its device is unknown and that one
+  comparison per layer is skipped.
 
 New storage = bytes of tensors held by the result whose untyped storage is not
 one of the inputs' storages. Run it with any environment's python:
@@ -39,6 +44,19 @@ def make_prefix(batch: int) -> tuple:
          torch.randn(batch, KV_HEADS, PREFIX, HEAD_DIM, generator=g))
         for _ in range(LAYERS)
     )
+
+
+def fitting_model():
+    """A 32-layer Llama on the meta device whose KV the prefix fits, and its config."""
+    import transformers
+
+    cfg = transformers.LlamaConfig(
+        vocab_size=96, hidden_size=KV_HEADS * HEAD_DIM, intermediate_size=64, num_hidden_layers=LAYERS,
+        num_attention_heads=KV_HEADS, num_key_value_heads=KV_HEADS, head_dim=HEAD_DIM,
+    )
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(cfg)
+    return model, cfg
 
 
 def native_to_cache(legacy: tuple):
@@ -87,12 +105,14 @@ def per_call_us(fn, arg, number: int, repeat: int) -> float:
     return min(runs)  # best of `repeat` runs: the least disturbed by other load
 
 
-def measure(batch: int, number: int, repeat: int) -> dict:
+def measure(batch: int, number: int, repeat: int, model, cfg) -> dict:
     legacy = make_prefix(batch)
     cache = to_cache(legacy)
     row = {
         "batch": batch,
         "to_cache_us": per_call_us(to_cache, legacy, number, repeat),
+        "to_cache_config_us": per_call_us(lambda x: to_cache(x, config=cfg), legacy, number, repeat),
+        "to_cache_model_us": per_call_us(lambda x: to_cache(x, model=model), legacy, number, repeat),
         "native_update_us": per_call_us(native_to_cache, legacy, number, repeat),
         "to_legacy_us": per_call_us(to_legacy, cache, number, repeat),
         "native_read_us": per_call_us(native_to_legacy, cache, number, repeat),
@@ -113,19 +133,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     caps = capabilities()
-    rows = [measure(b, args.number, args.repeat) for b in (1, 8)]
+    model, cfg = fitting_model()
+    rows = [measure(b, args.number, args.repeat, model, cfg) for b in (1, 8)]
     head = {"transformers": caps.transformers, "torch": caps.torch, "storage": caps.storage_strategy,
             "shape": f"{LAYERS} layers x [B, {KV_HEADS}, {PREFIX}, {HEAD_DIM}] fp32"}
     if args.json:
         print(json.dumps({**head, "rows": rows}, indent=2))
         return 0
     print(f"transformers {head['transformers']}, torch {head['torch']}, storage {head['storage']}; {head['shape']}")
-    cols = ("B", "to_cache us", "native us", "ratio", "to_legacy us", "native read us", "ratio",
-            "new MiB (shim)", "new MiB (native)")
+    cols = ("B", "to_cache us", "to_cache(config=) us", "to_cache(model=) us", "native us", "ratio",
+            "to_legacy us", "native read us", "ratio", "new MiB (shim)", "new MiB (native)")
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join([
-            str(r["batch"]), f"{r['to_cache_us']:.0f}", f"{r['native_update_us']:.0f}", f"{r['to_cache_ratio']:.2f}",
+            str(r["batch"]), f"{r['to_cache_us']:.0f}", f"{r['to_cache_config_us']:.0f}",
+            f"{r['to_cache_model_us']:.0f}", f"{r['native_update_us']:.0f}", f"{r['to_cache_ratio']:.2f}",
             f"{r['to_legacy_us']:.1f}", f"{r['native_read_us']:.1f}", f"{r['to_legacy_ratio']:.2f}",
             f"{r['to_cache_new_bytes'] / 2**20:.1f}", f"{r['native_new_bytes'] / 2**20:.1f}",
         ]))

@@ -19,8 +19,9 @@ from typing import Any
 
 from compat import _transformers as tf
 from compat.errors import CacheTypeError, MalformedCacheError, UnsupportedModelError
+from compat.expect import expect
 from compat.layouts import to_bloom, to_gpt_bigcode
-from compat.validate import check_layers, describe, normalize
+from compat.validate import check_fit, check_layers, describe, normalize
 
 __all__ = ["to_cache", "to_legacy"]
 
@@ -53,7 +54,10 @@ def to_cache(pkv: Any, *, model: Any = None, config: Any = None) -> Any:
         installed version allows (see :func:`compat.capabilities`).
 
     Raises:
-        MalformedCacheError, CacheTypeError: bad input, naming the layer.
+        MalformedCacheError, CacheTypeError: bad input, naming the layer; with
+            ``model``/``config`` also a prefix that does not fit the model (layer
+            count, a layer's KV heads or head dims, dtype, device; see
+            :mod:`compat.expect`).
     """
     cfg = tf.config_of(model, config)
     if pkv is None:
@@ -66,6 +70,7 @@ def to_cache(pkv: Any, *, model: Any = None, config: Any = None) -> Any:
             return _encoder_decoder(layers, cross=None)
     else:
         layers = normalize(pkv, config=cfg)
+    _check_model_fit(layers, cfg, model)
     return _build(layers, cfg, model)
 
 
@@ -76,15 +81,28 @@ def to_legacy(pkv: Any, *, model: Any = None, config: Any = None) -> Layers | No
     indexing or iterating the cache, drops unfilled trailing layers, and turns an
     ``EncoderDecoderCache`` into 4-tuples (2-tuples when its cross-attention cache
     is empty, as in GPTBigCode's decoder-only EDC of 4.56-4.57). Bloom's and
-    GPTBigCode's native layouts are recognised when ``model``/``config`` says so.
+    GPTBigCode's native layouts are recognised when ``model``/``config`` says so,
+    and the layers are then checked against the model as in :func:`to_cache`.
     Tensors are returned as they are stored (no copies).
     """
     cfg = tf.config_of(model, config)
     if pkv is None:
         return None
-    if tf.is_cache(pkv):
-        return _read_cache(pkv)
-    return normalize(pkv, config=cfg)
+    layers = _read_cache(pkv) if tf.is_cache(pkv) else normalize(pkv, config=cfg)
+    if layers:
+        _check_model_fit(layers, cfg, model)
+    return layers
+
+
+def _check_model_fit(layers: Layers, cfg: Any, model: Any) -> None:
+    """With a model/config: the layer count, per-layer KV heads and head dims, dtype and device."""
+    if cfg is None:
+        return
+    if len(layers[0]) == 4 and not getattr(cfg, "is_encoder_decoder", False):
+        raise MalformedCacheError(
+            f"layer 0: the decoder-only {cfg.model_type!r} model takes (key, value) 2-tuples, found a 4-tuple"
+        )
+    check_fit(layers, expect(model, cfg))
 
 
 # --------------------------------------------------------------------------- building
@@ -98,10 +116,6 @@ def _build(layers: Layers, cfg: Any, model: Any) -> Any:
         return _dynamic(layers) if arity == 2 else _encoder_decoder(layers)
     model_type = cfg.model_type
     enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
-    if arity == 4 and not enc_dec:
-        raise MalformedCacheError(
-            f"layer 0: the decoder-only {model_type!r} model takes (key, value) 2-tuples, found a 4-tuple"
-        )
     takes_cache = tf.family_takes_cache(model_type, model=model)
     if not takes_cache and model_type in _OWN_CACHE_ONLY:
         raise UnsupportedModelError(

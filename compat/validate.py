@@ -31,9 +31,10 @@ from __future__ import annotations
 from typing import Any
 
 from compat.errors import CacheTypeError, MalformedCacheError
+from compat.expect import Expectation
 from compat.layouts import from_bloom, from_gpt_bigcode
 
-__all__ = ["check_layers", "describe", "normalize"]
+__all__ = ["check_fit", "check_layers", "describe", "normalize"]
 
 _NAMES = ("key", "value", "cross-attention key", "cross-attention value")
 
@@ -137,6 +138,11 @@ def check_layers(layers: tuple[tuple[Any, ...], ...]) -> None:
                     f"found {_NAMES[a]} {tuple(ks)} and {_NAMES[a + 1]} {tuple(vs)}"
                 )
             dtype = k.dtype
+            if not dtype.is_floating_point:
+                raise MalformedCacheError(
+                    f"layer {i}: {_NAMES[a]} must be a floating-point tensor (keys and values are "
+                    f"activations); found dtype {dtype}"
+                )
             if dtype != v.dtype:
                 raise MalformedCacheError(
                     f"layer {i}: {_NAMES[a]} and {_NAMES[a + 1]} must have the same dtype; "
@@ -146,6 +152,11 @@ def check_layers(layers: tuple[tuple[Any, ...], ...]) -> None:
                 raise MalformedCacheError(
                     f"layer {i}: {_NAMES[a]} and {_NAMES[a + 1]} must be on the same device; "
                     f"found {k.device} and {v.device}"
+                )
+            if k.is_meta:
+                raise MalformedCacheError(
+                    f"layer {i}: {_NAMES[a]} is a meta tensor (a shape without data); "
+                    "expected a tensor holding data on a real device"
                 )
             sig.append((ks[0], ks[2], dtype))
         if arity == 4 and sig[1][0] != sig[0][0]:
@@ -171,6 +182,48 @@ def check_layers(layers: tuple[tuple[Any, ...], ...]) -> None:
             if got[2] != want[2]:
                 raise MalformedCacheError(
                     f"layer {i}: dtype must match layer 0; expected {want[2]}, found {got[2]}"
+                )
+
+
+def check_fit(layers: tuple[tuple[Any, ...], ...], expected: Expectation) -> None:
+    """Raise :class:`MalformedCacheError` unless ``layers`` (already :func:`check_layers`-consistent)
+    fit what the model expects: layer count, each layer's KV heads and head dims, dtype, device.
+
+    Reads shapes, dtypes and devices only; a ``None`` in ``expected`` skips that check.
+    """
+    n = len(layers)
+    if expected.layers is not None and n != expected.layers:
+        want = expected.layers
+        what = (
+            f"layer {n}: missing (the model's layers {n}..{want - 1} would run without the prefix)"
+            if n < want
+            else f"layer {want}: the model has no such layer (layers {want}..{n - 1} would be ignored)"
+        )
+        raise MalformedCacheError(f"{what}; expected {want} layers (from config {expected.layers_source}), found {n}")
+    specs = expected.per_layer
+    dtype, device = expected.dtype, expected.device
+    for i, layer in enumerate(layers):
+        spec = specs[i] if i < len(specs) else None
+        for a in range(0, len(layer), 2):
+            k, v = layer[a], layer[a + 1]
+            if spec is not None:
+                ks, vs = k.shape, v.shape
+                if ks[1] != spec.kv_heads or ks[3] != spec.key_dim:
+                    raise MalformedCacheError(
+                        f"layer {i}: expected {spec.describe()}, found {_NAMES[a]} shape {tuple(ks)}"
+                    )
+                if vs[3] != spec.value_dim:
+                    raise MalformedCacheError(
+                        f"layer {i}: expected {spec.describe()}, found {_NAMES[a + 1]} shape {tuple(vs)}"
+                    )
+            if dtype is not None and k.dtype != dtype:
+                raise MalformedCacheError(
+                    f"layer {i}: expected dtype {dtype} (the model's parameters), found {_NAMES[a]} of dtype "
+                    f"{k.dtype}; cast the prefix with .to({dtype})"
+                )
+            if device is not None and k.device != device:
+                raise MalformedCacheError(
+                    f"layer {i}: expected tensors on {device} (the model's device), found {_NAMES[a]} on {k.device}"
                 )
 
 

@@ -12,8 +12,8 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
-__all__ = ["DTYPES", "CacheShape", "ModelShape", "cache_shapes", "legacy_caches", "legacy_forms", "make_legacy",
-           "model_shapes", "peft_stacked"]
+__all__ = ["DTYPES", "MISFIT_KINDS", "CacheShape", "Misfit", "ModelShape", "cache_shapes", "legacy_caches",
+           "legacy_forms", "make_legacy", "make_misfit", "misfits", "model_shapes", "peft_stacked"]
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -121,3 +121,51 @@ def model_shapes(draw) -> ModelShape:
         head_dim=draw(st.sampled_from([2, 4, 6, 8, 12])),
         seed=draw(st.integers(0, 2**16)),
     )
+
+
+# --- prefixes that do not fit their model (used by test_fit.py)
+
+
+#: how a prefix can miss its model: a layer count off either way, or one layer's shape.
+MISFIT_KINDS = ("fewer-layers", "more-layers", "kv-heads", "key-dim", "value-dim")
+
+
+@dataclasses.dataclass(frozen=True)
+class Misfit:
+    kind: str  # one of MISFIT_KINDS
+    layer: int  # the first layer that does not fit: the one the error must name
+    delta: int  # layers dropped/added, or heads/dims added
+
+
+@st.composite
+def misfits(draw) -> tuple[CacheShape, Misfit]:
+    """A decoder-only shape (the model; head_dim even, as RoPE configs require) and one way a prefix misses it."""
+    shape = draw(cache_shapes(encoder_decoder=False))
+    shape = dataclasses.replace(shape, head_dim=draw(st.sampled_from([2, 4, 6, 8, 12, 16])))
+    kind = draw(st.sampled_from(MISFIT_KINDS))
+    if kind == "fewer-layers":
+        if shape.layers == 1:
+            shape = dataclasses.replace(shape, layers=draw(st.integers(2, 4)))
+        keep = draw(st.integers(1, shape.layers - 1))
+        return shape, Misfit(kind, keep, shape.layers - keep)
+    if kind == "more-layers":
+        return shape, Misfit(kind, shape.layers, draw(st.integers(1, 3)))
+    return shape, Misfit(kind, draw(st.integers(0, shape.layers - 1)), draw(st.integers(1, 3)))
+
+
+def make_misfit(shape: CacheShape, misfit: Misfit) -> tuple:
+    """``make_legacy(shape)`` changed as ``misfit`` says (all else consistent)."""
+    legacy = list(make_legacy(shape))
+    if misfit.kind == "fewer-layers":
+        return tuple(legacy[: misfit.layer])
+    if misfit.kind == "more-layers":
+        return tuple(legacy + legacy[:1] * misfit.delta)
+    heads = shape.kv_heads + (misfit.delta if misfit.kind == "kv-heads" else 0)
+    key_dim = shape.head_dim + (misfit.delta if misfit.kind == "key-dim" else 0)
+    value_dim = shape.head_dim + (misfit.delta if misfit.kind == "value-dim" else 0)
+
+    def t(dim: int) -> torch.Tensor:
+        return torch.zeros(shape.batch, heads, shape.prefix_len, dim, dtype=shape.dtype)
+
+    legacy[misfit.layer] = (t(key_dim), t(value_dim))
+    return tuple(legacy)

@@ -12,6 +12,7 @@ from compat import Capabilities, UnsupportedModelError, capabilities, to_cache
 from compat import _transformers as tf
 from compat.__main__ import main
 from compat.detect import FAMILIES
+from compat.testing import zoo
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +41,13 @@ def test_family_row_matches_to_cache(caps, family):
         pytest.skip(f"not-applicable: transformers {caps.transformers} has no {family}")
     cfg = _config(family)
     arity = 4 if getattr(cfg, "is_encoder_decoder", False) else 2
-    k = torch.zeros(1, 1, 2, 4)
+    d = zoo.dims(cfg)  # a prefix that fits the config (to_cache checks it)
+    prefix = ((torch.zeros(1, d.kv_heads, 2, d.head_dim),) * arity,) * d.layers
     if row.returns.startswith("UnsupportedModelError"):
         with pytest.raises(UnsupportedModelError, match="HybridCache"):
-            to_cache(((k,) * arity,), config=cfg)
+            to_cache(prefix, config=cfg)
         return
-    out = to_cache(((k,) * arity,), config=cfg)
+    out = to_cache(prefix, config=cfg)
     assert tf.is_cache(out) == row.takes_cache
     if row.takes_cache:
         assert row.returns == type(out).__name__

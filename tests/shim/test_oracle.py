@@ -37,18 +37,9 @@ FAMILIES = [
 
 
 @pytest.fixture(scope="module")
-def models():
-    cache = {}
-
+def models(zoo_models):
     def get(key):
-        if key not in cache:
-            family_id, _, variant = key.partition(":")
-            ok, why = zoo.family_available(family_id)
-            overrides = {"multi_query": False} if variant == "mha" else {}
-            cache[key] = zoo.build(family_id, **overrides) if ok else why
-        found = cache[key]
-        if isinstance(found, str):
-            pytest.skip(f"not-applicable: {found}")
+        found = zoo_models(key)
         mt = found.config.model_type
         if mt.startswith("gemma") and not tf.family_takes_cache(mt, model=found):
             pytest.skip(f"not-applicable: {mt} takes only its own HybridCache here (no tuples, no DynamicCache)")

@@ -1,0 +1,289 @@
+"""What a model expects of a prefix, per layer (derived from its config by feature detection).
+
+:func:`expect` reads a model or config and returns an :class:`Expectation`:
+the number of decoder layers that keep a KV cache, and per layer the KV heads
+and the key and value head dims that layer's attention produces, plus the
+dtype and device of the model's parameters. :func:`compat.validate.check_fit`
+compares a prefix with it.
+
+The rule, per layer, on the decoder's text config (``get_text_config``), or on
+that layer's own config where the config is heterogeneous (5.x
+``per_layer_config``):
+
+* **KV heads**: ``1`` when ``multi_query`` is set (GPTBigCode, Falcon without
+  ``new_decoder_architecture``); ``num_kv_heads`` with Falcon's
+  ``new_decoder_architecture``; else ``num_key_value_heads`` (a per-layer list
+  is indexed); else the decoder's query heads (``decoder_attention_heads`` of
+  encoder-decoders, else ``num_attention_heads``, which config attribute maps
+  turn into ``n_head``/``num_heads``).
+* **head dims**: ``d_kv`` (T5), else ``head_dim``, else ``hidden_size //
+  query heads`` (``d_model`` for encoder-decoders); keys and values share it.
+  :class:`LayerSpec` and the check keep key and value dims apart, so a rule
+  for layers whose values differ from their keys slots in here; none is
+  derived today (see multi-head latent attention below).
+* **layers**: ``num_decoder_layers``/``decoder_layers`` for encoder-decoders,
+  else ``num_hidden_layers``.
+
+**Unknown is skipped, never guessed.** A check whose expectation cannot be
+derived is left out: the layer count when the config shares KV between layers
+(``num_kv_shared_layers``); a layer whose ``layer_types`` entry is not plain
+attention (linear attention, SSM/conv mixers, compressed or indexed attention)
+or whose per-layer config skips modules; every layer with multi-head latent
+attention (``kv_lora_rank``: transformers 4.57's DeepSeek-V3 caches per-head
+keys of ``qk_nope + qk_rope`` dims and values of ``v_head_dim``, 5.23's the
+compressed latent ``[B, 1, S, kv_lora_rank]`` and the rope key ``[B, 1, S,
+qk_rope_head_dim]``, so the config alone cannot say); every per-layer shape when a value
+above is missing or not a positive int, or the config carries a head-shape
+attribute this rule does not model (:data:`UNMODELLED`); dtype and device
+without a model (``config=`` only), under ``torch.autocast``, and the device
+when the model is spread over several devices (``hf_device_map``) or on
+``meta``. The expectations are cross-checked against the KV the models produce
+for every family of :mod:`compat.testing.zoo` (``tests/shim/test_fit.py``).
+
+>>> from transformers import LlamaConfig
+>>> cfg = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8)
+>>> exp = expect(config=cfg)
+>>> exp.layers, exp.layers_source, exp.per_layer[1].describe()
+(2, 'num_hidden_layers=2', '2 KV heads x 8 dims (from config num_key_value_heads=2, head_dim=8)')
+>>> exp.dtype is None and exp.device is None   # no model: not checked
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["ATTENTION_LAYER_TYPES", "UNMODELLED", "Expectation", "LayerSpec", "expect"]
+
+#: ``layer_types`` entries whose layers keep a standard ``[B, H_kv, S, D]`` KV cache.
+ATTENTION_LAYER_TYPES = frozenset({"full_attention", "sliding_attention", "chunked_attention", "attention"})
+
+#: Config attributes that change head shapes in ways the rule above does not model:
+#: their presence makes every per-layer shape unknown (skipped).
+UNMODELLED = (
+    "swa_head_dim",
+    "swa_num_key_value_heads",
+    "swa_num_attention_heads",
+    "global_head_dim",
+    "num_global_key_value_heads",
+    "pad_head_dim_to_multiple_of",
+    "num_key_value_heads_per_layer",
+    "num_attention_heads_per_layer",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    """The KV one attention layer produces: ``[B, kv_heads, S, key_dim]`` / ``[B, kv_heads, S, value_dim]``."""
+
+    kv_heads: int
+    key_dim: int
+    value_dim: int
+    source: str  # the config values it was derived from, for messages
+
+    def describe(self) -> str:
+        dims = f"{self.key_dim}" if self.key_dim == self.value_dim else f"key {self.key_dim} / value {self.value_dim}"
+        return f"{self.kv_heads} KV heads x {dims} dims (from config {self.source})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """What a model expects of a prefix; ``None`` anywhere means unknown (that check is skipped)."""
+
+    layers: int | None
+    layers_source: str
+    per_layer: tuple[LayerSpec | None, ...]
+    dtype: Any = None  # torch.dtype
+    device: Any = None  # torch.device
+
+
+def expect(model: Any = None, config: Any = None) -> Expectation:
+    """The :class:`Expectation` of ``model`` (PEFT models are unwrapped) or ``config``."""
+    from compat import _transformers as tf
+
+    cfg = tf.config_of(model, config)
+    base = tf.unwrap_model(model) if model is not None else None
+    enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
+    # Encoder-decoders keep decoder_* names on their own config (5.x's get_text_config(decoder=True)
+    # of BART is a fresh config with default decoder_layers/decoder_attention_heads).
+    text = cfg if enc_dec else _text_config(cfg)
+    count, count_source = _layer_count(text, enc_dec)
+    if _int(text, "num_kv_shared_layers"):  # layers reuse others' KV: which layer holds what is unknown
+        count, count_source = None, ""
+    per_layer = _per_layer(text, enc_dec, count) if count is not None else ()
+    dtype, device = _placement(base)
+    return Expectation(count, count_source, per_layer, dtype, device)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _text_config(cfg: Any) -> Any:
+    get = getattr(cfg, "get_text_config", None)
+    if not callable(get):
+        return cfg
+    try:
+        return get(decoder=True)
+    except TypeError:  # pragma: no cover - a get_text_config without `decoder`
+        return get()
+
+
+def _get(cfg: Any, name: str) -> Any:
+    """``cfg.name`` or ``None``; never raises (5.x heterogeneous configs raise on per-layer names).
+
+    Reads the instance dict first (through the config's ``attribute_map``, e.g. ``n_head`` for
+    ``num_attention_heads``): transformers' ``__getattribute__`` and a missed ``getattr`` cost
+    microseconds each, and this runs on every ``to_cache(model=...)``. Class-level names
+    (properties, defaults) and heterogeneous configs take the normal lookup.
+    """
+    cls = type(cfg)
+    try:
+        values = object.__getattribute__(cfg, "__dict__")  # without the config's __getattribute__
+    except AttributeError:  # pragma: no cover - a config without an instance dict
+        values = None
+    if values is not None and "_heterogeneity_spec" not in values:
+        key = getattr(cls, "attribute_map", {}).get(name, name)
+        if key in values:
+            return values[key]
+        if not hasattr(cls, key):
+            return None
+    try:
+        return getattr(cfg, name, None)
+    except Exception:  # AmbiguousGlobalPerLayerAttributeError (a RuntimeError) and the like
+        return None
+
+
+def _int(cfg: Any, name: str) -> int | None:
+    value = _get(cfg, name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _first(cfg: Any, names: tuple[str, ...]) -> tuple[int | None, str]:
+    for name in names:
+        value = _int(cfg, name)
+        if value is not None:
+            return value, f"{name}={value}"
+    return None, ""
+
+
+def _layer_count(text: Any, enc_dec: bool) -> tuple[int | None, str]:
+    names = ("num_decoder_layers", "decoder_layers") if enc_dec else ()
+    return _first(text, names + ("num_hidden_layers", "n_layer", "num_layers"))
+
+
+def _per_layer(text: Any, enc_dec: bool, n: int) -> tuple[LayerSpec | None, ...]:
+    if any(_get(text, name) is not None for name in UNMODELLED):
+        return (None,) * n
+    layer_types = _get(text, "layer_types")
+    if not isinstance(layer_types, (list, tuple)) or len(layer_types) != n:
+        layer_types = None
+    heterogeneous = bool(_get(text, "is_heterogeneous"))
+    shared = None if heterogeneous else _spec(text, enc_dec, None)
+    out = []
+    for i in range(n):
+        if layer_types is not None and layer_types[i] not in ATTENTION_LAYER_TYPES:
+            out.append(None)
+        elif heterogeneous:
+            out.append(_layer_spec(text, enc_dec, i))
+        else:
+            out.append(shared if shared is not None else _spec(text, enc_dec, i))
+    return tuple(out)
+
+
+def _layer_spec(text: Any, enc_dec: bool, i: int) -> LayerSpec | None:
+    try:
+        layer_cfg = text.per_layer_config[i]
+    except Exception:  # an unreadable per-layer view: unknown
+        return None
+    if _get(layer_cfg, "skip"):
+        return None
+    spec = _spec(layer_cfg, enc_dec, i)
+    return None if spec is None else dataclasses.replace(spec, source=f"per_layer_config[{i}] {spec.source}")
+
+
+def _spec(cfg: Any, enc_dec: bool, i: int | None) -> LayerSpec | None:
+    """One layer's spec; ``i`` indexes per-layer lists (``None``: the config has none, or give up on them)."""
+    q_heads, q_source = _first(cfg, ("decoder_attention_heads",) if enc_dec else ())
+    if q_heads is None:
+        q_heads, q_source = _first(cfg, ("num_attention_heads", "n_head", "num_heads"))
+    if q_heads is None:
+        return None
+    if _get(cfg, "kv_lora_rank") is not None:
+        return None  # multi-head latent attention: what the cache holds differs by version (module docstring)
+    kv, kv_source = _kv_heads(cfg, q_heads, q_source, i)
+    dim, dim_source = _head_dim(cfg, q_heads, q_source, enc_dec)
+    if kv is None or dim is None:
+        return None
+    source = dim_source if kv_source in dim_source else f"{kv_source}, {dim_source}"
+    return LayerSpec(kv, dim, dim, source)
+
+
+def _kv_heads(cfg: Any, q_heads: int, q_source: str, i: int | None) -> tuple[int | None, str]:
+    if _get(cfg, "multi_query") is True and not _get(cfg, "new_decoder_architecture"):
+        return 1, "multi_query=True"
+    if _get(cfg, "new_decoder_architecture"):
+        return _first(cfg, ("num_kv_heads",))
+    raw = _get(cfg, "num_key_value_heads")
+    if isinstance(raw, (list, tuple)):
+        if i is None or i >= len(raw) or not isinstance(raw[i], int) or raw[i] <= 0:
+            return None, ""
+        return raw[i], f"num_key_value_heads[{i}]={raw[i]}"
+    value, source = _first(cfg, ("decoder_num_key_value_heads", "num_key_value_heads"))
+    if value is not None:
+        return value, source
+    if raw is not None:  # set, but not a positive int
+        return None, ""
+    return q_heads, q_source
+
+
+def _head_dim(cfg: Any, q_heads: int, q_source: str, enc_dec: bool) -> tuple[int | None, str]:
+    value, source = _first(cfg, ("d_kv", "head_dim"))
+    if value is not None:
+        return value, source
+    hidden, hidden_source = _first(cfg, ("d_model", "hidden_size", "n_embd") if enc_dec else ("hidden_size", "n_embd"))
+    if hidden is None or hidden % q_heads:
+        return None, ""
+    return hidden // q_heads, f"{hidden_source} // {q_source}"
+
+
+# --------------------------------------------------------------------------- placement
+
+
+def _placement(base: Any) -> tuple[Any, Any]:
+    """The model's parameter dtype and device; ``None`` for what cannot be known."""
+    if base is None:
+        return None, None
+    # What transformers' own ``model.dtype`` reads (and PEFT casts its prefix to).
+    first = next((p for p in _parameters(base) if p.is_floating_point()), None)
+    if first is None:
+        return None, None
+    dtype, device = first.dtype, first.device
+    if _autocast(device):
+        dtype = None
+    device_map = getattr(base, "__dict__", {}).get("hf_device_map")  # set by from_pretrained(device_map=...)
+    if device.type == "meta" or (isinstance(device_map, dict) and len(set(map(str, device_map.values()))) > 1):
+        device = None
+    return dtype, device
+
+
+def _parameters(base: Any) -> Any:
+    params = getattr(base, "parameters", None)
+    return params() if callable(params) else ()
+
+
+def _autocast(device: Any) -> bool:
+    import torch
+
+    if device.type == "meta":  # no autocast for meta (torch raises, slowly)
+        return False
+    try:
+        return bool(torch.is_autocast_enabled(device.type))
+    except TypeError:  # pragma: no cover - older torch: one flag per backend
+        return bool(torch.is_autocast_enabled()) or bool(getattr(torch, "is_autocast_cpu_enabled", bool)())
+    except RuntimeError:  # a device type autocast does not know: it cannot be on for it
+        return False
+
+
+def __dir__() -> list[str]:
+    return __all__
