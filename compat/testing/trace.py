@@ -37,11 +37,16 @@ class ForwardCall:
 
 
 def _length(cache: Any) -> int:
+    """Tokens in a cache of any version and layout; -1 where it cannot be read (the trace is a
+    diagnosis: reading it must never make a generate fail)."""
     if cache is None:
         return 0
-    if isinstance(cache, (tuple, list)):
-        return int(cache[0][0].shape[-2]) if cache and cache[0] else 0
-    return int(cache.get_seq_length())
+    try:
+        if isinstance(cache, (tuple, list)):
+            return int(cache[0][0].shape[-2]) if len(cache) and len(cache[0]) else 0
+        return int(cache.get_seq_length())
+    except Exception:  # noqa: BLE001 - an unreadable cache is recorded, not raised
+        return -1
 
 
 def _new_positions(kwargs: dict) -> int:
