@@ -140,6 +140,12 @@ def prefixed_call(
         # empty; every model of that era also takes legacy tuples, whose length it reads.
         past = legacy
     kwargs: dict = {tf.cache_argument(base): past, "use_cache": True}
+    if for_generate and tf.is_cache(past) and getattr(getattr(base, "generation_config", None),
+                                                      "cache_implementation", None) is not None:
+        # A model whose generation config names a cache implementation (Gemma-2's "hybrid",
+        # 4.42-4.5x) makes generate refuse a Cache passed in ("Passing both `cache_implementation`
+        # ... and `past_key_values` ... is unsupported"): the prefix's cache replaces it.
+        kwargs["cache_implementation"] = None
     if not for_generate and tf.forward_takes(base, "cache_position"):
         # Positions of the new tokens after the prefix: what most models derive from the
         # cache, but Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds.

@@ -325,7 +325,7 @@ blank: no such tests. Click a square for its tests.</p>
 {% for g in groups %}{% set c = row.groups[g] %}{% if c.tests %}
 <details id="{{ r.cell.name }}--{{ loop.index }}"{% if c.state == 'fail' %} open{% endif %}><summary>{{ g }} ({{ c.state }}: {{ c.counts }})</summary><ul>
 {% for t in c.tests if t.outcome != 'passed' %}<li class="s-{{ 'fail' if t.outcome in ('failed', 'error') else t.outcome }}"><code>{{ t.nodeid }}</code> {{ t.outcome }}
-{% if t.properties %} <small>{{ t.properties }}</small>{% endif %}{% if t.message %}<div class="msg">{{ t.message }}</div>{% endif %}</li>{% endfor %}
+{% if r.get('explained', {}).get(t.nodeid) %} <b>explained by {{ r.explained[t.nodeid]|join(", ") }}</b>{% endif %}{% if t.properties %} <small>{{ t.properties }}</small>{% endif %}{% if t.message %}<div class="msg">{{ t.message }}</div>{% endif %}</li>{% endfor %}
 {% if c.counts.get('passed') %}<li class="s-pass">{{ c.counts.get('passed') }} passed{% if c.passed_props %} (largest recorded differences: {{ c.passed_props }}){% endif %}</li>{% endif %}
 </ul></details>{% endif %}{% endfor %}
 {% endfor %}

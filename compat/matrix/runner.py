@@ -154,12 +154,14 @@ def _declarations(cell: Cell) -> dict:
 
 
 def _verdict(cell: Cell, cls: Classification) -> dict:
-    """The result fields a judgement sets: status, why, whether declared, the raw outcome, and
-    each known issue in the cell's range with how many failing tests it covered here."""
+    """The result fields a judgement sets: status, why, whether declared, the raw outcome, each
+    known issue in the cell's range with how many failing tests it covered here, and which
+    declarations explained each failing test (two overlapping issues stay distinguishable)."""
     return {
         "status": cls.status, "message": cls.message, "expected": cls.expected, "unexpected": cls.unexpected,
         "raw": {"status": cls.raw_status, "message": cls.raw_message},
         "known": [{**k.to_json(), "failures": cls.known_outcomes.get(k.id, 0)} for k in cell.known],
+        "explained": cls.explained,
     }
 
 
