@@ -114,7 +114,8 @@ class Case:
     def generate_diagnosis(self) -> str:
         """What the last :meth:`peft_generate` handed the model, and the mechanism when that is
         not a correct prompt-learning generate (appended to a generation check's failure message)."""
-        said = trace.diagnose(self.last_forwards, virtual_tokens=self.nvt, prefix=self.is_prefix)
+        said = trace.diagnose(self.last_forwards, virtual_tokens=self.nvt, prefix=self.is_prefix,
+                              encoder_decoder=self.enc_dec)
         return f"PEFT generate: {said + '; ' if said else ''}{trace.format_calls(self.last_forwards)}"
 
     @functools.cached_property

@@ -8,11 +8,13 @@ prompt-learning ``generate`` has a recognisable trace: prefix tuning starts from
 tokens; prompt/p-tuning puts the P virtual tokens in front of the input once, in the first call,
 and then feeds one position per row and step.
 
->>> calls = (ForwardCall(9, 0), ForwardCall(5, 9))        # 4 virtual + 5 input tokens, then P+1 again
+>>> calls = (ForwardCall(9, 0, embeds=True), ForwardCall(5, 9, embeds=True))  # 4 virtual + 5 input, then P+1 again
 >>> diagnose(calls, virtual_tokens=4, prefix=False)
 'virtual tokens injected again at decode step 1 (5 new positions over a cache of 9)'
 >>> diagnose((ForwardCall(5, 0, ignored="past_key_values"),), virtual_tokens=4, prefix=True)
 'prefix never reached the model: its first forward used an empty cache (past_key_values was also passed, and ignored)'
+>>> diagnose((ForwardCall(5, 0), ForwardCall(1, 5)), virtual_tokens=4, prefix=False)
+"virtual tokens never reached the model: its first forward got token ids, not the prompt's embeddings"
 >>> diagnose((ForwardCall(5, 4), ForwardCall(1, 9)), virtual_tokens=4, prefix=True)
 ''
 """
@@ -34,6 +36,7 @@ class ForwardCall:
     new_positions: int
     cached: int
     ignored: str = ""  # a second cache argument the model was given and ignores (5.24+: past_key_values)
+    embeds: bool = False  # the new positions came as embeddings (inputs_embeds), not token ids
 
 
 def _length(cache: Any) -> int:
@@ -49,12 +52,12 @@ def _length(cache: Any) -> int:
         return -1
 
 
-def _new_positions(kwargs: dict) -> int:
+def _new_positions(kwargs: dict) -> tuple[int, bool]:
     for name in ("decoder_inputs_embeds", "decoder_input_ids", "inputs_embeds", "input_ids"):
         value = kwargs.get(name)
         if value is not None:
-            return int(value.shape[1])
-    return 0
+            return int(value.shape[1]), name.endswith("embeds")
+    return 0, False
 
 
 def _call(base: Any, kwargs: dict) -> ForwardCall:
@@ -64,8 +67,8 @@ def _call(base: Any, kwargs: dict) -> ForwardCall:
     other = "past_key_values" if used == "cache" else "cache"
     ignored = other if kwargs.get(other) is not None and kwargs.get(used) is not None else ""
     enc_dec = bool(getattr(base.config, "is_encoder_decoder", False))
-    positions = _new_positions({k: v for k, v in kwargs.items() if not enc_dec or k.startswith("decoder_")})
-    return ForwardCall(positions, _length(kwargs.get(used, kwargs.get(other))), ignored)
+    positions, embeds = _new_positions({k: v for k, v in kwargs.items() if not enc_dec or k.startswith("decoder_")})
+    return ForwardCall(positions, _length(kwargs.get(used, kwargs.get(other))), ignored, embeds)
 
 
 @contextlib.contextmanager
@@ -85,14 +88,21 @@ def record_forwards(base: Any) -> Iterator[list[ForwardCall]]:
         handle.remove()
 
 
-def diagnose(calls: tuple[ForwardCall, ...] | list[ForwardCall], *, virtual_tokens: int, prefix: bool) -> str:
-    """A one-line mechanism when the trace is not that of a correct prompt-learning generate, else ''."""
+def diagnose(calls: tuple[ForwardCall, ...] | list[ForwardCall], *, virtual_tokens: int, prefix: bool,
+             encoder_decoder: bool = False) -> str:
+    """A one-line mechanism when the trace is not that of a correct prompt-learning generate, else ''.
+
+    For an encoder-decoder only the prefix is checked: its virtual tokens are an encoder input."""
     if not calls:
         return ""
     first = calls[0]
     if prefix and first.cached == 0:
         also = f" ({first.ignored} was also passed, and ignored)" if first.ignored else ""
         return f"prefix never reached the model: its first forward used an empty cache{also}"
+    if prefix is False and encoder_decoder:
+        return ""
+    if not prefix and not first.embeds and not first.cached:
+        return "virtual tokens never reached the model: its first forward got token ids, not the prompt's embeddings"
     if not prefix:
         for step, call in enumerate(calls[1:], start=1):
             if call.cached and call.new_positions > virtual_tokens:
