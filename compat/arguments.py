@@ -24,16 +24,17 @@ from typing import Any
 
 from compat import _transformers as transformers_features
 from compat.convert import to_cache
+from compat.hints import CacheInput, CacheOutput, ModelLike
 
 __all__ = ["cache_argument", "cache_kwargs", "output_cache"]
 
 
-def cache_argument(model: Any = None) -> str:
+def cache_argument(model: ModelLike = None) -> str:
     """``"cache"`` (transformers 5.24+) or ``"past_key_values"``: what ``model`` takes (PEFT models unwrapped)."""
     return transformers_features.cache_argument(model)
 
 
-def cache_kwargs(model: Any, pkv: Any) -> dict[str, Any]:
+def cache_kwargs(model: ModelLike, pkv: CacheInput) -> dict[str, CacheOutput]:
     """``{name: to_cache(pkv, model=model)}`` with the name ``model`` takes on this install.
 
     Use as ``model(input_ids, **cache_kwargs(model, prefix))`` or

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from compat import _transformers as tf
+from compat.hints import CacheInput, CacheOutput, ConfigLike, LegacyCache, ModelLike
 from compat.errors import CacheTypeError, MalformedCacheError, UnsupportedModelError
 from compat.expect import expect
 from compat.layouts import to_bloom, to_gpt_bigcode
@@ -32,7 +33,7 @@ Layers = tuple[tuple[Any, ...], ...]
 _OWN_CACHE_ONLY = frozenset({"gemma2", "gemma3", "gemma3_text"})
 
 
-def to_cache(pkv: Any, *, model: Any = None, config: Any = None) -> Any:
+def to_cache(pkv: CacheInput, *, model: ModelLike = None, config: ConfigLike | None = None) -> CacheOutput:
     """What the installed transformers (and ``model``'s family) accepts as ``past_key_values``.
 
     Args:
@@ -74,7 +75,7 @@ def to_cache(pkv: Any, *, model: Any = None, config: Any = None) -> Any:
     return _build(layers, cfg, model)
 
 
-def to_legacy(pkv: Any, *, model: Any = None, config: Any = None) -> Layers | None:
+def to_legacy(pkv: CacheInput, *, model: ModelLike = None, config: ConfigLike | None = None) -> LegacyCache | None:
     """Standard-layout legacy tuples from any Cache or legacy form, of any version.
 
     Reads ``key_cache`` lists (4.36-4.53) or ``layers[i].keys`` (4.54+) without
@@ -231,10 +232,10 @@ def _read_fixed(cache: Any) -> Layers:
     n = int(cache.get_seq_length())
     if n == 0:
         return ()
-    out = []
+    out: list[tuple[Any, ...]] = []
     for i, (k, v) in enumerate(pairs):
-        if k is None or k.dim() != 4 or k.shape[-2] <= n:
-            found = "nothing" if k is None else f"shape {tuple(k.shape)}"
+        if k is None or v is None or k.dim() != 4 or k.shape[-2] <= n:
+            found = "nothing" if k is None or v is None else f"shape {tuple(k.shape)}"
             raise CacheTypeError(
                 f"layer {i}: {type(cache).__name__} holds {n} tokens but this layer stores {found}; "
                 "expected room for more than the sequence (a full or rolled window has lost the prefix)"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+from typing import Any
 from importlib import metadata
 from compat import _transformers as tf
 from compat.convert import _OWN_CACHE_ONLY
@@ -56,15 +57,15 @@ class Capabilities:
     peft: str | None
     torch: str | None
     cache_utils: bool
-    cache_classes: tuple
+    cache_classes: tuple[str, ...]
     storage_strategy: str
     zero_copy: bool
     generic_returns: str
     generate_convention: str
     cache_argument: str
-    families: dict
+    families: dict[str, FamilySupport]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:

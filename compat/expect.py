@@ -180,7 +180,7 @@ def _per_layer(text: Any, enc_dec: bool, n: int) -> tuple[LayerSpec | None, ...]
         layer_types = None
     heterogeneous = bool(_get(text, "is_heterogeneous"))
     shared = None if heterogeneous else _spec(text, enc_dec, None)
-    out = []
+    out: list[LayerSpec | None] = []
     for i in range(n):
         if layer_types is not None and layer_types[i] not in ATTENTION_LAYER_TYPES:
             out.append(None)

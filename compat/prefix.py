@@ -29,14 +29,18 @@ transformers from 4.30 to 5.x (see docs/shim.md):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compat import _transformers as tf
 from compat.convert import to_cache, to_legacy
 from compat.errors import MalformedCacheError, UnsupportedModelError
+from compat.hints import CacheInput, LegacyCache, ModelLike
 from compat.validate import describe
 
 __all__ = ["PrefixedCall", "prefixed_call"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 @dataclasses.dataclass
@@ -53,7 +57,7 @@ class PrefixedCall:
             ``generate`` output (0 for a forward call).
     """
 
-    kwargs: dict
+    kwargs: dict[str, Any]
     prefix_length: int
     placeholders: int = 0
 
@@ -63,9 +67,9 @@ class PrefixedCall:
 
 
 def prefixed_call(
-    model: Any,
-    prefix: Any,
-    input_ids: Any,
+    model: ModelLike,
+    prefix: CacheInput,
+    input_ids: torch.Tensor,
     *,
     attention_mask: Any = None,
     decoder_input_ids: Any = None,
@@ -91,77 +95,136 @@ def prefixed_call(
             starts from ``decoder_start_token_id`` if omitted).
         for_generate: build arguments for ``generate`` instead of ``forward``.
     """
+    base = tf.unwrap_model(model)
+    req = _request(base, prefix, input_ids, attention_mask, for_generate)
+    new_ids, new_mask = _decoder_tokens(req, decoder_input_ids, decoder_attention_mask)
+    full_mask = _prefixed_mask(new_mask, req.prefix_length)
+    legacy, placeholders = req.legacy, 0
+    if for_generate:
+        legacy, new_ids = _prepare_generate(req, new_ids, full_mask)
+        placeholders = req.prefix_length
+    kwargs = _cache_arguments(req, legacy)
+    if not for_generate and tf.forward_takes(base, "cache_position"):
+        # Positions of the new tokens after the prefix: what most models derive from the
+        # cache, but Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds.
+        kwargs["cache_position"] = _positions_after_prefix(req.prefix_length, new_ids)
+    kwargs.update(_token_arguments(req, new_ids, full_mask))
+    return PrefixedCall(kwargs=kwargs, prefix_length=req.prefix_length, placeholders=placeholders)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """What one :func:`prefixed_call` works from (validated)."""
+
+    base: Any
+    config: Any
+    enc_dec: bool
+    legacy: LegacyCache  # the prefix, standard layout, broadcast to the batch
+    input_ids: Any  # decoder-only: the new tokens; encoder-decoder: the encoder input
+    attention_mask: Any
+    for_generate: bool
+
+    @property
+    def batch(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    @property
+    def prefix_length(self) -> int:
+        return int(self.legacy[0][0].shape[-2])
+
+
+def _request(base: Any, prefix: Any, input_ids: Any, attention_mask: Any, for_generate: bool) -> _Request:
     import torch
 
-    base = tf.unwrap_model(model)
     cfg = tf.config_of(base)
-    enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
     legacy = to_legacy(prefix, model=base)
     if not legacy:
         raise MalformedCacheError("prefix is empty: expected at least one filled layer")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
         raise MalformedCacheError(f"input_ids: expected a [B, L] tensor, found {describe(input_ids)}")
-    batch = input_ids.shape[0]
-    legacy = _broadcast(legacy, batch)
-    plen = legacy[0][0].shape[-2]
-    device = input_ids.device
+    return _Request(base, cfg, bool(getattr(cfg, "is_encoder_decoder", False)),
+                    _broadcast(legacy, int(input_ids.shape[0])), input_ids, attention_mask, for_generate)
 
-    if enc_dec:
-        new_ids = decoder_input_ids
+
+def _decoder_tokens(req: _Request, decoder_input_ids: Any, decoder_attention_mask: Any) -> tuple[Any, Any]:
+    """The tokens the prefix is followed by (the decoder's, for encoder-decoders) and their mask."""
+    import torch
+
+    if not req.enc_dec:
+        new_ids, new_mask = req.input_ids, req.attention_mask
+    else:
+        new_ids, new_mask = decoder_input_ids, decoder_attention_mask
         if new_ids is None:
-            if not for_generate:
+            if not req.for_generate:
                 raise MalformedCacheError("decoder_input_ids: an encoder-decoder forward needs them, found None")
-            start = getattr(cfg, "decoder_start_token_id", None)
+            start = getattr(req.config, "decoder_start_token_id", None)
             if start is None:
                 raise UnsupportedModelError("config.decoder_start_token_id is None: pass decoder_input_ids")
-            new_ids = torch.full((batch, 1), start, dtype=torch.long, device=device)
-        new_mask = decoder_attention_mask
-    else:
-        new_ids, new_mask = input_ids, attention_mask
+            new_ids = torch.full((req.batch, 1), start, dtype=torch.long, device=req.input_ids.device)
     if new_mask is None:
         new_mask = torch.ones(new_ids.shape, dtype=torch.long, device=new_ids.device)
-    full_mask = torch.cat([new_mask.new_ones((batch, plen)), new_mask], dim=1)
+    return new_ids, new_mask
 
-    placeholders = 0
-    if for_generate:
-        if tf.cache_utils() is None and new_ids.shape[1] > 1:
-            # Before 4.36 (no cache_utils) every prepare_inputs_for_generation keeps
-            # only the LAST input id once a past is given: run the others through
-            # the model first, so the cache covers all but the last token (the
-            # ids stay full length: the cached ones are never embedded again).
-            legacy = _prefill(base, legacy, new_ids, full_mask, input_ids, attention_mask, enc_dec)
-        pad = _placeholder_id(cfg, enc_dec)
-        new_ids = torch.cat([new_ids.new_full((batch, plen), pad), new_ids], dim=1)
-        placeholders = plen
 
-    past = to_cache(legacy, model=base)
-    if for_generate and not enc_dec and tf.is_cache(past) and tf.generate_resets_cache_position():
+def _prefixed_mask(new_mask: Any, plen: int) -> Any:
+    """P ones for the prefix, then the new tokens' mask."""
+    import torch
+
+    return torch.cat([new_mask.new_ones((new_mask.shape[0], plen)), new_mask], dim=1)
+
+
+def _positions_after_prefix(plen: int, new_ids: Any) -> Any:
+    import torch
+
+    return torch.arange(plen, plen + new_ids.shape[1], device=new_ids.device)
+
+
+def _prepare_generate(req: _Request, new_ids: Any, full_mask: Any) -> tuple[LegacyCache, Any]:
+    """The prefix and ids for ``generate``: P placeholder ids in front (never embedded)."""
+    import torch
+
+    legacy = req.legacy
+    if tf.cache_utils() is None and new_ids.shape[1] > 1:
+        # Before 4.36 (no cache_utils) every prepare_inputs_for_generation keeps
+        # only the LAST input id once a past is given: run the others through
+        # the model first, so the cache covers all but the last token (the
+        # ids stay full length: the cached ones are never embedded again).
+        legacy = _prefill(req, new_ids, full_mask)
+    pad = _placeholder_id(req.config, req.enc_dec)
+    return legacy, torch.cat([new_ids.new_full((req.batch, req.prefix_length), pad), new_ids], dim=1)
+
+
+def _cache_arguments(req: _Request, legacy: LegacyCache) -> dict[str, Any]:
+    """A fresh cache under the keyword the model takes, and ``use_cache=True``."""
+    past = to_cache(legacy, model=req.base)
+    if req.for_generate and not req.enc_dec and tf.is_cache(past) and tf.generate_resets_cache_position():
         # This generate starts cache_position at 0, so a Cache's prefix would be taken as
         # empty; every model of that era also takes legacy tuples, whose length it reads.
         past = legacy
-    kwargs: dict = {tf.cache_argument(base): past, "use_cache": True}
-    if for_generate and tf.is_cache(past) and getattr(getattr(base, "generation_config", None),
-                                                      "cache_implementation", None) is not None:
+    kwargs: dict[str, Any] = {tf.cache_argument(req.base): past, "use_cache": True}
+    generation_config = getattr(req.base, "generation_config", None)
+    if req.for_generate and tf.is_cache(past) and getattr(generation_config, "cache_implementation", None):
         # A model whose generation config names a cache implementation (Gemma-2's "hybrid",
         # 4.42-4.5x) makes generate refuse a Cache passed in ("Passing both `cache_implementation`
         # ... and `past_key_values` ... is unsupported"): the prefix's cache replaces it.
         kwargs["cache_implementation"] = None
-    if not for_generate and tf.forward_takes(base, "cache_position"):
-        # Positions of the new tokens after the prefix: what most models derive from the
-        # cache, but Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds.
-        kwargs["cache_position"] = torch.arange(plen, plen + new_ids.shape[1], device=new_ids.device)
-    if enc_dec:
-        kwargs.update(input_ids=input_ids, decoder_input_ids=new_ids, decoder_attention_mask=full_mask)
-        if attention_mask is not None:
-            kwargs["attention_mask"] = attention_mask
-        if for_generate and _encoder_takes_past(base):
-            # generate hands every non-decoder kwarg, past_key_values included, to
-            # the encoder; an encoder that accepts it (T5 <= 4.45) then fails. Run
-            # the encoder here so generate skips it.
-            kwargs["encoder_outputs"] = _encode(base, input_ids, attention_mask)
-    else:
-        kwargs.update(input_ids=new_ids, attention_mask=full_mask)
-    return PrefixedCall(kwargs=kwargs, prefix_length=plen, placeholders=placeholders)
+    return kwargs
+
+
+def _token_arguments(req: _Request, new_ids: Any, full_mask: Any) -> dict[str, Any]:
+    """``input_ids``/``attention_mask`` (and the decoder's, for encoder-decoders)."""
+    if not req.enc_dec:
+        return {"input_ids": new_ids, "attention_mask": full_mask}
+    kwargs: dict[str, Any] = {"input_ids": req.input_ids, "decoder_input_ids": new_ids,
+                              "decoder_attention_mask": full_mask}
+    if req.attention_mask is not None:
+        kwargs["attention_mask"] = req.attention_mask
+    if req.for_generate and _encoder_takes_past(req.base):
+        # generate hands every non-decoder kwarg, past_key_values included, to
+        # the encoder; an encoder that accepts it (T5 <= 4.45) then fails. Run
+        # the encoder here so generate skips it.
+        kwargs["encoder_outputs"] = _encode(req.base, req.input_ids, req.attention_mask)
+    return kwargs
 
 
 def _broadcast(legacy: Any, batch: int) -> Any:
@@ -198,20 +261,18 @@ def _encode(base: Any, input_ids: Any, attention_mask: Any) -> Any:
         return base.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
 
 
-def _prefill(base, legacy, new_ids, full_mask, input_ids, attention_mask, enc_dec):
+def _prefill(req: _Request, new_ids: Any, full_mask: Any) -> LegacyCache:
+    """Run all but the last new token through the model after the prefix; the extended prefix."""
     import torch
 
-    head = new_ids[:, :-1]
-    kwargs: dict = {tf.cache_argument(base): to_cache(legacy, model=base), "use_cache": True}
-    if enc_dec:
-        kwargs.update(input_ids=input_ids, decoder_input_ids=head, decoder_attention_mask=full_mask[:, :-1])
-        if attention_mask is not None:
-            kwargs["attention_mask"] = attention_mask
-    else:
-        kwargs.update(input_ids=head, attention_mask=full_mask[:, :-1])
+    kwargs = _cache_arguments(dataclasses.replace(req, for_generate=False), req.legacy)
+    kwargs.update(_token_arguments(dataclasses.replace(req, for_generate=False), new_ids[:, :-1], full_mask[:, :-1]))
     with torch.no_grad():
-        out = base(**kwargs)
-    return to_legacy(tf.output_cache(out), model=base)
+        out = req.base(**kwargs)
+    extended = to_legacy(tf.output_cache(out), model=req.base)
+    if extended is None:  # pragma: no cover - every pre-4.36 model returns its past
+        raise UnsupportedModelError(f"{type(req.base).__name__} returned no cache after the prefix")
+    return extended
 
 
 def __dir__() -> list[str]:
