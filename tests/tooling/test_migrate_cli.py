@@ -238,7 +238,7 @@ def test_sample_without_safe_rewrite_only_gets_todo_comments(tmp_path, capsys):
     assert code == 1
     after = target.read_text().splitlines()
     todos = [line for line in after if line.lstrip().startswith("# TODO(compat): ")]
-    assert sorted(t.split()[2] for t in todos) == ["PCC006", "PCC006", "PCC007", "PCC008", "PCC009", "PCC010"]
+    assert sorted(t.split()[2] for t in todos) == ["PCC006", "PCC006", "PCC007", "PCC008", "PCC009", "PCC010", "PCC012"]
     assert [line for line in after if line not in todos] == sample.read_text().splitlines()
 
 
