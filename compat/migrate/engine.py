@@ -221,7 +221,23 @@ class _Migrator(cst.CSTTransformer):
             if isinstance(parent, (cst.If, cst.IfExp)) and current is not parent.test:
                 if _VERSION_TEST.search(_code(parent.test)):
                     return True
+            if isinstance(parent, (cst.IndentedBlock, cst.Module)) and self._after_version_exit(parent, current):
+                return True
             current, parent = parent, self.inf.parents.get(parent)
+        return False
+
+    @staticmethod
+    def _after_version_exit(block: cst.IndentedBlock | cst.Module, statement: cst.CSTNode) -> bool:
+        """``statement`` follows ``if <version test>: ... return/raise`` in the same block: the
+        rest of the block is the other versions' branch."""
+        for earlier in block.body:
+            if earlier is statement:
+                return False
+            if (isinstance(earlier, cst.If) and earlier.orelse is None and _VERSION_TEST.search(_code(earlier.test))
+                    and isinstance(earlier.body, cst.IndentedBlock) and earlier.body.body):
+                last = earlier.body.body[-1]
+                if isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], (cst.Return, cst.Raise)):
+                    return True
         return False
 
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -266,8 +282,8 @@ class _Migrator(cst.CSTTransformer):
             return kind
         if isinstance(receiver, cst.Name) and receiver.value == "self":
             return None  # self of a class that is not a transformers cache
-        if self.inf.index.owned_anywhere(attr):
-            return None  # some class of the tree defines it: may be that one
+        if self.inf.index.owned_in_reach(self.inf.module, attr):
+            return None  # a class defining it is in reach of this module: may be one of those
         if name_hint and not CACHE_ISH.search(terminal_name(receiver) or ""):
             return None
         return ""

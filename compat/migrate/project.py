@@ -265,5 +265,16 @@ class ProjectIndex:
         return attr in info.assigns or any(self.assigns(base, attr, _depth + 1) for base in info.bases)
 
     def owned_anywhere(self, attr: str) -> bool:
-        """Some class of the tree defines ``attr`` itself (so an unknown receiver may be one)."""
+        """Some class of the tree defines ``attr`` itself."""
         return attr in self._own
+
+    def owned_in_reach(self, module: str, attr: str) -> bool:
+        """A class of the tree that defines ``attr`` itself is defined in or imported into ``module``
+        (so an unknown receiver there may be one of its instances)."""
+        owners = self._own.get(attr, ())
+        info = self.modules.get(module)
+        if not owners or info is None:
+            return False
+        reachable = {self.resolve(module, local) for local in info.names} | set(info.stars)
+        return any(owner.rpartition(".")[0] == module or owner in reachable
+                   or owner.rpartition(".")[0] in reachable for owner in owners)
