@@ -26,6 +26,7 @@ from compat.migrate.imports import drop_unused_cache_imports, ensure_import_comp
 from compat.migrate.infer import CACHE_ISH, MODEL_ISH, Inference, terminal_name
 from compat.migrate.project import ProjectIndex
 from compat.migrate.prefilter import may_match
+from compat.migrate.reduce import reduce_source
 from compat.migrate.rules import RULES
 
 __all__ = ["Finding", "ParseFailure", "Result", "check_source"]
@@ -219,21 +220,33 @@ class _Migrator(cst.CSTTransformer):
         parent = self.inf.parents.get(current)
         while parent is not None:
             if isinstance(parent, (cst.If, cst.IfExp)) and current is not parent.test:
-                if _VERSION_TEST.search(_code(parent.test)):
+                if self._is_version_test(parent.test):
                     return True
             if isinstance(parent, (cst.IndentedBlock, cst.Module)) and self._after_version_exit(parent, current):
                 return True
             current, parent = parent, self.inf.parents.get(parent)
         return False
 
-    @staticmethod
-    def _after_version_exit(block: cst.IndentedBlock | cst.Module, statement: cst.CSTNode) -> bool:
+    def _is_version_test(self, test: cst.BaseExpression) -> bool:
+        """The test checks the version, directly or through a flag assigned from such a check
+        (``lt_4_56 = version.parse(transformers.__version__) < ...``; ``if lt_4_56:``)."""
+        if _VERSION_TEST.search(_code(test)):
+            return True
+        flag = test.expression if isinstance(test, cst.UnaryOperation) else test
+        if isinstance(flag, cst.Name):
+            values = self.inf._bound_values(flag)
+            exprs = [v.value if isinstance(v, cst.AnnAssign) else v for v in values or ()]
+            return bool(exprs) and all(
+                isinstance(e, cst.BaseExpression) and _VERSION_TEST.search(_code(e)) for e in exprs)
+        return False
+
+    def _after_version_exit(self, block: cst.IndentedBlock | cst.Module, statement: cst.CSTNode) -> bool:
         """``statement`` follows ``if <version test>: ... return/raise`` in the same block: the
         rest of the block is the other versions' branch."""
         for earlier in block.body:
             if earlier is statement:
                 return False
-            if (isinstance(earlier, cst.If) and earlier.orelse is None and _VERSION_TEST.search(_code(earlier.test))
+            if (isinstance(earlier, cst.If) and earlier.orelse is None and self._is_version_test(earlier.test)
                     and isinstance(earlier.body, cst.IndentedBlock) and earlier.body.body):
                 last = earlier.body.body[-1]
                 if isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], (cst.Return, cst.Raise)):
@@ -615,15 +628,22 @@ def check_source(
     if not may_match(source, own_classes):
         _syntax_check(source)  # no rule can fire: skip libcst entirely
         return Result(path, [], source, source)
-    parsed = parse(source)
+    try:
+        reduced = reduce_source(source, lambda text: may_match(text, own_classes))
+    except (SyntaxError, ValueError, RecursionError):
+        reduced = None  # parse() below gives the one-line reason
+    text = reduced.text if reduced is not None else source
+    parsed = parse(text)
     wrapper = MetadataWrapper(parsed, unsafe_skip_copy=True)
     inference = Inference(wrapper, index, module)
-    migrator = _Migrator(inference, path, set(rules if rules is not None else RULES), fix, source)
+    migrator = _Migrator(inference, path, set(rules if rules is not None else RULES), fix, text)
     new_module = wrapper.visit(migrator)
     if fix and migrator.need_compat:
         new_module = ensure_import_compat(drop_unused_cache_imports(parsed, new_module, path))
     findings = sorted(migrator.findings, key=lambda f: (f.line, f.col, f.code))
-    return Result(path, findings, source, new_module.code if fix else source)
+    if not fix or new_module.code == text:
+        return Result(path, findings, source, source)
+    return Result(path, findings, source, reduced.restore(new_module.code) if reduced is not None else new_module.code)
 
 
 def _syntax_check(source: str) -> None:

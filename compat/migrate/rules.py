@@ -1,8 +1,7 @@
 """The rule registry: one stable id per deprecated cache pattern.
 
 Ids never change meaning; a retired rule keeps its number. Every message says
-why the pattern breaks and in which transformers versions (facts from
-``shared/knowledge/transformers-cache-history.md``).
+why the pattern breaks and in which transformers versions (see docs/migrate.md).
 
 >>> RULES["PCC001"].name
 'from-legacy-cache'

@@ -678,6 +678,9 @@ def keys(cache):
 
 
 legacy = cache.to_legacy_cache() if hasattr(cache, "to_legacy_cache") else None
+lt_4_56 = version.parse(transformers.__version__) < version.parse("4.56")
+if lt_4_56:
+    cache = DynamicCache.from_legacy_cache(legacy)
 ''',
         id='version-guarded-branches',
     ),

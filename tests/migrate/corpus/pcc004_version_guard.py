@@ -15,7 +15,15 @@ def as_cache(pairs):
     return DynamicCache.from_legacy_cache(pairs)
 
 
+def as_cache_by_flag(pairs):
+    if NEW_CONSTRUCTOR:
+        return DynamicCache(pairs)
+    else:
+        return DynamicCache.from_legacy_cache(pairs)
+
+
 def run():
     model = build_model()
     prefix, _ = ids()
-    return as_cache(prefix_pairs(model, prefix)).get_seq_length()
+    pairs = prefix_pairs(model, prefix)
+    return as_cache(pairs).get_seq_length(), as_cache_by_flag(pairs).get_seq_length()
