@@ -25,6 +25,9 @@ _EXPORTS = {
     "output_cache": "compat.arguments",
     "to_cache": "compat.convert",
     "to_legacy": "compat.convert",
+    "from_legacy_cache": "compat.legacy_api",
+    "layer_keys": "compat.legacy_api",
+    "layer_values": "compat.legacy_api",
     "prefixed_call": "compat.prefix",
     "PrefixedCall": "compat.prefix",
     "capabilities": "compat.detect",
@@ -55,5 +58,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from compat.arguments import cache_argument, cache_kwargs, output_cache
     from compat.detect import Capabilities, capabilities
     from compat.convert import to_cache, to_legacy
+    from compat.legacy_api import from_legacy_cache, layer_keys, layer_values
     from compat.errors import CacheTypeError, CompatError, MalformedCacheError, UnsupportedModelError
     from compat.prefix import PrefixedCall, prefixed_call

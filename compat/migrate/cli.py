@@ -14,15 +14,18 @@ PCC001  from-legacy-cache  [*]  DynamicCache.from_legacy_cache(x) ...
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from compat.migrate.engine import Finding, ParseFailure, check_source
+from compat.migrate.engine import Finding, ParseFailure, Result, check_source
+from compat.migrate.project import ProjectIndex
 from compat.migrate.reporter import FileError, render_diff, render_json, render_statistics, render_text
 from compat.migrate.rules import RULES, UnknownRuleError, select_rules
+from compat.migrate.sources import SourceFile, read_source, write_source
 
 __all__ = ["EXCLUDED_DIRS", "iter_python_files", "main"]
 
@@ -64,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="comma-separated rule ids or prefixes to disable")
     parser.add_argument("--statistics", action="store_true", help="print the count of findings per rule")
     parser.add_argument("--list-rules", action="store_true", help="print the rule table and exit")
+    parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+                        help="files checked in parallel (default: the CPU count; 1: no worker processes)")
     return parser
 
 
@@ -77,6 +82,54 @@ def _list_rules() -> int:
     return 0
 
 
+# Below this many files to analyse, worker processes cost more than they save.
+_PARALLEL_MIN_FILES = 8
+_WORKER_INDEX: ProjectIndex | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    source: SourceFile
+    rules: tuple[str, ...]
+    fix: bool
+
+
+def _init_worker(index: ProjectIndex) -> None:
+    global _WORKER_INDEX
+    _WORKER_INDEX = index
+
+
+def _check(job: _Job, index: ProjectIndex | None = None) -> Result | str:
+    """One file's result, or the one-line reason it could not be checked."""
+    try:
+        return check_source(job.source.text, job.source.path, rules=job.rules, fix=job.fix,
+                            index=index if index is not None else _WORKER_INDEX, module=job.source.module)
+    except ParseFailure as exc:
+        return str(exc)
+    except RecursionError:
+        return "cannot parse: RecursionError: nested too deeply"
+
+
+def _read_all(paths: Sequence[str], errors: list[FileError]) -> list[SourceFile]:
+    files = []
+    for path, missing in iter_python_files(paths):
+        if missing:
+            errors.append(FileError(path, missing))
+            continue
+        try:
+            files.append(read_source(path))
+        except (OSError, UnicodeDecodeError, SyntaxError, LookupError) as exc:
+            errors.append(FileError(path, f"cannot read: {exc}"))
+    return files
+
+
+def _run(jobs: list[_Job], index: ProjectIndex, workers: int) -> list[Result | str]:
+    if workers == 1 or len(jobs) < _PARALLEL_MIN_FILES:
+        return [_check(job, index) for job in jobs]
+    with concurrent.futures.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(index,)) as pool:
+        return list(pool.map(_check, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (see the module docstring)."""
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -87,25 +140,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnknownRuleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.jobs < 0:
+        print(f"error: --jobs must be 0 (the CPU count) or more, got {args.jobs}", file=sys.stderr)
+        return 2
     findings: list[Finding] = []
     errors: list[FileError] = []
     fixed = 0
     changed_files = 0
     diffs: dict[str, str] = {}
-    for path, missing in iter_python_files(args.paths):
-        if missing:
-            errors.append(FileError(path, missing))
-            print(errors[-1].text(), file=sys.stderr)
+    files = _read_all(args.paths, errors)
+    index = ProjectIndex.build({f.module: f.text for f in files}, packages=[f.module for f in files if f.is_package])
+    jobs = [_Job(f, tuple(enabled), args.fix or args.diff) for f in files]
+    results = _run(jobs, index, args.jobs or os.cpu_count() or 1)
+    for source, result in zip(files, results):
+        if isinstance(result, str):
+            errors.append(FileError(source.path, result))
             continue
-        try:
-            raw = Path(path).read_bytes()
-            source = raw.decode("utf-8")
-            result = check_source(source, path, rules=enabled, fix=args.fix or args.diff)
-        except (OSError, UnicodeDecodeError, ParseFailure) as exc:
-            message = str(exc) if isinstance(exc, ParseFailure) else f"cannot read: {exc}"
-            errors.append(FileError(path, message))
-            print(errors[-1].text(), file=sys.stderr)
-            continue
+        path = source.path
         if args.diff:  # previewed, not applied
             findings.extend(dataclasses.replace(f, fixed=False) for f in result.findings)
         else:
@@ -121,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fixed += sum(f.fixed for f in result.findings)
             if result.changed:
                 changed_files += 1
-                Path(path).write_bytes(result.fixed_source.encode("utf-8"))
+                write_source(source, result.fixed_source)
+    for error in errors:
+        print(error.text(), file=sys.stderr)
     if args.diff:
         if args.format == "json":
             print(render_json(findings, errors, 0, diffs=diffs))

@@ -1,8 +1,7 @@
 """The rule registry: one stable id per deprecated cache pattern.
 
 Ids never change meaning; a retired rule keeps its number. Every message says
-why the pattern breaks and in which transformers versions (facts from
-``shared/knowledge/transformers-cache-history.md``).
+why the pattern breaks and in which transformers versions (see docs/migrate.md).
 
 >>> RULES["PCC001"].name
 'from-legacy-cache'
@@ -48,8 +47,8 @@ _RULES = [
         "DynamicCache.from_legacy_cache(x) / EncoderDecoderCache.from_legacy_cache(x)",
         "`from_legacy_cache` exists only in transformers 4.36-4.57 "
         "(EncoderDecoderCache 4.43-4.57) and was removed in 5.0 with no alias",
-        "compat.to_cache(x)",
-        "build the cache with compat.to_cache(x); from_legacy_cache(None) gave an empty cache",
+        "compat.from_legacy_cache(x) (None-safe: an empty cache, as before); compat.to_cache(x) for a tuple",
+        "use compat.from_legacy_cache(x); it takes no other arguments",
     ),
     Rule(
         "PCC002",
@@ -58,7 +57,7 @@ _RULES = [
         "`to_legacy_cache()` exists only in transformers 4.36-4.57 and was removed in 5.0 "
         "(in 4.56-4.57 an EncoderDecoderCache returns (k, v, None, None) even for decoder-only models)",
         "compat.to_legacy(cache)",
-        "read the tensors with compat.to_legacy(cache)",
+        "if a transformers cache: compat.to_legacy(cache); else silence",
     ),
     Rule(
         "PCC003",
@@ -66,9 +65,8 @@ _RULES = [
         "cache.key_cache[i] / cache.value_cache[i]",
         "`key_cache`/`value_cache` are deprecated wrappers in transformers 4.54-4.55 and removed in 4.56 "
         "(tensors live in `cache.layers[i].keys`/`.values` from 4.54)",
-        "compat.to_legacy(cache)[i][0] (key) / [i][1] (value): reads of a known DynamicCache",
-        "read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache "
-        "(to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)",
+        "compat.layer_keys(cache, i) / compat.layer_values(cache, i) (O(1)): reads of a known DynamicCache",
+        "read via compat.layer_keys/layer_values(cache, i); to write, build a new one",
     ),
     Rule(
         "PCC004",
@@ -78,8 +76,8 @@ _RULES = [
         "(the argument binds to the deprecated `num_hidden_layers`) and silently broken in 4.54-4.55 "
         "(an extra empty layer); "
         "`EncoderDecoderCache(legacy)` works only from 4.56",
-        "compat.to_cache(legacy)",
-        "if the argument is legacy (k, v) data use compat.to_cache(...); if it is a layer count, drop it",
+        "compat.from_legacy_cache(legacy) (compat.to_cache(legacy) for a tuple)",
+        "data: compat.from_legacy_cache(data); a layer count: drop it",
     ),
     Rule(
         "PCC005",
@@ -88,8 +86,7 @@ _RULES = [
         "a Cache is subscriptable (giving (k, v)) only up to transformers 4.57; from 5.0 `cache[i]` raises "
         "TypeError and iterating yields (k, v, sliding) 3-tuples",
         "compat.to_legacy(cache)[i]: reads of a cache built in the same scope",
-        "index compat.to_legacy(cache, model=model) instead (a family-native tuple, Bloom <4.44 or "
-        "GPTBigCode <4.54, needs model=; static caches have no legacy form); never write through an index",
+        "index compat.to_legacy(cache, model=model); never write through it",
     ),
     Rule(
         "PCC006",
@@ -99,7 +96,7 @@ _RULES = [
         "`crop(tokens_to_remove)` in 5.15 (crop(0) does nothing; a positive value is deprecated) "
         "and a positive value raises ValueError from 5.20",
         "",
-        "only crop(-n) with n > 0 means the same on every version; to empty a cache build a new one",
+        "only crop(-n), n > 0, is portable; to empty a cache build a new one",
     ),
     Rule(
         "PCC007",
@@ -109,8 +106,7 @@ _RULES = [
         "and returns -1 from 5.13; `get_max_cache_shape()` exists 4.46-5.19 (None until 4.53, -1 after) "
         "and is removed in 5.20",
         "",
-        "no call exists on every version: treat a dynamic cache as unbounded "
-        "(None or -1), or read the limit from the model config",
+        "no portable call: read the limit from the model config",
     ),
     Rule(
         "PCC008",
@@ -119,8 +115,7 @@ _RULES = [
         "`seen_tokens` is a deprecated property from transformers 4.39 and removed in 4.54; "
         "it also stays 0 for `DynamicCache(data)` in 4.50-4.53",
         "",
-        "use cache.get_seq_length() (exists 4.36-5.23) if you mean the cached length; "
-        "it differs from seen_tokens after crop or for sink caches",
+        "get_seq_length() is the length (differs after crop / for sink caches)",
     ),
     Rule(
         "PCC009",
@@ -128,8 +123,7 @@ _RULES = [
         "cache.get_usable_length(n[, layer_idx])",
         "`get_usable_length` exists only in transformers 4.36-4.53 and was removed in 4.54",
         "cache.get_seq_length(layer_idx), when `cache` is known to be a DynamicCache (no max length)",
-        "for a DynamicCache it equals get_seq_length(layer_idx); for static/sink caches it was capped "
-        "at max_length - n",
+        "a DynamicCache: get_seq_length(layer_idx); static caches capped it",
     ),
     Rule(
         "PCC010",
@@ -139,9 +133,7 @@ _RULES = [
         "follow it: silently wrong logits if it does not start at the prefix length) and silently ignored "
         "from 5.4",
         "",
-        "drop cache_position and pass an attention mask covering prefix + input "
-        "(compat.prefixed_call(model, prefix, input_ids).kwargs does both); keep it only if it provably "
-        "starts at the cache length",
+        "drop it unless it starts at the cache length (see compat.prefixed_call)",
     ),
     Rule(
         "PCC011",
@@ -151,6 +143,25 @@ _RULES = [
         "ValueError from 5.0",
         "model.generate(..., past_key_values=compat.to_cache(<tuple>, model=model))",
         "pass compat.to_cache(<tuple>, model=<the model>)",
+    ),
+    Rule(
+        "PCC012",
+        "past-key-values-keyword",
+        "model(..., past_key_values=x) / model.forward(...) / model.generate(...)",
+        "transformers 5.24 renamed the `past_key_values` argument of model forward/generate to `cache` "
+        "(the old name draws a FutureWarning, removal announced for 5.40); `cache=` fails before 5.24",
+        "**{compat.cache_argument(model): x} (**compat.cache_kwargs(model, x) for a legacy tuple "
+        "passed to generate): the name the installed transformers takes",
+        "if a model: **{compat.cache_argument(model): x} instead",
+    ),
+    Rule(
+        "PCC013",
+        "output-past-key-values",
+        "outputs.past_key_values (outputs of a model call)",
+        "transformers 5.24 renamed the model output field `past_key_values` to `cache` (the old name "
+        "logs a deprecation)",
+        "compat.output_cache(outputs)",
+        "read it with compat.output_cache(outputs)",
     ),
 ]
 
@@ -188,7 +199,7 @@ def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | No
     >>> select_rules(select=["PCC9"])
     Traceback (most recent call last):
     ...
-    compat.migrate.rules.UnknownRuleError: unknown rule id 'PCC9': expected one of PCC001, PCC002, PCC003, PCC004, PCC005, PCC006, PCC007, PCC008, PCC009, PCC010, PCC011 (or a prefix of them, or ALL)
+    compat.migrate.rules.UnknownRuleError: unknown rule id 'PCC9': expected one of PCC001, PCC002, PCC003, PCC004, PCC005, PCC006, PCC007, PCC008, PCC009, PCC010, PCC011, PCC012, PCC013 (or a prefix of them, or ALL)
     """
     chosen = _expand(select) if select else set(RULES)
     chosen -= _expand(ignore or ())

@@ -5,6 +5,7 @@ binds to the deprecated ``num_hidden_layers``) and silently broken on
 4.54-4.55 (an extra empty layer): the model then ignores the prefix.
 
 Patterns: PCC004 (``DynamicCache(legacy)``).
+Also PCC012 (``past_key_values=`` to a model).
 """
 
 import torch
@@ -26,7 +27,7 @@ def build_model(seed=0):
     return LlamaForCausalLM(config).eval()
 
 
-def run(model, legacy, input_ids):
+def run(model: LlamaForCausalLM, legacy, input_ids):
     """Logits of ``input_ids`` after the prefix given as legacy ``(k, v)`` tuples."""
     prefix = tuple((k, v) for k, v in legacy)
     cache = DynamicCache(prefix)

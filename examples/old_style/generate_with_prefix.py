@@ -4,6 +4,7 @@
 4.57) and raises ``ValueError`` from 5.0.
 
 Patterns: PCC002 (``to_legacy_cache``), PCC011 (tuple to ``generate``).
+Also PCC012 (``past_key_values=`` to a model), PCC013 (``out.past_key_values``).
 """
 
 import torch
@@ -26,7 +27,7 @@ def build_model(seed=0):
     return LlamaForCausalLM(config).eval()
 
 
-def run(model, prefix_ids, input_ids, max_new_tokens=4):
+def run(model: LlamaForCausalLM, prefix_ids, input_ids, max_new_tokens=4):
     """Greedy continuation of ``prefix_ids + input_ids``, reusing the prefix's KV."""
     with torch.no_grad():
         out = model(prefix_ids, use_cache=True)

@@ -6,6 +6,7 @@ rewritten. Not meant to be run.
 Patterns: PCC006 (``crop(0)``/``crop(n)``), PCC007 (``get_max_length``),
 PCC008 (``seen_tokens``), PCC009 (``get_usable_length`` on a cache of unknown
 type), PCC010 (``cache_position`` next to ``past_key_values``).
+Also PCC012 (``past_key_values=`` to a model not known to be one).
 """
 
 import torch

@@ -6,6 +6,7 @@ workaround. Breaks on transformers 5.x (both converters were removed).
 
 Patterns: PCC002 (``to_legacy_cache``), PCC001 (``from_legacy_cache``),
 PCC009 (``get_usable_length``).
+Also PCC012 (``past_key_values=`` to a model), PCC013 (``out.past_key_values``).
 """
 
 import torch
@@ -27,14 +28,14 @@ def build_model(seed=0):
     return LlamaForCausalLM(config).eval()
 
 
-def prefix_legacy(model, prefix_ids):
+def prefix_legacy(model: LlamaForCausalLM, prefix_ids):
     """The prefix's per-layer (key, value) tensors, as legacy tuples."""
     with torch.no_grad():
         out = model(prefix_ids, use_cache=True)
     return out.past_key_values.to_legacy_cache()
 
 
-def run(model, prefix_ids, input_ids):
+def run(model: LlamaForCausalLM, prefix_ids, input_ids):
     """Logits of ``input_ids`` given the prefix, computed through a prefix cache."""
     legacy = prefix_legacy(model, prefix_ids)
     cache = DynamicCache.from_legacy_cache(legacy)

@@ -5,6 +5,7 @@
 
 Patterns: PCC002 (``to_legacy_cache``), PCC001 (``from_legacy_cache``),
 PCC003 (``key_cache[i]``/``value_cache[i]``), PCC005 (``cache[i]``, iterating a cache).
+Also PCC013 (``out.past_key_values``).
 """
 
 import torch
@@ -26,7 +27,7 @@ def build_model(seed=0):
     return LlamaForCausalLM(config).eval()
 
 
-def run(model, prefix_ids):
+def run(model: LlamaForCausalLM, prefix_ids):
     """``{"keys": [...], "values": [...], "first": (k, v), "pairs": [(k, v), ...]}`` of the prefix."""
     with torch.no_grad():
         out = model(prefix_ids, use_cache=True)

@@ -238,7 +238,7 @@ def test_sample_without_safe_rewrite_only_gets_todo_comments(tmp_path, capsys):
     assert code == 1
     after = target.read_text().splitlines()
     todos = [line for line in after if line.lstrip().startswith("# TODO(compat): ")]
-    assert sorted(t.split()[2] for t in todos) == ["PCC006", "PCC006", "PCC007", "PCC008", "PCC009", "PCC010"]
+    assert sorted(t.split()[2] for t in todos) == ["PCC006", "PCC006", "PCC007", "PCC008", "PCC009", "PCC010", "PCC012"]
     assert [line for line in after if line not in todos] == sample.read_text().splitlines()
 
 
@@ -263,3 +263,38 @@ def test_crlf_line_endings_are_kept(tmp_path, capsys):
     data = path.read_bytes()
     assert b"compat.to_cache(tuple(p))\r\n" in data
     assert b"\n" not in data.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoding"),
+    [
+        pytest.param("# -*- coding: latin-1 -*-\r\nfrom transformers import DynamicCache\r\nname = 'caf\xe9'\r\n"
+                     "c = DynamicCache.from_legacy_cache(tuple(p))\r\n", "latin-1", id="pep263-latin1-crlf"),
+        pytest.param("from transformers import DynamicCache\nc = DynamicCache.from_legacy_cache(tuple(p))\r\n",
+                     "utf-8-sig", id="utf8-bom-mixed-newlines"),
+    ],
+)
+def test_fix_keeps_encoding_bom_and_line_endings(tmp_path, capsys, raw, encoding):
+    target = tmp_path / "m.py"
+    target.write_bytes(raw.encode(encoding))
+    code, _, _ = run([target, "--fix"], capsys)
+    assert code == 0
+    data = target.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") == (encoding == "utf-8-sig")
+    text = data.decode(encoding)
+    assert "compat.to_cache(tuple(p))" in text
+    newlines = [line[len(line.rstrip("\r\n")):] for line in raw.splitlines(keepends=True)]
+    assert text.endswith(newlines[-1]) and text.count("\r\n") >= raw.count("\r\n")
+
+
+def test_own_class_in_another_module_is_never_a_target(tmp_path, capsys):
+    """A class defining ``to_legacy_cache`` in one module; its instances used in another."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "store.py").write_text("class Store:\n    def to_legacy_cache(self):\n        return ()\n")
+    (package / "use.py").write_text("from pkg.store import Store\n\n\ndef dump(s):\n    return s.to_legacy_cache()\n")
+    (package / "other.py").write_text("def dump(c):\n    return c.to_legacy_cache()\n")
+    code, out, _ = run([tmp_path, "--format", "json"], capsys)
+    found = {(Path(f["filename"]).name, f["code"]) for f in json.loads(out)["findings"]}
+    assert found == {("other.py", "PCC002")}

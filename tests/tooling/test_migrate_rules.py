@@ -49,8 +49,7 @@ import compat
 
 
 def f(pkv):
-    # TODO(compat): PCC001 `transformers.EncoderDecoderCache.from_legacy_...`: rewritten to compat.to_cache; check `pkv` is never None here: from_legacy_cache(None) gave an empty cache, compat.to_cache(None) returns None; if `pkv` holds (k, v) 2-tuples, compat.to_cache returns a DynamicCache, not an EncoderDecoderCache: pass model=<the model>
-    return compat.to_cache(pkv)
+    return compat.from_legacy_cache(pkv, encoder_decoder=True)
 ''',
         ['PCC001'],
         id='PCC001-note-maybe-none',
@@ -78,7 +77,7 @@ cache = DynamicCache.from_legacy_cache(pkv, num_hidden_layers=2)
         '''\
 from transformers import DynamicCache
 
-# TODO(compat): PCC001 `DynamicCache.from_legacy_cache(pkv, num_hidde...`: build the cache with compat.to_cache(x); from_legacy_cache(None) gave an empty cache
+# TODO(compat): PCC001 use compat.from_legacy_cache(x); it takes no other arguments
 cache = DynamicCache.from_legacy_cache(pkv, num_hidden_layers=2)
 ''',
         ['PCC001'],
@@ -115,8 +114,8 @@ from transformers import DynamicCache
 import compat
 
 cache = DynamicCache()
-keys = [compat.to_legacy(cache)[i][0] for i in range(2)]
-last_value = compat.to_legacy(cache)[-1][1].shape
+keys = [compat.layer_keys(cache, i) for i in range(2)]
+last_value = compat.layer_values(cache, -1).shape
 ''',
         ['PCC003'],
         id='PCC003',
@@ -128,7 +127,7 @@ def first_key(cache):
 ''',
         '''\
 def first_key(cache):
-    # TODO(compat): PCC003 `cache.key_cache[0]`: read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache (to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)
+    # TODO(compat): PCC003 read via compat.layer_keys/layer_values(cache, i); to write, build a new one
     return cache.key_cache[0]
 ''',
         ['PCC003'],
@@ -147,11 +146,11 @@ n = len(cache.key_cache)
 from transformers import DynamicCache
 
 cache = DynamicCache()
-# TODO(compat): PCC003 `cache.key_cache[0]`: read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache (to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)
+# TODO(compat): PCC003 read via compat.layer_keys/layer_values(cache, i); to write, build a new one
 cache.key_cache[0] = k
-# TODO(compat): PCC003 `cache.value_cache[0]`: read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache (to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)
+# TODO(compat): PCC003 read via compat.layer_keys/layer_values(cache, i); to write, build a new one
 cache.value_cache[0].zero_()
-# TODO(compat): PCC003 `cache.key_cache`: read with compat.to_legacy(cache, model=model)[i][0|1] if this is a DynamicCache (to_legacy refuses static/quantized caches); for writes build a new cache with compat.to_cache(...)
+# TODO(compat): PCC003 read via compat.layer_keys/layer_values(cache, i); to write, build a new one
 n = len(cache.key_cache)
 ''',
         ['PCC003'],
@@ -181,10 +180,8 @@ b = EncoderDecoderCache(legacy4)
         '''\
 import compat
 
-# TODO(compat): PCC004 `DynamicCache(ddp_cache_data=pkv)`: rewritten to compat.to_cache; check `pkv` is never None here: DynamicCache(None) gave an empty cache, compat.to_cache(None) returns None
-a = compat.to_cache(pkv)
-# TODO(compat): PCC004 `EncoderDecoderCache(legacy4)`: rewritten to compat.to_cache; if `legacy4` holds (k, v) 2-tuples, compat.to_cache returns a DynamicCache, not an EncoderDecoderCache: pass model=<the model>
-b = compat.to_cache(legacy4)
+a = compat.from_legacy_cache(pkv)
+b = compat.from_legacy_cache(legacy4, encoder_decoder=True)
 ''',
         ['PCC004'],
         id='PCC004-note-maybe-none',
@@ -198,7 +195,7 @@ cache = DynamicCache(config.num_hidden_layers)
         '''\
 from transformers import DynamicCache
 
-# TODO(compat): PCC004 `DynamicCache(config.num_hidden_layers)`: if the argument is legacy (k, v) data use compat.to_cache(...); if it is a layer count, drop it
+# TODO(compat): PCC004 data: compat.from_legacy_cache(data); a layer count: drop it
 cache = DynamicCache(config.num_hidden_layers)
 ''',
         ['PCC004'],
@@ -232,7 +229,7 @@ def prefix_len(out):
 ''',
         '''\
 def prefix_len(out):
-    # TODO(compat): PCC005 `out.past_key_values[0]`: index compat.to_legacy(cache, model=model) instead (a family-native tuple, Bloom <4.44 or GPTBigCode <4.54, needs model=; static caches have no legacy form); never write through an index
+    # TODO(compat): PCC005 index compat.to_legacy(cache, model=model); never write through it
     return out.past_key_values[0][0].shape[-2]
 ''',
         ['PCC005'],
@@ -249,7 +246,7 @@ first = out[0]
 from compat import to_cache
 
 out = to_cache(legacy, model=model)
-# TODO(compat): PCC005 `out[0]`: index compat.to_legacy(cache, model=model) instead (a family-native tuple, Bloom <4.44 or GPTBigCode <4.54, needs model=; static caches have no legacy form); never write through an index
+# TODO(compat): PCC005 index compat.to_legacy(cache, model=model); never write through it
 first = out[0]
 ''',
         ['PCC005'],
@@ -263,9 +260,9 @@ def reset(past_key_values, kv_cache):
 ''',
         '''\
 def reset(past_key_values, kv_cache):
-    # TODO(compat): PCC006 `past_key_values.crop(0)`: only crop(-n) with n > 0 means the same on every version; to empty a cache build a new one
+    # TODO(compat): PCC006 only crop(-n), n > 0, is portable; to empty a cache build a new one
     past_key_values.crop(0)
-    # TODO(compat): PCC006 `kv_cache.crop(n)`: only crop(-n) with n > 0 means the same on every version; to empty a cache build a new one
+    # TODO(compat): PCC006 only crop(-n), n > 0, is portable; to empty a cache build a new one
     kv_cache.crop(n)
 ''',
         ['PCC006'],
@@ -278,8 +275,7 @@ def limits(past_key_values):
 ''',
         '''\
 def limits(past_key_values):
-    # TODO(compat): PCC007 `past_key_values.get_max_length()`: no call exists on every version: treat a dynamic cache as unbounded (None or -1), or read the limit from the model config
-    # TODO(compat): PCC007 `past_key_values.get_max_cache_shape()`: no call exists on every version: treat a dynamic cache as unbounded (None or -1), or read the limit from the model config
+    # TODO(compat): PCC007 no portable call: read the limit from the model config
     return past_key_values.get_max_length(), past_key_values.get_max_cache_shape()
 ''',
         ['PCC007'],
@@ -291,7 +287,7 @@ if cache.seen_tokens > 0:
     pass
 ''',
         '''\
-# TODO(compat): PCC008 `cache.seen_tokens`: use cache.get_seq_length() (exists 4.36-5.23) if you mean the cached length; it differs from seen_tokens after crop or for sink caches
+# TODO(compat): PCC008 get_seq_length() is the length (differs after crop / for sink caches)
 if cache.seen_tokens > 0:
     pass
 ''',
@@ -323,7 +319,7 @@ def usable(cache, n):
 ''',
         '''\
 def usable(cache, n):
-    # TODO(compat): PCC009 `cache.get_usable_length(n)`: for a DynamicCache it equals get_seq_length(layer_idx); for static/sink caches it was capped at max_length - n
+    # TODO(compat): PCC009 a DynamicCache: get_seq_length(layer_idx); static caches capped it
     return cache.get_usable_length(n)
 ''',
         ['PCC009'],
@@ -338,14 +334,15 @@ out = model(
 )
 ''',
         '''\
-# TODO(compat): PCC010 `cache_position=torch.arange(3)`: drop cache_position and pass an attention mask covering prefix + input (compat.prefixed_call(model, prefix, input_ids).kwargs does both); keep it only if it provably starts at the cache length
+# TODO(compat): PCC010 drop it unless it starts at the cache length (see compat.prefixed_call)
+# TODO(compat): PCC012 if a model: **{compat.cache_argument(model): x} instead
 out = model(
     ids,
     past_key_values=cache,
     cache_position=torch.arange(3),  # explicit positions
 )
 ''',
-        ['PCC010'],
+        ['PCC010', 'PCC012'],
         id='PCC010',
     ),
     pytest.param(
@@ -361,9 +358,10 @@ import compat
 class Runner:
     def go(self, ids, legacy):
         prefix = tuple(legacy)
+        # TODO(compat): PCC012 if a model: **{compat.cache_argument(model): x} instead
         return self.model.generate(ids, past_key_values=compat.to_cache(prefix, model=self.model), max_new_tokens=2)
 ''',
-        ['PCC011'],
+        ['PCC011', 'PCC012'],
         id='PCC011',
     ),
     pytest.param(
@@ -371,11 +369,218 @@ class Runner:
 seqs = get_model().generate(ids, past_key_values=((k, v),))
 ''',
         '''\
-# TODO(compat): PCC011 `((k, v),)`: pass compat.to_cache(<tuple>, model=<the model>)
+# TODO(compat): PCC011 pass compat.to_cache(<tuple>, model=<the model>)
 seqs = get_model().generate(ids, past_key_values=((k, v),))
 ''',
         ['PCC011'],
         id='PCC011-todo-impure-receiver',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+
+def forward(ids, past_key_values=None, use_legacy_cache=True):
+    if use_legacy_cache:
+        past_key_values = DynamicCache.from_legacy_cache(past_key_values)
+    return past_key_values.get_seq_length()
+''',
+        '''\
+import compat
+
+
+def forward(ids, past_key_values=None, use_legacy_cache=True):
+    if use_legacy_cache:
+        past_key_values = compat.from_legacy_cache(past_key_values)
+    return past_key_values.get_seq_length()
+''',
+        ['PCC001'],
+        id='PCC001-none-safe',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+
+def as_cache(pkv):
+    if isinstance(pkv, (tuple, list)):
+        pkv = DynamicCache.from_legacy_cache(pkv)
+    return pkv
+''',
+        '''\
+import compat
+
+
+def as_cache(pkv):
+    if isinstance(pkv, (tuple, list)):
+        pkv = compat.to_cache(pkv)
+    return pkv
+''',
+        ['PCC001'],
+        id='PCC001-isinstance-tuple',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+
+def dump(cache):
+    if isinstance(cache, DynamicCache):
+        return cache.to_legacy_cache()
+    return cache
+''',
+        '''\
+from transformers import DynamicCache
+import compat
+
+
+def dump(cache):
+    if isinstance(cache, DynamicCache):
+        return compat.to_legacy(cache)
+    return cache
+''',
+        ['PCC002'],
+        id='PCC002-isinstance-guard',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+
+class ListCache(DynamicCache):
+    def __init__(self):
+        super().__init__()
+        self.key_cache = []
+        self.value_cache = []
+
+    def first(self):
+        return self.key_cache[0], self.value_cache[0]
+''',
+        '''\
+from transformers import DynamicCache
+
+
+class ListCache(DynamicCache):
+    def __init__(self):
+        super().__init__()
+        # TODO(compat): PCC003 own key_cache: read-only in 4.54-4.55, the base ignores it from 4.54
+        self.key_cache = []
+        # TODO(compat): PCC003 own value_cache: read-only in 4.54-4.55, the base ignores it from 4.54
+        self.value_cache = []
+
+    def first(self):
+        return self.key_cache[0], self.value_cache[0]
+''',
+        ['PCC003'],
+        id='PCC003-todo-own-lists',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+
+class Sink(DynamicCache):
+    def keys_of(self, i):
+        return self.key_cache[i]
+''',
+        '''\
+from transformers import DynamicCache
+import compat
+
+
+class Sink(DynamicCache):
+    def keys_of(self, i):
+        return compat.layer_keys(self, i)
+''',
+        ['PCC003'],
+        id='PCC003-subclass-self',
+    ),
+    pytest.param(
+        '''\
+import transformers
+
+
+def _tokens(self):
+    return self.seen_tokens, self.key_cache[0]
+
+
+transformers.DynamicCache.tokens = property(_tokens)
+''',
+        '''\
+import transformers
+import compat
+
+
+def _tokens(self):
+    # TODO(compat): PCC008 get_seq_length() is the length (differs after crop / for sink caches)
+    return self.seen_tokens, compat.layer_keys(self, 0)
+
+
+transformers.DynamicCache.tokens = property(_tokens)
+''',
+        ['PCC003', 'PCC008'],
+        id='PCC008-monkeypatch',
+    ),
+    pytest.param(
+        '''\
+from transformers import AutoModelForCausalLM
+
+model = AutoModelForCausalLM.from_pretrained("tiny")
+
+
+def step(ids, cache):
+    out = model(ids, past_key_values=cache, use_cache=True)
+    more = model.forward(ids, past_key_values=cache)
+    return model.generate(ids, past_key_values=tuple(cache), max_new_tokens=2), out, more
+''',
+        '''\
+from transformers import AutoModelForCausalLM
+import compat
+
+model = AutoModelForCausalLM.from_pretrained("tiny")
+
+
+def step(ids, cache):
+    out = model(ids, **{compat.cache_argument(model): cache}, use_cache=True)
+    more = model.forward(ids, **{compat.cache_argument(model): cache})
+    return model.generate(ids, **compat.cache_kwargs(model, tuple(cache)), max_new_tokens=2), out, more
+''',
+        ['PCC011', 'PCC012'],
+        id='PCC012',
+    ),
+    pytest.param(
+        '''\
+def step(model, ids, cache):
+    return model(ids, past_key_values=cache)
+''',
+        '''\
+def step(model, ids, cache):
+    # TODO(compat): PCC012 if a model: **{compat.cache_argument(model): x} instead
+    return model(ids, past_key_values=cache)
+''',
+        ['PCC012'],
+        id='PCC012-todo-unknown-model',
+    ),
+    pytest.param(
+        '''\
+from transformers import PreTrainedModel
+
+
+def prefix(model: PreTrainedModel, ids):
+    out = model(ids, use_cache=True)
+    return out.past_key_values
+''',
+        '''\
+from transformers import PreTrainedModel
+import compat
+
+
+def prefix(model: PreTrainedModel, ids):
+    out = model(ids, use_cache=True)
+    return compat.output_cache(out)
+''',
+        ['PCC013'],
+        id='PCC013',
     ),
 ]
 
@@ -433,12 +638,63 @@ s = streamer.seen_tokens
 layers = tuple(pkv)
 first = layers[0]
 rest = out.past_key_values[1:]
-model.generate(ids, past_key_values=cache)
-model.generate(ids, past_key_values=None)
-out = model(ids, past_key_values=cache, cache_position=None)
+model.generate(ids, past_key_values=cache)  # noqa: PCC012
+model.generate(ids, past_key_values=None)  # noqa: PCC012
+out = model(ids, past_key_values=cache, cache_position=None)  # noqa: PCC012
 cache.crop(-2)
 ''',
         id='not-evident',
+    ),
+    pytest.param(
+        '''\
+from transformers import DynamicCache
+
+
+class FlatCache(DynamicCache):
+    def to_legacy_cache(self):
+        return tuple(self.flat)
+
+
+class Store:
+    def to_legacy_cache(self):
+        return ()
+
+
+def dump(cache: FlatCache, store):
+    return cache.to_legacy_cache(), store.to_legacy_cache()
+''',
+        id='own-classes-define-the-attribute',
+    ),
+    pytest.param(
+        '''\
+import transformers
+from packaging import version
+
+
+def keys(cache):
+    if version.parse(transformers.__version__) < version.parse("4.56"):
+        return cache.key_cache[0]
+    return cache.layers[0].keys
+
+
+legacy = cache.to_legacy_cache() if hasattr(cache, "to_legacy_cache") else None
+lt_4_56 = version.parse(transformers.__version__) < version.parse("4.56")
+if lt_4_56:
+    cache = DynamicCache.from_legacy_cache(legacy)
+''',
+        id='version-guarded-branches',
+    ),
+    pytest.param(
+        '''\
+from transformers.masking_utils import create_causal_mask
+
+
+class Wrapper:
+    def forward(self, ids, past_key_values=None, cache_position=None):
+        mask = create_causal_mask(ids, cache_position=cache_position, past_key_values=past_key_values)
+        return self.model(ids, past_key_values=past_key_values, cache_position=cache_position)  # noqa: PCC012
+''',
+        id='cache-position-passed-through-or-to-a-mask-helper',
     ),
     pytest.param(
         '''\
@@ -507,8 +763,8 @@ def test_fixable_rules_have_a_fixed_case():
 def test_todo_comment_names_rule_and_what_to_check():
     after = check_source("cache = x\ncache.crop(0)\n", fix=True).fixed_source
     todo = after.splitlines()[1]
-    assert todo.startswith("# TODO(compat): PCC006 `cache.crop(0)`: ")
-    assert RULES["PCC006"].todo in todo
+    assert todo == f"# TODO(compat): PCC006 {RULES['PCC006'].todo}"
+    assert len(todo) <= 100
 
 
 def test_formatting_and_comments_elsewhere_are_preserved():
