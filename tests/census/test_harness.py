@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
+pytest.importorskip("torch", reason="not-applicable: the census needs torch, transformers and peft")
+pytest.importorskip("transformers", reason="not-applicable: the census needs torch, transformers and peft")
+pytest.importorskip("peft", reason="not-applicable: the census needs torch, transformers and peft")
 import torch
 
 from compat.census import arch, checks, oracle, registry, report
@@ -50,6 +54,8 @@ def test_oracle_detects_a_wrong_prompt(method):
 @pytest.mark.tooling
 def test_reports_round_trip(tmp_path):
     r = arch.census_arch(_llama())
+    import torch
+
     census = Census("t", "p", torch.__version__, "now", r.seconds, 1, (r,))
     s = report.write_reports(census, tmp_path)
     assert s["archs"] == 1 and s["arch_statuses"] == {r.status.value: 1}

@@ -10,6 +10,10 @@ import functools
 
 import pytest
 
+pytest.importorskip("torch", reason="not-applicable: the census needs torch, transformers and peft")
+pytest.importorskip("transformers", reason="not-applicable: the census needs torch, transformers and peft")
+pytest.importorskip("peft", reason="not-applicable: the census needs torch, transformers and peft")
+
 from compat.census import arch, catalogue, checks, registry, sample
 from compat.census.results import Status
 
