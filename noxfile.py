@@ -1,4 +1,4 @@
-"""Sessions: tests (default), bench, matrix, report, gate, watch, migrate.
+"""Sessions: tests (default), bench, matrix, report, gate, watch, census, migrate.
 
     nox -s matrix                 # the main job: default transformers x peft matrix
     nox -s tests                  # the suite against the newest pair (PCC_PINS overrides)
@@ -120,6 +120,13 @@ def watch(session: nox.Session) -> None:
     """Release watch: the gate from the default pins to the newest transformers/peft -> reports/watch.{md,json}."""
     _tooling(session, "report")
     session.run("python", "-m", "compat.watch", *session.posargs)
+
+
+@nox.session
+def census(session: nox.Session) -> None:
+    """Architecture census on the pinned (newest) pair -> reports/census.{json,md,html}; see --help."""
+    install_project(session, "report")
+    session.run("python", "-m", "compat", "census", *session.posargs)
 
 
 @nox.session

@@ -3,7 +3,8 @@
 ``python -m compat migrate ...`` runs the migration tool (``compat.migrate.cli``);
 ``python -m compat gate ...`` (or the console command ``peft-cache-compat gate ...``) runs the
 upgrade gate (``compat.gate.cli``) and exits with its verdict's code: what CI should call;
-``python -m compat watch ...`` the release watch (``compat.watch.cli``). The console
+``python -m compat watch ...`` the release watch (``compat.watch.cli``); ``python -m compat census ...``
+the architecture census (``compat.census.cli``). The console
 script ``peft-cache-compat`` is this same entry point.
 """
 
@@ -21,11 +22,12 @@ SUBCOMMANDS = {
     "migrate": ("compat.migrate", "run"),  # says which extra to install when libcst is missing
     "gate": ("compat.gate.cli", "main"),  # exit code = the verdict's: 0 same, 1 changed, 2 broken/no verdict
     "watch": ("compat.watch.cli", "main"),
+    "census": ("compat.census.cli", "main"),  # the architecture census -> reports/census.{json,md,html}
 }
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """``python -m compat [--json]``, ``... migrate|gate|watch ...``; returns the exit code.
+    """``python -m compat [--json]``, ``... migrate|gate|watch|census ...``; returns the exit code.
 
     ``prog``: how it was started (the ``peft-cache-compat`` console command or ``python -m compat``).
     """
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Show what peft-cache-compat detected about the installed transformers/peft/torch. "
-        "Subcommands: 'migrate', 'gate' (the upgrade gate) and 'watch' (the release watch); "
+        "Subcommands: 'migrate', 'gate' (the upgrade gate), 'watch' (the release watch) and 'census' "
+        "(the architecture census); "
         "see 'python -m compat SUBCOMMAND --help'.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -1,0 +1,132 @@
+"""Build one architecture tiny: its config class's defaults, shrunk generically
+(:mod:`compat.census.shrink`), the override table (:mod:`compat.census.overrides`), fp32,
+eager attention, eval mode, weights drawn from a fixed seed. No hub access, no
+``trust_remote_code``.
+
+A build that raises is a finding (:class:`NotBuildable`, the exception's type and message).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from compat.census import overrides, shrink
+from compat.census.registry import Arch
+
+__all__ = ["Built", "NotBuildable", "build", "config_for"]
+
+#: larger than transformers' 0.02 so that tiny random models have a clear argmax and react to
+#: their context (the zoo's choice, compat/testing/zoo.py)
+INIT_RANGE = 0.2
+SEED = 0
+
+
+class NotBuildable(RuntimeError):
+    """The architecture cannot be built tiny on this transformers; the message says why."""
+
+
+@dataclasses.dataclass
+class Built:
+    """A built tiny model and how long the build took."""
+
+    arch: Arch
+    model: Any
+    seconds: float
+    parameters: int
+
+
+def _config_class(arch: Arch) -> Any:
+    """The config class the model class takes: a composite model type's causal-LM class often
+    takes the text sub-config (``Qwen3_5ForCausalLM`` takes ``Qwen3_5TextConfig``)."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    own = getattr(_model_class(arch), "config_class", None)
+    return own if own is not None else CONFIG_MAPPING[arch.model_type]
+
+
+def _model_class(arch: Arch) -> Any:
+    import transformers
+
+    cls = getattr(transformers, arch.model_class, None)
+    if cls is None:
+        raise NotBuildable(f"transformers has no {arch.model_class} (the auto mapping names it)")
+    return cls
+
+
+def _eager(cfg: Any) -> None:
+    for sub in [cfg, *(getattr(cfg, k) for k in getattr(cfg, "sub_configs", {}) or {} if getattr(cfg, k, None))]:
+        try:
+            sub._attn_implementation = "eager"
+        except Exception:  # noqa: BLE001 - a config without the property keeps its default
+            pass
+
+
+def config_for(arch: Arch) -> Any:
+    """The tiny config of ``arch``."""
+    cls = _config_class(arch)
+    small = overrides.apply(arch.id, shrink.shrink(cls().to_dict()))
+    # None defaults are left to the constructor, which derives them (head_dim from hidden/heads)
+    small = {k: v for k, v in small.items() if v is not None}
+    for key in ("transformers_version", "architectures", "_name_or_path", "model_type", "dtype", "torch_dtype"):
+        small.pop(key, None)
+    small["initializer_range"] = INIT_RANGE
+    small["use_cache"] = True
+    if arch.mapping == "causal" and "is_decoder" in cls().to_dict() and not arch.seq2seq:
+        small["is_decoder"] = True  # BERT-like encoders run causally only as decoders
+    cfg = cls(**small)
+    _eager(cfg)
+    return cfg
+
+
+def build(arch: Arch, *, seed: int = SEED) -> Built:
+    """A tiny fp32 model of ``arch`` in eval mode; :class:`NotBuildable` if that fails."""
+    import torch
+
+    start = time.perf_counter()
+    try:
+        cfg = config_for(arch)
+        model_cls = _model_class(arch)
+        state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            model = model_cls(cfg)
+        finally:
+            torch.random.set_rng_state(state)
+    except NotBuildable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to build is the finding
+        raise NotBuildable(f"{type(exc).__name__}: {exc}".strip()) from exc
+    model = model.to(torch.float32).eval()
+    _eager(model.config)
+    _quiet_generation(model)
+    _decoder_start(model)
+    return Built(arch, model, time.perf_counter() - start, sum(p.numel() for p in model.parameters()))
+
+
+def _decoder_start(model: Any) -> None:
+    """Encoder-decoders: a decoder start id on the config and the generation config (5.x keeps it
+    only in generation configs of real checkpoints): the config's, else the generation config's,
+    else pad (0)."""
+    cfg, gc = model.config, getattr(model, "generation_config", None)
+    if not getattr(cfg, "is_encoder_decoder", False):
+        return
+    start = getattr(cfg, "decoder_start_token_id", None)
+    if start is None and gc is not None:
+        start = getattr(gc, "decoder_start_token_id", None)
+    start = 0 if start is None else start
+    cfg.decoder_start_token_id = start
+    if gc is not None:
+        gc.decoder_start_token_id = start
+
+
+def _quiet_generation(model: Any) -> None:
+    """Generation runs exactly max_new_tokens: no EOS, no forced tokens (as the zoo does)."""
+    gc = getattr(model, "generation_config", None)
+    if gc is not None:
+        gc.eos_token_id = None
+        gc.pad_token_id = 0
+        for attr in ("forced_bos_token_id", "forced_eos_token_id", "suppress_tokens", "begin_suppress_tokens"):
+            if hasattr(gc, attr):
+                setattr(gc, attr, None)

@@ -1,0 +1,58 @@
+"""Per-architecture config overrides on top of :func:`compat.census.shrink.shrink`, each with a
+one-line reason. Keep it small: a row belongs here only when the generic shrinking yields a config
+the architecture rejects or one that would test something else than the architecture's point.
+
+>>> OVERRIDES["mamba2"].reason
+'SSM heads x head_dim must equal expand x hidden (2 x 32): 8 heads of 8'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["OVERRIDES", "Override", "apply"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """Config keys to set (``sub.key`` reaches into a sub-config dict) and why."""
+
+    values: dict[str, Any]
+    reason: str
+
+
+OVERRIDES: dict[str, Override] = {
+    "mamba2": Override({"num_heads": 8, "head_dim": 8, "n_groups": 1},
+                       "SSM heads x head_dim must equal expand x hidden (2 x 32): 8 heads of 8"),
+    "jamba": Override({"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2,
+                       "expert_layer_offset": 1, "use_mamba_kernels": False},
+                      "one Mamba and one attention layer in 2 (default period 8); no CUDA kernels"),
+    "zaya": Override({"num_experts_per_tok": 1}, "ZAYA's config accepts only num_experts_per_tok=1"),
+    "gemma3n_text": Override({"num_kv_shared_layers": 0},
+                             "KV sharing needs a producing layer of each kind before the shared ones; 2 layers have none"),
+    "gemma3n": Override({"text_config.num_kv_shared_layers": 0},
+                        "KV sharing needs a producing layer of each kind before the shared ones; 2 layers have none"),
+    "lfm2_moe": Override({"layer_types": ["conv", "full_attention"]},
+                         "the default config has layer_types=None, which the model indexes; one conv + one attention"),
+    "reformer": Override({"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [16, 16]},
+                         "axial position factors must sum to hidden (32) and multiply to the positions (256)"),
+}
+
+
+def _set(d: dict, dotted: str, value: Any) -> None:
+    *path, last = dotted.split(".")
+    for part in path:
+        d = d.setdefault(part, {})
+    d[last] = value
+
+
+def apply(arch_id: str, config_dict: dict) -> dict:
+    """``config_dict`` with the architecture's overrides (a new dict)."""
+    override = OVERRIDES.get(arch_id)
+    if override is None:
+        return config_dict
+    out = dict(config_dict)
+    for key, value in override.values.items():
+        _set(out, key, value)
+    return out
