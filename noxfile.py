@@ -73,6 +73,14 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the project and mypy --strict over the shim modules (configured in pyproject.toml)."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks (figures, not assertions): shim cost and suite wall time."""
     install_project(session, "test")

@@ -90,7 +90,7 @@ def bench_run(matrix: str, jobs: int, fresh: bool, extra: list[str]) -> None:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, check=False)
     wall = time.perf_counter() - t0
-    print(f"| matrix | jobs | envs | wall | exit | load avg before / after |\n|---|---:|---|---:|---:|---|")
+    print("| matrix | jobs | envs | wall | exit | load avg before / after |\n|---|---:|---|---:|---:|---|")
     print(f"| {matrix} | {jobs} | {'fresh' if fresh else 'reused'} | {wall:.0f} s | {proc.returncode} | {load0} / {_load()} |")
     print(f"\nreports: {out}")
 

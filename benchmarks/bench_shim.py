@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from compat import _transformers as tf  # noqa: E402
-from compat import capabilities, to_cache, to_legacy  # noqa: E402
+from compat import _transformers as tf
+from compat import capabilities, to_cache, to_legacy
 
 LAYERS, KV_HEADS, HEAD_DIM, PREFIX = 32, 8, 128, 32
 

@@ -22,11 +22,10 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from compat.matrix.config import DEFAULT_SUITE as CELL_SUITE  # noqa: E402  (what a matrix cell runs)
+from compat.matrix.config import DEFAULT_SUITE as CELL_SUITE
 
 
 def run(workers: int, junit: str) -> tuple[float, int]:

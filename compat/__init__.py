@@ -56,8 +56,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from compat.arguments import cache_argument, cache_kwargs, output_cache
-    from compat.detect import Capabilities, capabilities
     from compat.convert import to_cache, to_legacy
-    from compat.legacy_api import from_legacy_cache, layer_keys, layer_values
+    from compat.detect import Capabilities, capabilities
     from compat.errors import CacheTypeError, CompatError, MalformedCacheError, UnsupportedModelError
+    from compat.legacy_api import from_legacy_cache, layer_keys, layer_values
     from compat.prefix import PrefixedCall, prefixed_call

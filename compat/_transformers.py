@@ -55,7 +55,7 @@ KNOWN_CACHE_CLASSES = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cache_utils() -> Any:
     """``transformers.cache_utils`` or ``None`` where it does not exist (before 4.36)."""
     try:
@@ -139,7 +139,7 @@ def family_present(model_type: str) -> bool:
     return _model_class_name(model_type) is not None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_class_for(model_type: str) -> Any:
     """The family's base model class (e.g. ``LlamaModel``) or ``None`` if unknown."""
     name = _model_class_name(model_type)
@@ -178,7 +178,7 @@ def family_takes_cache(model_type: str | None = None, *, model: Any = None) -> b
     return bool(getattr(cls, "_supports_cache_class", False))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bloom_native() -> bool:
     try:
         mod = importlib.import_module("transformers.models.bloom.modeling_bloom")
@@ -207,7 +207,7 @@ def native_layout(model_type: str | None) -> str:
 # --------------------------------------------------------------------------- storage
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def storage_strategy() -> str:
     """How :func:`compat.to_cache` can fill a DynamicCache without copying (runtime probe).
 
@@ -296,7 +296,7 @@ def forward_takes(module: Any, name: str) -> bool:
 CACHE_ARGUMENTS = ("past_key_values", "cache")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _generation_takes_cache() -> bool:
     """Whether the installed ``GenerationMixin.prepare_inputs_for_generation`` names its cache ``cache``."""
     import inspect
@@ -337,7 +337,7 @@ def output_cache(outputs: Any) -> Any:
     return getattr(outputs, "past_key_values", None)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def generate_resets_cache_position() -> bool:
     """True where ``generate`` starts ``cache_position`` at 0 whatever the given cache holds
     (4.39: ``model_kwargs["cache_position"] = torch.arange(cur_len)`` in the decoding loops,

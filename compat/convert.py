@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from compat import _transformers as tf
-from compat.hints import CacheInput, CacheOutput, ConfigLike, LegacyCache, ModelLike
 from compat.errors import CacheTypeError, MalformedCacheError, UnsupportedModelError
 from compat.expect import expect
+from compat.hints import CacheInput, CacheOutput, ConfigLike, LegacyCache, ModelLike
 from compat.layouts import to_bloom, to_gpt_bigcode
 from compat.validate import check_fit, check_layers, describe, normalize
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-from typing import Any
 from importlib import metadata
+from typing import Any
+
 from compat import _transformers as tf
 from compat.convert import _OWN_CACHE_ONLY
 

@@ -34,7 +34,6 @@ from pathlib import Path
 
 from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from compat.toolchain import ToolchainError, TorchSource, torch_source
 

@@ -37,7 +37,8 @@ token ids differ: first difference at row 0, step 1: got 2, expected 4
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 __all__ = ["TOLERANCES", "Tolerance", "assert_close", "assert_same_tokens", "diff_stats", "tolerance_for"]
 

@@ -31,8 +31,8 @@ else:  # pragma: no cover
 
 __all__ = [
     "PROJECT_ROOT",
-    "TorchSource",
     "ToolchainError",
+    "TorchSource",
     "default_pins",
     "load_project_config",
     "torch_source",

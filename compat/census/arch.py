@@ -92,7 +92,7 @@ def _method(base: Any, method: str, x: checks.Inputs, kv_reason: str) -> MethodR
         return MethodResult(method, Status.NOT_APPLICABLE, kv_reason)
     try:
         pm = _wrap(base, method)
-    except Exception as exc:  # noqa: BLE001 - PEFT's refusal, quoted
+    except Exception as exc:
         return MethodResult(method, Status.NOT_APPLICABLE, f"PEFT refuses: {_first_line(exc)}")
     return MethodResult(method, Status.FAIL, "", tuple(checks.run_checks(pm, method, x)))
 
@@ -120,7 +120,7 @@ def census_arch(arch: Arch, *, known: tuple = (), versions: tuple[str, str] = ("
                 x = checks.inputs(base)
                 try:
                     kv_reason = _kv_reason(base, x)
-                except Exception as exc:  # noqa: BLE001 - the base model cannot run a text forward
+                except Exception as exc:
                     failed = (CheckResult("base", Status.FAIL, f"plain text forward raises {_first_line(exc)}"),)
                     done = [MethodResult(m, Status.FAIL, "", failed) for m in methods]
                 else:

@@ -21,12 +21,13 @@ PEFT's prefix split by its documented layout, handed to a cache-free decoder thr
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from compat.census import oracle, shrink
 from compat.census.results import CheckResult, Status
 
-__all__ = ["METHODS", "CHECKS", "Inputs", "inputs", "run_checks"]
+__all__ = ["CHECKS", "METHODS", "Inputs", "inputs", "run_checks"]
 
 #: the census methods: one per way the prompt reaches the model (compat.testing.methods ids)
 METHODS = ("prefix", "prefix_proj", "prompt", "ptuning_mlp")
@@ -152,7 +153,7 @@ def _guard(check: str, body: Callable[[], CheckResult]) -> CheckResult:
     """Run one check; an exception is that check's failure (type and first line)."""
     try:
         return body()
-    except Exception as exc:  # noqa: BLE001 - the finding is the exception
+    except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:400]
         return CheckResult(check, Status.FAIL, f"{type(exc).__name__}: {first}")
 
@@ -249,6 +250,6 @@ def _peft_runs(pm: Any, x: Inputs) -> str:
     """What PEFT's forward does with its own (random) prompt when the oracle cannot be loaded."""
     try:
         _peft_logits(pm, x)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"; PEFT's forward raises {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
     return "; PEFT's forward runs (its prompt cannot be checked against real tokens)"

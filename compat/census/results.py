@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "ArchResult", "Census", "CheckResult", "MethodResult", "Status",
            "check_id"]
@@ -51,7 +50,7 @@ class CheckResult:
                 "max_abs_diff": self.max_abs_diff, "known": list(self.known)}
 
     @classmethod
-    def from_json(cls, d: dict) -> "CheckResult":
+    def from_json(cls, d: dict) -> CheckResult:
         return cls(d["check"], Status(d["status"]), d.get("message", ""), d.get("max_abs_diff"),
                    tuple(d.get("known", ())))
 
@@ -68,7 +67,7 @@ class MethodResult:
                 "checks": [c.to_json() for c in self.checks]}
 
     @classmethod
-    def from_json(cls, d: dict) -> "MethodResult":
+    def from_json(cls, d: dict) -> MethodResult:
         return cls(d["method"], Status(d["status"]), d.get("reason", ""),
                    tuple(CheckResult.from_json(c) for c in d.get("checks", ())))
 
@@ -93,7 +92,7 @@ class ArchResult:
                 "parameters": self.parameters, "methods": [m.to_json() for m in self.methods]}
 
     @classmethod
-    def from_json(cls, d: dict) -> "ArchResult":
+    def from_json(cls, d: dict) -> ArchResult:
         return cls(d["arch"], d["model_type"], d["mapping"], d["model_class"], Status(d["status"]),
                    d.get("reason", ""), d["build_seconds"], d["seconds"], d["parameters"],
                    tuple(MethodResult.from_json(m) for m in d.get("methods", ())))
@@ -119,7 +118,7 @@ class Census:
                 "known": list(self.known), "archs": [a.to_json() for a in self.archs]}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Census":
+    def from_json(cls, d: dict) -> Census:
         if d.get("schema") != SCHEMA or d.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"not a census result of schema {SCHEMA} v{SCHEMA_VERSION}: "
                              f"found {d.get('schema')!r} v{d.get('schema_version')!r}")

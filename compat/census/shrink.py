@@ -113,9 +113,7 @@ def _per_layer(d: dict, n: int) -> dict:
     """Keys whose value is a list (or pattern string) with one entry per layer."""
     out = {}
     for key, value in d.items():
-        if isinstance(value, list) and len(value) == n and n > 2:
-            out[key] = value
-        elif key in _PER_LAYER_STRINGS and isinstance(value, str) and len(value) == n:
+        if (isinstance(value, list) and len(value) == n and n > 2) or (key in _PER_LAYER_STRINGS and isinstance(value, str) and len(value) == n):
             out[key] = value
     if isinstance(d.get("layer_types"), list):
         out["layer_types"] = d["layer_types"]

@@ -324,7 +324,7 @@ def _gate(ns: argparse.Namespace, reports: Path, command: str) -> int:
     report = dict(base_report)
     try:
         run_gate(ns, timings, report)
-    except (GateError, Exception) as exc:  # noqa: BLE001 - any failure must replace the "running" report
+    except (GateError, Exception) as exc:
         message, line = _failure(exc)
         write_reports({**report, "status": "error", "error": message, "exit_code": EXIT_ERROR}, reports)
         print(f"gate: error: {line}", file=sys.stderr)

@@ -62,7 +62,6 @@ def compare_floats(name: str, golden, candidate) -> dict[str, Any]:
 
 def compare_tokens(name: str, golden, candidate, *, prompt_len: int) -> dict[str, Any]:
     """Exact comparison of generated token ids; the first differing step if any."""
-    import torch
 
     out: dict[str, Any] = {"output": name, "kind": "tokens"}
     rows = min(golden.shape[0], candidate.shape[0])

@@ -126,7 +126,7 @@ def record_cases(
             check_golden(first, second)
         except GoldenRefused as exc:
             entry.update(status="refused", reason=str(exc))
-        except Exception as exc:  # noqa: BLE001 - a baseline failure is recorded, not raised
+        except Exception as exc:
             entry.update(status="error", reason=error_text(exc))
         else:
             target = out_dir / "cases" / case.id
@@ -163,7 +163,7 @@ def replay_golden(golden_dir: Path, *, runner: Runner = run_case) -> dict[str, A
         result: dict[str, Any] = {"id": case.id, "family": case.family, "method": case.method}
         try:
             candidate = runner(case, golden_dir)
-        except Exception as exc:  # noqa: BLE001 - a candidate failure is the finding
+        except Exception as exc:
             result.update(status="error", reason=error_text(exc))
         else:
             golden = load_file(str(golden_dir / entry["outputs"]))

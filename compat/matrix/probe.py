@@ -65,7 +65,7 @@ def probe(modules=None) -> dict:
                 found["torch_cuda"] = module.version.cuda
             if stage == "compat":
                 _resolve_without_trace(module)
-    except BaseException as exc:  # noqa: BLE001 - every import failure is reported, never hidden
+    except BaseException as exc:
         found["error"] = {
             "stage": stage,
             "type": type(exc).__name__,

@@ -30,9 +30,9 @@ __all__ = [
     "Classification",
     "TestResult",
     "classify",
+    "counts",
     "glob_match",
     "judge",
-    "counts",
     "parse_junit",
     "parse_junit_text",
 ]
@@ -159,7 +159,7 @@ def parse_junit(path: str | Path) -> list[TestResult]:
 
 def counts(tests: list[TestResult]) -> dict[str, int]:
     """Outcome counts; ``ran`` excludes skips (n/a or other), which are never passes."""
-    out = {k: 0 for k in ("passed", "failed", "error", "na", "skipped", "xfailed", "xpassed")}
+    out = dict.fromkeys(("passed", "failed", "error", "na", "skipped", "xfailed", "xpassed"), 0)
     for t in tests:
         out[t.outcome] = out.get(t.outcome, 0) + 1
     out["total"] = len(tests)

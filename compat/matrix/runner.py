@@ -336,7 +336,7 @@ def run_cell(
     if not junit_missing:
         try:
             tests = parse_junit(junit_tmp)
-        except Exception as exc:  # noqa: BLE001 - a truncated XML is a crash, reported as such
+        except Exception as exc:
             junit_missing = True
             result["message"] = f"unreadable JUnit XML: {exc}"
         else:  # only a JUnit file that parsed is published (never an empty or truncated one)

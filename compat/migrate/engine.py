@@ -24,8 +24,8 @@ from libcst.metadata import MetadataWrapper
 
 from compat.migrate.imports import drop_unused_cache_imports, ensure_import_compat
 from compat.migrate.infer import CACHE_ISH, MODEL_ISH, Inference, terminal_name
-from compat.migrate.project import ProjectIndex
 from compat.migrate.prefilter import may_match
+from compat.migrate.project import ProjectIndex
 from compat.migrate.reduce import reduce_source
 from compat.migrate.rules import RULES
 

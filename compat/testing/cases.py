@@ -17,7 +17,7 @@ from typing import Any
 
 from compat.testing import methods, trace, zoo
 
-__all__ = ["Case", "GEN_TOKENS", "applicable", "get", "ids_for", "params"]
+__all__ = ["GEN_TOKENS", "Case", "applicable", "get", "ids_for", "params"]
 
 GEN_TOKENS = 5
 
@@ -135,7 +135,7 @@ class Case:
         return {"virtual": reference.peft_virtual(self.peft, batch, self.task_ids(batch))}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get(family: str, method: str, seed: int = 0) -> Case:
     """Build (once per process) the base model and its PEFT wrapper."""
     base = zoo.build(family, seed=seed)

@@ -24,8 +24,8 @@ from typing import Any
 __all__ = [
     "METHODS",
     "NUM_VIRTUAL_TOKENS",
-    "PROMPT_METHODS",
     "PREFIX_METHODS",
+    "PROMPT_METHODS",
     "TEXT_INIT",
     "is_prefix",
     "method_available",
@@ -72,7 +72,7 @@ def _check(method: str) -> None:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def method_available(method: str) -> tuple[bool, str]:
     """``(True, "")`` if the installed peft offers the method, else ``(False, reason)``."""
     _check(method)
@@ -90,7 +90,7 @@ def method_available(method: str) -> tuple[bool, str]:
     return True, ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_tokenizer_dir() -> str:
     """A directory holding a tiny offline WordLevel tokenizer (4 specials, w4 .. w95).
 

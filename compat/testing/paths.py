@@ -60,7 +60,7 @@ def takes_cache(model) -> tuple[bool, str]:
     return True, ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_converts(module_name: str) -> bool:
     src = inspect.getsource(importlib.import_module(module_name))
     return "from_legacy_cache" in src

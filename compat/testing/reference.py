@@ -34,18 +34,18 @@ from compat import _transformers as tf
 
 __all__ = [
     "Decoded",
-    "honours_position_ids",
-    "ReferenceNotApplicable",
     "PrefixLayoutError",
+    "ReferenceNotApplicable",
     "cross_kv",
     "decode",
+    "honours_position_ids",
     "load_prefix",
     "model_kv",
-    "prompt_kv",
     "next_logits",
     "peft_prefix",
     "peft_virtual",
     "position_ids_from_mask",
+    "prompt_kv",
 ]
 
 

@@ -48,7 +48,7 @@ def _length(cache: Any) -> int:
         if isinstance(cache, (tuple, list)):
             return int(cache[0][0].shape[-2]) if len(cache) and len(cache[0]) else 0
         return int(cache.get_seq_length())
-    except Exception:  # noqa: BLE001 - an unreadable cache is recorded, not raised
+    except Exception:
         return -1
 
 

@@ -27,9 +27,9 @@ import functools
 from typing import Any, NamedTuple
 
 __all__ = [
-    "FAMILIES",
     "DECODER_FAMILIES",
     "ENCODER_DECODER_FAMILIES",
+    "FAMILIES",
     "PAD_ID",
     "VOCAB",
     "Dims",
@@ -245,7 +245,7 @@ def _force_eager(cfg) -> None:
         cfg.__dict__["_attn_implementation"] = "eager"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def family_available(family_id: str) -> tuple[bool, str]:
     """``(True, "")`` when the installed transformers can build the family as
     specified, else ``(False, reason)`` (feature detection, no version checks).

@@ -87,7 +87,7 @@ def run_watch(
         fields.update(status=Status.ERROR, verdict=None, error="interrupted")
         write_reports(WatchResult(**head, **fields), reports)
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure must replace the "running" report
+    except Exception as exc:
         traceback.print_exc()
         fields.update(status=Status.ERROR, verdict=None, error=f"internal error: {type(exc).__name__}: {exc}")
     finished = clock().isoformat(timespec="seconds")

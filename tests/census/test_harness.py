@@ -54,7 +54,6 @@ def test_oracle_detects_a_wrong_prompt(method):
 @pytest.mark.tooling
 def test_reports_round_trip(tmp_path):
     r = arch.census_arch(_llama())
-    import torch
 
     census = Census("t", "p", torch.__version__, "now", r.seconds, 1, (r,))
     s = report.write_reports(census, tmp_path)

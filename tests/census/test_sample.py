@@ -21,7 +21,7 @@ _ARCHS = {a.id: a for a in registry.architectures()}
 SAMPLE = sample.present(_ARCHS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _census(arch_id: str):
     import peft
     import transformers

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from hypothesis import given
-from tests.property.strategies import cache_shapes, make_legacy
 
 from compat import capabilities, to_cache, to_legacy
+from tests.property.strategies import cache_shapes, make_legacy
 
 if not capabilities().cache_utils:  # pragma: no cover - decided per install
     pytest.skip("not-applicable: this transformers has no Cache classes (no cache_utils)",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from hypothesis import given
-from tests.property.strategies import CacheShape, make_legacy, make_misfit, misfits
 
 from compat import MalformedCacheError, to_cache, to_legacy
+from tests.property.strategies import CacheShape, make_legacy, make_misfit, misfits
 
 
 def llama_config(shape: CacheShape):

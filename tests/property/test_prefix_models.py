@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 from hypothesis import given, settings
-from tests.property.strategies import ModelShape, model_shapes
 
 from compat.testing import cases, methods, reference, zoo
 from compat.tolerance import assert_close
+from tests.property.strategies import ModelShape, model_shapes
 
 # family -> which drawn fields it can take (the rest of its config stays fixed)
 FAMILIES = {

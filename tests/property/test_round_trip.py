@@ -6,9 +6,9 @@ import dataclasses
 
 import torch
 from hypothesis import given
-from tests.property.strategies import cache_shapes, legacy_forms, make_legacy, peft_stacked
 
 from compat import capabilities, to_cache, to_legacy
+from tests.property.strategies import cache_shapes, legacy_forms, make_legacy, peft_stacked
 
 ZERO_COPY = capabilities().zero_copy
 

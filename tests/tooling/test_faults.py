@@ -409,7 +409,7 @@ def test_concurrent_runs_in_two_folders_share_no_temporary_path(fake_repo):
     def run(name):
         try:
             results[name] = run_cells(matrix, list(matrix.cells), fake_repo.opts(out=fake_repo.out / name))[0]
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]

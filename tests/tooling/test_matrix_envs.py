@@ -60,8 +60,7 @@ def test_the_test_extra_brings_uv():
     """The tooling tests build uv environments: `pip install -e '.[test]'` must be enough to run them."""
     from packaging.requirements import Requirement
 
-    from compat.toolchain import PROJECT_ROOT
-    from compat.toolchain import tomllib
+    from compat.toolchain import PROJECT_ROOT, tomllib
 
     extras = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert "uv" in {Requirement(r).name for r in extras["test"]}

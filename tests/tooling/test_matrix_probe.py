@@ -15,9 +15,9 @@ def test_probe_leaves_the_lazy_package_as_a_fresh_process_would(tmp_path, monkey
     )
     (pkg / "thing.py").write_text("class Thing: pass\ndef thing(): return 42\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    from compat.matrix.probe import _resolve_without_trace
-
     import lazypkg
+
+    from compat.matrix.probe import _resolve_without_trace
 
     _resolve_without_trace(lazypkg)
     from lazypkg import thing

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from compat.toolchain import PROJECT_ROOT
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "matrix.yml"

@@ -14,8 +14,8 @@ import pytest
 
 pytest.importorskip("libcst", reason="not-applicable: libcst (the migrate extra) is not installed")
 
-from compat.migrate import RULES  # noqa: E402
-from compat.migrate.cli import main  # noqa: E402
+from compat.migrate import RULES
+from compat.migrate.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "examples" / "old_style"

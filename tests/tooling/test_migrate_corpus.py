@@ -199,7 +199,7 @@ def test_layer_accessor_returns_the_layer_tensor_itself():
     cache.update(k, v, 0)
     cache.update(k + 1, v + 1, 1)
     layers = getattr(cache, "layers", None)
-    native = layers[1].keys if layers is not None else cache.key_cache[1]  # noqa: PCC003
+    native = layers[1].keys if layers is not None else cache.key_cache[1]
     assert compat.layer_keys(cache, 1) is native
-    assert compat.layer_values(cache, -1) is (layers[-1].values if layers is not None else cache.value_cache[-1])  # noqa: PCC003
+    assert compat.layer_values(cache, -1) is (layers[-1].values if layers is not None else cache.value_cache[-1])
 

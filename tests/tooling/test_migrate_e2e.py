@@ -79,10 +79,10 @@ def _native_prefix_kv(model, prefix):
         cache = model(prefix, use_cache=True).past_key_values
     # Version-specific on purpose (the reference must not use compat), hence the noqa.
     if isinstance(cache, tuple):  # models that still return legacy tuples
-        return tuple((k, v) for k, v in cache)  # noqa: PCC005
+        return tuple((k, v) for k, v in cache)
     if hasattr(cache, "layers"):  # layered design, 4.54+
         return tuple((layer.keys, layer.values) for layer in cache.layers)
-    return tuple(zip(cache.key_cache, cache.value_cache))  # noqa: PCC003  (4.36-4.53)
+    return tuple(zip(cache.key_cache, cache.value_cache))
 
 
 def _reference_greedy(model, ids, steps):
@@ -163,7 +163,7 @@ def test_dynamic_cache_with_data_sample_before_fix_is_right_only_where_the_const
     # A behaviour probe, not a skip: both branches assert. It raises TypeError where the
     # constructor takes no data (4.36-4.44) or uses it as a layer count (4.45.1).
     try:
-        probe = transformers.DynamicCache(legacy)  # noqa: PCC004  (the trap under test)
+        probe = transformers.DynamicCache(legacy)
         constructor_works = probe.get_seq_length() == PREFIX_LEN and len(probe) == len(legacy)
     except TypeError:
         constructor_works = False

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("libcst", reason="not-applicable: libcst (the migrate extra) is not installed")
 
-from compat.migrate import check_source  # noqa: E402
+from compat.migrate import check_source
 
 _PATTERN = re.compile(r"from_legacy_cache|key_cache\[|get_usable_length\(")
 

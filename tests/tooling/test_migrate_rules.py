@@ -13,8 +13,7 @@ import pytest
 
 pytest.importorskip("libcst", reason="not-applicable: libcst (the migrate extra) is not installed")
 
-from compat.migrate import RULES, check_source  # noqa: E402
-
+from compat.migrate import RULES, check_source
 
 CASES = [
     pytest.param(
