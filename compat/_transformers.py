@@ -36,6 +36,7 @@ __all__ = [
     "model_class_for",
     "native_layout",
     "output_cache",
+    "prefix_refusal",
     "storage_strategy",
     "unwrap_model",
 ]
@@ -288,6 +289,67 @@ def forward_takes(module: Any, name: str) -> bool:
         return name in inspect.signature(module.forward).parameters
     except (TypeError, ValueError):  # pragma: no cover - uninspectable forward
         return False
+
+
+# --------------------------------------------------------------------------- caches beyond KV
+
+
+def _own_cache_class(model_class: type) -> str | None:
+    """A Cache subclass defined in the model's own modeling module (e.g. MiniMax's ``MiniMaxCache``,
+    Jamba's hybrid Mamba cache on 4.4x): the model takes only that class."""
+    import sys
+
+    cu = cache_utils()
+    module = sys.modules.get(model_class.__module__)
+    if cu is None or module is None:
+        return None
+    own = sorted(name for name, value in vars(module).items()
+                 if isinstance(value, type) and issubclass(value, cu.Cache) and value.__module__ == module.__name__)
+    return own[0] if own else None
+
+
+def _stateful_layers(config: Any) -> list[tuple[int, str]]:
+    """``(index, layer class)`` of the layers of the model's own DynamicCache that are not a plain
+    key/value cache (linear attention, SSM/conv state, a sparse-attention indexer, no cache at all),
+    where ``DynamicCache(config=...)`` exists."""
+    import inspect
+
+    cls = dynamic_cache_class()
+    if cls is None or "config" not in inspect.signature(cls.__init__).parameters:
+        return []
+    cu = cache_utils()
+    # the layer classes whose keys and values are all they hold (what the shim builds)
+    plain = {getattr(cu, name) for name in ("DynamicLayer", "DynamicSlidingWindowLayer") if hasattr(cu, name)}
+    try:
+        layers = getattr(cls(config=config), "layers", None) or []
+    except Exception:  # noqa: BLE001 - a config this probe cannot build a cache for decides nothing
+        return []
+    return [(i, type(layer).__name__) for i, layer in enumerate(layers) if type(layer) not in plain]
+
+
+def prefix_refusal(model: Any = None, config: Any = None) -> str | None:
+    """Why a per-layer ``(key, value)`` prefix cannot be handed to this model on this install, or
+    ``None``. Feature-detected: the model brings a cache class of its own, or its own cache has
+    layers that hold more or other than keys and values (a recurrent linear-attention/SSM state,
+    a sparse-attention indexer) or nothing."""
+    cfg = config_of(model, config)
+    if cfg is None:
+        return None
+    model_class = type(unwrap_model(model)) if model is not None else model_class_for(cfg.model_type)
+    if model_class is not None:
+        own = _own_cache_class(model_class)
+        if own is not None:
+            return (f"{cfg.model_type!r} takes only its own cache class {own} "
+                    f"({model_class.__module__}); expected a model that takes a DynamicCache or legacy tuples")
+    stateful = _stateful_layers(cfg)
+    if stateful:
+        index, kind = stateful[0]
+        more = f" (and {len(stateful) - 1} more such layers)" if len(stateful) > 1 else ""
+        return (f"layer {index}: {cfg.model_type!r} layer {index} keeps a {kind}{more}, not a plain key/value "
+                "cache (linear-attention/SSM state, an indexer, or none), which a (key, value) prefix cannot "
+                "stand for; expected DynamicLayer/DynamicSlidingWindowLayer layers only "
+                "(prefix tuning through the shim does not apply to this model; prompt tuning does)")
+    return None
 
 
 #: The keyword a model's ``forward``/``generate`` takes its cache under: ``past_key_values``

@@ -71,6 +71,7 @@ def to_cache(pkv: CacheInput, *, model: ModelLike = None, config: ConfigLike | N
             return _encoder_decoder(layers, cross=None)
     else:
         layers = normalize(pkv, config=cfg)
+    _refuse_unsupported(cfg, model)
     _check_model_fit(layers, cfg, model)
     return _build(layers, cfg, model)
 
@@ -89,10 +90,21 @@ def to_legacy(pkv: CacheInput, *, model: ModelLike = None, config: ConfigLike | 
     cfg = tf.config_of(model, config)
     if pkv is None:
         return None
+    _refuse_unsupported(cfg, model)
     layers = _read_cache(pkv) if tf.is_cache(pkv) else normalize(pkv, config=cfg)
     if layers:
         _check_model_fit(layers, cfg, model)
     return layers
+
+
+def _refuse_unsupported(cfg: Any, model: Any) -> None:
+    """With a model/config that takes a Cache: refuse one whose cache is not per-layer key/value
+    (a cache class of its own, linear-attention/SSM layers), naming the layer and its type."""
+    if cfg is None or not tf.family_takes_cache(cfg.model_type, model=model):
+        return
+    refusal = tf.prefix_refusal(model, cfg)
+    if refusal is not None:
+        raise UnsupportedModelError(refusal)
 
 
 def _check_model_fit(layers: Layers, cfg: Any, model: Any) -> None:

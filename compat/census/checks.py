@@ -185,8 +185,12 @@ def _grad(pm: Any, x: Inputs) -> CheckResult:
 def _shim(base: Any, x: Inputs) -> CheckResult:
     import torch
 
+    from compat import _transformers as transformers_features
     from compat import prefixed_call
 
+    refusal = transformers_features.prefix_refusal(base)
+    if refusal is not None:  # the shim refuses such a model clearly (compat.UnsupportedModelError)
+        return CheckResult("shim", Status.NOT_APPLICABLE, f"the shim refuses this model: {refusal}")
     layers = oracle.own_kv(base, x.prompt_ids)
     missing = [i for i, kv in enumerate(layers) if kv is None]
     if missing:

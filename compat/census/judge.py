@@ -40,7 +40,7 @@ def method(arch: str, m: MethodResult, known: tuple, versions: tuple[str, str]) 
     judged = tuple(_check(arch, m.method, c, known, versions) for c in m.checks)
     statuses = {c.status for c in judged}
     status = next((s for s in _ORDER if s in statuses), Status.PASS)
-    bad = [c for c in judged if c.status is not Status.PASS]
+    bad = [c for c in judged if c.status not in (Status.PASS, Status.NOT_APPLICABLE)]
     reason = f"{len(bad)} of {len(judged)} checks did not pass" if bad else ""
     return dataclasses.replace(m, status=status, reason=reason, checks=judged)
 

@@ -1,0 +1,51 @@
+"""Models whose cache is not per-layer key/value get a clear refusal from the shim, naming the
+layer and its type (or the model's own cache class), never a DynamicCache the model then rejects
+("Cannot get conv state for non linear attention layer 0 of type DynamicLayer")."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compat import UnsupportedModelError, prefixed_call, to_cache, to_legacy
+
+CASES = [
+    pytest.param("qwen3_next", ["layer 0: 'qwen3_next' layer 0 keeps a LinearAttentionLayer", "not a plain key/value"],
+                 id="hybrid-linear-attention-qwen3_next"),
+    pytest.param("falcon_h1", ["layer 0: 'falcon_h1' layer 0 keeps a LinearAttentionAndFullAttentionLayer"],
+                 id="mamba-beside-attention-falcon_h1"),
+    pytest.param("minimax", ["'minimax' takes only its own cache class MiniMaxCache"], id="own-cache-class-minimax"),
+    pytest.param("deepseek_v32", ["keeps a DynamicIndexedLayer"], id="sparse-attention-indexer-deepseek_v32"),
+]
+
+
+def _tiny(model_type):
+    from compat.census import build, registry
+
+    archs = {a.model_type: a for a in registry.architectures()}
+    if model_type not in archs:
+        pytest.skip(f"not-applicable: this transformers has no {model_type!r}")
+    return build.build(archs[model_type]).model
+
+
+@pytest.mark.parametrize("model_type, said", CASES)
+def test_a_model_without_a_plain_kv_cache_is_refused_clearly(model_type, said):
+    model = _tiny(model_type)
+    k = torch.zeros(1, 1, 2, 4)
+    for call in (lambda: to_cache(((k, k),), model=model), lambda: to_legacy(((k, k),), model=model),
+                 lambda: to_cache(((k, k),), config=model.config),
+                 lambda: prefixed_call(model, ((k, k),), torch.tensor([[5, 6]]))):
+        with pytest.raises(UnsupportedModelError) as info:
+            call()
+        assert all(part in str(info.value) for part in said), str(info.value)
+        assert info.traceback[-1].frame.code.path.parts[-2] == "compat"  # raised by the shim, not the model
+
+
+def test_zoo_models_are_not_refused():
+    from compat import _transformers as transformers_features
+    from compat.testing import zoo
+
+    for family in zoo.FAMILIES:
+        ok, _ = zoo.family_available(family)
+        if ok:
+            assert transformers_features.prefix_refusal(zoo.build(family)) is None, family
