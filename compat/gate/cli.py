@@ -111,8 +111,12 @@ _DEVICE_PROBE = ("import json, torch; print(json.dumps({'cuda': torch.version.cu
 
 
 def check_side_device(side: Side, device: str) -> None:
-    """A gate that asked for CUDA must get CUDA on this side, a CPU gate a CPU-only torch
-    (:class:`GateError` otherwise, naming the side, what it has and what to do)."""
+    """A gate that asked for CUDA must get CUDA on this side (:class:`GateError` otherwise, naming
+    the side, what it has and what to do). A CPU gate asks nothing here: the environments it builds
+    are already checked to hold the pinned CPU build (:meth:`compat.envs.Env.verify_torch`), and
+    every replay checks its model is on the CPU (:func:`compat.gate.replay.check_device`)."""
+    if device == "cpu":
+        return
     try:
         proc = subprocess.run([side.python, "-c", _DEVICE_PROBE], env=side.environ, capture_output=True,
                               text=True, timeout=300, check=False)
@@ -122,15 +126,12 @@ def check_side_device(side: Side, device: str) -> None:
         found = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise GateError(f"--{side.role}: torch does not import in {side.python}: {_tail(proc.stderr)}") from None
-    if device == "cuda" and not (found["cuda"] and found["available"]):
+    if not (found["cuda"] and found["available"]):
         raise GateError(
             f"--device cuda: the --{side.role} side's torch {found['version']} "
             f"{'sees no GPU' if found['cuda'] else 'is a CPU build (torch.version.cuda=None)'}; build it with "
             "PCC_TORCH_SPEC=torch==X+cuNNN and PCC_TORCH_INDEX_URL, or pass an interpreter with CUDA torch "
             f"(--{side.role}-python), on a machine with a GPU")
-    if device == "cpu" and side.built and found["cuda"]:
-        raise GateError(f"--device cpu: the --{side.role} environment's torch {found['version']} is a CUDA build "
-                        f"(torch.version.cuda={found['cuda']}); the CPU gate requires the pinned CPU build")
 
 
 @dataclasses.dataclass
