@@ -37,30 +37,31 @@ OFFLINE_ENV = {
 }
 
 CHECK_TORCH = (
-    "import sys, torch; v = torch.__version__; "
-    "sys.exit(f'torch {v} is not the pinned CPU build {sys.argv[1]}') "
-    "if v != sys.argv[1] or torch.version.cuda is not None else print('torch', v, 'cpu-only: ok')"
+    "import sys, torch; v = torch.__version__; cpu = sys.argv[2] == 'cpu'; "
+    "sys.exit(f'torch {v} is not the pinned {sys.argv[2]} build {sys.argv[1]}') "
+    "if v != sys.argv[1] or (torch.version.cuda is None) != cpu else print('torch', v, sys.argv[2] + ': ok')"
 )
 
 
-def install_torch(session: nox.Session) -> str:
-    """Install the configured CPU torch and constrain every later install to it."""
+def install_torch(session: nox.Session) -> tuple[str, str]:
+    """Install the configured torch (CPU unless a GPU runner pins a ``+cuNNN`` build) and constrain
+    every later install to it; returns (version, device)."""
     source = torch_source()
     session.env.update(source.uv_env())
     constraint = Path(session.virtualenv.location) / "torch-constraint.txt"
     constraint.write_text(source.constraint_line())
     session.env["UV_CONSTRAINT"] = str(constraint)
     session.install(source.spec)
-    return source.pinned_version
+    return source.pinned_version, source.device
 
 
 def install_project(session: nox.Session, *extras: str) -> None:
     """Install torch, the version pins and this package, then prove torch was not replaced."""
-    torch_version = install_torch(session)
+    torch_version, device = install_torch(session)
     session.env.update(OFFLINE_ENV)
     spec = f".[{','.join(extras)}]" if extras else "."
     session.install(*default_pins(), "-e", spec)
-    session.run("python", "-c", CHECK_TORCH, torch_version, silent=False)
+    session.run("python", "-c", CHECK_TORCH, torch_version, device, silent=False)
 
 
 @nox.session

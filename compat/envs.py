@@ -190,14 +190,15 @@ class Env:
         return [line for line in proc.stdout.splitlines() if line.strip()]
 
     def verify_torch(self, source: TorchSource, *, import_check: bool = True) -> None:
-        """Fail unless torch is exactly the pinned CPU build and no CUDA wheel came along.
+        """Fail unless torch is exactly the pinned build of the kind the source asked for: the CPU
+        build with no CUDA wheel alongside (the default), or a CUDA build (a ``+cuNNN`` pin).
 
-        ``import_check`` also imports torch and requires ``torch.version.cuda is None``
-        (about a second); without it only the installed metadata is checked.
+        ``import_check`` also imports torch and checks ``torch.version.cuda`` (about a second);
+        without it only the installed metadata is checked.
         """
         frozen = self.freeze()
         cuda = [line for line in frozen if re.match(r"(nvidia-|triton|cuda-)", line, re.I)]
-        if cuda:
+        if cuda and source.device == "cpu":
             raise InstallError(self.spec.name, f"CUDA packages were installed: {cuda}")
         got = self.installed_versions(["torch"])["torch"]
         if got != source.pinned_version:
@@ -209,12 +210,9 @@ class Env:
                 [str(self.python), "-c", "import torch; print(torch.version.cuda)"],
                 capture_output=True, text=True, check=False, env=self.environ(),
             )
-            if proc.returncode != 0 or proc.stdout.strip() != "None":
-                raise InstallError(
-                    self.spec.name,
-                    f"torch is not CPU-only (torch.version.cuda={proc.stdout.strip()!r}) "
-                    f"or does not import: {proc.stderr[-2000:]}",
-                )
+            problem = source.installed_problem(got, proc.stdout.strip()) if proc.returncode == 0 else ""
+            if proc.returncode != 0 or problem:
+                raise InstallError(self.spec.name, f"{problem or 'torch does not import'}: {proc.stderr[-2000:]}")
 
 
 def _uv_environ(source: TorchSource, constraint: Path) -> dict[str, str]:

@@ -8,11 +8,23 @@ The policy is *fail closed*: torch is requested with a ``+cpu`` local version
 every install is constrained to that exact torch, so a package that depends on
 plain ``torch`` cannot pull a multi-GB CUDA build.
 
+A GPU runner asks for a CUDA build explicitly, by its local version label
+(``PCC_TORCH_SPEC=torch==2.11.0+cu130`` with ``PCC_TORCH_INDEX_URL`` its
+index): :attr:`TorchSource.device` is then ``cuda``, and the environment check
+requires the opposite of the CPU one (``torch.version.cuda`` set). Either way
+the installed torch must be the kind the spec asked for.
+
 >>> spec = TorchSource(spec="torch==2.13.0+cpu", find_links="/opt/wheels", index_url="")
 >>> spec.uv_env()["UV_FIND_LINKS"]
 '/opt/wheels'
->>> spec.pinned_version
-'2.13.0+cpu'
+>>> spec.pinned_version, spec.device
+('2.13.0+cpu', 'cpu')
+>>> TorchSource(spec="torch==2.11.0+cu130", find_links="", index_url="https://download.pytorch.org/whl/cu130").device
+'cuda'
+>>> TorchSource(spec="torch==2.11.0+cu130", find_links="", index_url="").check()
+Traceback (most recent call last):
+...
+compat.toolchain.ToolchainError: torch spec 'torch==2.11.0+cu130' asks for a CUDA build: set PCC_TORCH_INDEX_URL (or PCC_TORCH_FIND_LINKS) to where that exact build lives
 """
 
 from __future__ import annotations
@@ -94,6 +106,28 @@ class TorchSource:
     index_url: str
 
     @property
+    def device(self) -> str:
+        """``cuda`` for a CUDA build (local label ``+cuNNN``), else ``cpu`` (``+cpu``, or no label
+        from an explicit CPU index)."""
+        _, _, label = self.pinned_version.partition("+")
+        return "cuda" if label.startswith("cu") else "cpu"
+
+    def installed_problem(self, version: str | None, cuda: str | None) -> str:
+        """``""`` when an installed torch (its version and ``torch.version.cuda``) is what this
+        source asked for, else what is wrong (a CUDA build where CPU was asked, or the reverse).
+
+        >>> TorchSource("torch==2.13.0+cpu", "/w", "").installed_problem("2.13.0+cpu", "12.8")
+        "torch is not CPU-only (torch.version.cuda='12.8')"
+        """
+        if version != self.pinned_version:
+            return f"torch {version} installed, expected the pinned {self.pinned_version}"
+        if self.device == "cpu" and cuda not in (None, "None", ""):
+            return f"torch is not CPU-only (torch.version.cuda={cuda!r})"
+        if self.device == "cuda" and cuda in (None, "None", ""):
+            return f"torch {version} has no CUDA (torch.version.cuda=None) but {self.spec!r} asked for a CUDA build"
+        return ""
+
+    @property
     def pinned_version(self) -> str:
         """The exact version in ``spec`` (``==`` pins only)."""
         name, sep, version = self.spec.partition("==")
@@ -106,6 +140,11 @@ class TorchSource:
     def check(self) -> None:
         """Refuse a configuration that could silently resolve a CUDA build."""
         version = self.pinned_version
+        if self.device == "cuda" and not (self.index_url or self.find_links):
+            raise ToolchainError(
+                f"torch spec {self.spec!r} asks for a CUDA build: set PCC_TORCH_INDEX_URL (or "
+                "PCC_TORCH_FIND_LINKS) to where that exact build lives"
+            )
         if "+" not in version and not self.index_url:
             raise ToolchainError(
                 f"torch spec {self.spec!r} has no local version label (e.g. '+cpu') and no "

@@ -16,6 +16,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def pytest_configure(config):
+    from compat.testing import axes
+
+    try:
+        axes.current()  # a bad PCC_DEVICE/PCC_DTYPE/PCC_ATTN/PCC_SIZE stops the run with one line
+    except axes.AxesError as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         import torch
     except ImportError:  # tooling-only environments
@@ -23,6 +29,32 @@ def pytest_configure(config):
     # One thread per process: xdist workers share 2 cores, and single-threaded
     # kernels make "bitwise where the kernels are the same" reproducible.
     torch.set_num_threads(1)
+
+
+#: Recorded per suite test as the JUnit property ``axes``: device-dtype-attn-size it ran on.
+AXES_PROPERTY = "axes"
+
+
+def _is_tooling(item) -> bool:
+    return "tests/tooling/" in str(item.path).replace("\\", "/")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Record the suite axes on every suite test; where the axes ask for CUDA and this machine has
+    none, every suite test is not applicable (said once, with the reason), never run on the CPU."""
+    from compat.testing import axes
+
+    ax = axes.current()
+    suite = [item for item in items if not _is_tooling(item)]
+    for item in suite:
+        item.user_properties.append((AXES_PROPERTY, ax.label()))
+    if ax.device == "cpu" or not suite:
+        return
+    why = axes.device_check(ax)
+    if why:
+        mark = pytest.mark.skip(reason=f"not-applicable: {why}")
+        for item in suite:
+            item.add_marker(mark)
 
 
 @pytest.hookimpl(wrapper=True)

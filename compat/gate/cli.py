@@ -38,7 +38,10 @@ from compat.toolchain import PROJECT_ROOT
 from compat.tools.outputs import OutputError
 from compat.tools.runlock import FolderBusyError, hold_folder, private_dir, sweep
 
-__all__ = ["DEFAULT_SUITES", "Side", "build_parser", "main"]
+__all__ = ["DEFAULT_SUITES", "DEVICES", "DTYPES", "Side", "build_parser", "check_side_device", "main"]
+
+DEVICES = ("cpu", "cuda")
+DTYPES = ("float32", "bfloat16", "float16")
 
 #: What a matrix cell runs (one definition: :data:`compat.matrix.config.DEFAULT_SUITE`).
 DEFAULT_SUITES = list(DEFAULT_SUITE)
@@ -83,7 +86,52 @@ def build_parser(prog: str = "python -m compat.gate") -> argparse.ArgumentParser
                    help="environments, goldens and logs (default: $PCC_GATE_WORK or ~/.cache/peft-cache-compat/gate)")
     p.add_argument("--timeout", type=float, default=900,
                    help="seconds per step in an environment (> 0; default 900)")
+    p.add_argument("--device", choices=DEVICES, default="cpu",
+                   help="where goldens are recorded and replayed, and the suites run (default cpu; cuda needs "
+                        "a CUDA torch on both sides: PCC_TORCH_SPEC=torch==X+cuNNN with PCC_TORCH_INDEX_URL, "
+                        "or --from-python/--to-python)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
+                   help="the models' dtype for goldens and suites (default float32; e.g. bfloat16 for a "
+                        "checkpoint served in bf16); judged by compat.tolerance's policy for that dtype")
     return p
+
+
+def _side_environ(environ: dict[str, str], ns: argparse.Namespace) -> dict[str, str]:
+    """The axes every in-env step of a side runs on: the asked device and dtype, eager attention,
+    tiny zoo (compat.testing.axes); a CPU gate hides the GPUs, a CUDA gate shows them."""
+    env = dict(environ)
+    env.update(PCC_DEVICE=ns.device, PCC_DTYPE=ns.dtype, PCC_ATTN="eager", PCC_SIZE="tiny")
+    if ns.device == "cuda":
+        env.pop("CUDA_VISIBLE_DEVICES", None)
+    return env
+
+
+_DEVICE_PROBE = ("import json, torch; print(json.dumps({'cuda': torch.version.cuda, "
+                 "'available': torch.cuda.is_available(), 'version': torch.__version__}))")
+
+
+def check_side_device(side: Side, device: str) -> None:
+    """A gate that asked for CUDA must get CUDA on this side (:class:`GateError` otherwise, naming
+    the side, what it has and what to do). A CPU gate asks nothing here: the environments it builds
+    are already checked to hold the pinned CPU build (:meth:`compat.envs.Env.verify_torch`), and
+    every replay checks its model is on the CPU (:func:`compat.gate.replay.check_device`)."""
+    if device == "cpu":
+        return
+    try:
+        proc = subprocess.run([side.python, "-c", _DEVICE_PROBE], env=side.environ, capture_output=True,
+                              text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GateError(f"--{side.role}: cannot run {side.python} to ask which device its torch has: {exc}") from None
+    try:
+        found = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise GateError(f"--{side.role}: torch does not import in {side.python}: {_tail(proc.stderr)}") from None
+    if not (found["cuda"] and found["available"]):
+        raise GateError(
+            f"--device cuda: the --{side.role} side's torch {found['version']} "
+            f"{'sees no GPU' if found['cuda'] else 'is a CPU build (torch.version.cuda=None)'}; build it with "
+            "PCC_TORCH_SPEC=torch==X+cuNNN and PCC_TORCH_INDEX_URL, or pass an interpreter with CUDA torch "
+            f"(--{side.role}-python), on a machine with a GPU")
 
 
 @dataclasses.dataclass
@@ -209,6 +257,10 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
 
     t0 = time.perf_counter()
     baseline, candidate = _resolve_sides(ns, work)
+    for side in (baseline, candidate):
+        side.environ = _side_environ(side.environ, ns)
+        check_side_device(side, ns.device)
+    report["device"], report["dtype"] = ns.device, ns.dtype
     timings["environments"] = time.perf_counter() - t0
     report["from"], report["to"] = str(baseline.pins), str(candidate.pins)
     report["baseline"], report["candidate"] = baseline.to_json(), candidate.to_json()
@@ -227,7 +279,8 @@ def _compare(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side
     golden_dir = run_dir / "goldens"
 
     # 1. goldens on the baseline
-    rec_args = ["record", "--out", str(golden_dir), "--max-new-tokens", str(ns.max_new_tokens)]
+    rec_args = ["record", "--out", str(golden_dir), "--max-new-tokens", str(ns.max_new_tokens),
+                "--device", ns.device, "--dtype", ns.dtype]
     if user:
         rec_args += ["--model", user["model"], "--adapter", user["adapter"]]
         if user["prompts"]:

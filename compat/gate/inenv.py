@@ -3,7 +3,7 @@
 The orchestrator (:mod:`compat.gate.cli`, torch-free) starts this with the
 side's interpreter, cwd = the repository root, ``HF_HUB_OFFLINE=1``.
 
-``record --out DIR (--zoo [--families F ...] [--methods M ...] | --model DIR --adapter DIR [--prompts FILE])``
+``record --out DIR [--device cpu|cuda] [--dtype float32|bfloat16|float16] (--zoo [--families F ...] [--methods M ...] | --model DIR --adapter DIR [--prompts FILE])``
     builds the cases, runs each twice and writes ``DIR/golden.json`` (exit 0
     even when cases fail: the manifest says which; exit 2 only when nothing
     could be attempted).
@@ -14,6 +14,7 @@ side's interpreter, cwd = the repository root, ``HF_HUB_OFFLINE=1``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -59,6 +60,8 @@ def _record(args: argparse.Namespace) -> int:
         skipped: dict[str, str] = {}
     else:
         cases, skipped = zoo_cases(out, args.families, args.methods, max_new_tokens=args.max_new_tokens)
+    # the golden replays on the kind of device, in the dtype, it was recorded in
+    cases = [dataclasses.replace(c, device=args.device, dtype=args.dtype) for c in cases]
     manifest = record_cases(cases, out, not_applicable=skipped)
     counts: dict[str, int] = {}
     for entry in manifest["cases"]:
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--adapter")
     rec.add_argument("--prompts")
     rec.add_argument("--max-new-tokens", type=int, default=6)
+    rec.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    rec.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     rep = sub.add_parser("replay")
     rep.add_argument("--golden", required=True)
     rep.add_argument("--out", required=True)

@@ -2,8 +2,10 @@
 
 One *case* is a base-model directory (``save_pretrained``), an adapter
 directory (PEFT ``save_pretrained``) and fixed input token ids. :func:`run_case`
-loads both with strict key checks, runs them in float32 on the CPU with one
-thread and eager attention, and returns named tensors: the logits for the
+loads both with strict key checks, runs them in the case's dtype on the case's
+device (default float32 on the CPU; ``--device cuda --dtype bfloat16`` for a
+GPU gate: goldens are replayed on the kind of device they were recorded on) with
+one thread and eager attention, and returns named tensors (on the CPU): the logits for the
 inputs (with the adapter, and of the base model alone) and the generations (greedy with its scores, beam search, seeded sampling). The same
 function runs on the baseline (twice, to prove the golden reproducible) and on
 the candidate, so both sides go through the same load path.
@@ -57,6 +59,8 @@ class Case:
     num_beams: int = 3
     family: str | None = None
     method: str | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,8 +109,24 @@ def _has_attn_implementation() -> bool:
     return hasattr(transformers.PretrainedConfig(), "_attn_implementation")
 
 
+class DeviceMismatchError(RuntimeError):
+    """The case asks for a device this process does not have, or the model landed elsewhere."""
+
+
+def check_device(model, want: str) -> None:
+    """A run that asked for CUDA must run on CUDA, a CPU run on the CPU (never a silent fallback)."""
+    import torch
+
+    if want == "cuda" and not torch.cuda.is_available():
+        raise DeviceMismatchError(f"the golden was recorded on cuda but torch {torch.__version__} here sees no "
+                                  f"CUDA device (torch.version.cuda={torch.version.cuda}); replay it on a GPU")
+    got = {p.device.type for p in model.parameters()}
+    if got != {want}:
+        raise DeviceMismatchError(f"asked for {want} but the model's parameters are on {sorted(got)}")
+
+
 def load_case(case: Case, root: Path):
-    """The PEFT model for ``case`` in eval mode, float32, loaded strictly from disk."""
+    """The PEFT model for ``case`` in eval mode, in the case's dtype on its device, loaded strictly."""
     import torch
     from peft import PeftModel
 
@@ -117,8 +137,12 @@ def load_case(case: Case, root: Path):
         kwargs["attn_implementation"] = "eager"  # one kernel on both sides: gate the library, not sdpa
     base, info = cls.from_pretrained(str(model_dir), **kwargs)
     _check_loading_info(info, model_dir)
-    base = base.to(torch.float32).eval()
+    if case.device == "cuda" and not torch.cuda.is_available():
+        check_device(base, case.device)  # raises with the reason
+    base = base.to(device=case.device, dtype=getattr(torch, case.dtype)).eval()
     model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False)
+    model.to(case.device)
+    check_device(model, case.device)
     peft_type = str(getattr(model.peft_config["default"], "peft_type", ""))
     peft_type = peft_type.split(".")[-1]
     if peft_type not in PROMPT_LEARNING_TYPES:
@@ -156,11 +180,12 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
     )
     with torch.no_grad():
         for g, group in enumerate(case.inputs):
-            ids = torch.tensor(group["input_ids"], dtype=torch.long)
-            mask = torch.tensor(group["attention_mask"], dtype=torch.long)
+            ids = torch.tensor(group["input_ids"], dtype=torch.long, device=case.device)
+            mask = torch.tensor(group["attention_mask"], dtype=torch.long, device=case.device)
             kwargs = dict(input_ids=ids, attention_mask=mask)
             if "decoder_input_ids" in group:
-                kwargs["decoder_input_ids"] = torch.tensor(group["decoder_input_ids"], dtype=torch.long)
+                kwargs["decoder_input_ids"] = torch.tensor(group["decoder_input_ids"], dtype=torch.long,
+                                                           device=case.device)
             gen = dict(input_ids=ids, attention_mask=mask, **gen_common)
 
             def greedy():
@@ -191,9 +216,10 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
                         outputs[f"g{g}.greedy_scores"] = outputs[f"g{g}.greedy"]
                     continue
                 if name == "greedy":
-                    outputs[f"g{g}.greedy"], outputs[f"g{g}.greedy_scores"] = value[0].clone(), value[1].clone()
+                    outputs[f"g{g}.greedy"] = value[0].to("cpu", copy=True)
+                    outputs[f"g{g}.greedy_scores"] = value[1].to("cpu", copy=True)
                 else:
-                    outputs[f"g{g}.{name}"] = value.detach().clone()
+                    outputs[f"g{g}.{name}"] = value.detach().to("cpu", copy=True)
     return outputs
 
 

@@ -27,7 +27,7 @@ from compat.envs import EnvSpec, InstallError, build_env
 from compat.matrix.config import Cell, Matrix
 from compat.matrix.results import PROBE_EXIT, Classification, TestResult, classify, counts, judge, parse_junit
 from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, cell_paths, load_cell_result, write_cell_result
-from compat.testing import profiles
+from compat.testing import axes, profiles
 from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
 from compat.tools.children import OFFLINE_ENV, spawn_options
 from compat.tools.outputs import atomic_write_bytes, writing
@@ -228,7 +228,9 @@ def run_cell(
         "matrix": matrix.path,
         "suite": list(matrix.suite),
         "suite_profile": opts.profile,
-        "suite_profile_description": profiles.describe(opts.profile),
+        # the suite axes (PCC_DEVICE/PCC_DTYPE/PCC_ATTN/PCC_SIZE, inherited by the cell's pytest)
+        "suite_axes": axes.active().to_json(),
+        "suite_profile_description": f"{profiles.describe(opts.profile)}; {axes.active().describe()}",
         "torch_spec": source.spec,
         "started": started_at,
         "host": {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count()},

@@ -54,18 +54,26 @@ class Case:
     task: int = 1
     last_forwards: tuple = ()  # what the last peft_generate handed the base model (compat.testing.trace)
 
+    @property
+    def device(self):
+        """Where the models live (the active axes' device); inputs are made there."""
+        return self.base.device
+
     def inputs(self, *, batch: int = 2, length: int = 5, seed: int = 0):
-        """Token ids (never pad/bos/eos) and an all-ones mask."""
+        """Token ids (never pad/bos/eos) and an all-ones mask, on the models' device
+        (drawn on the CPU, so every device sees the same ids)."""
         import torch
 
         gen = torch.Generator().manual_seed(1000 + seed)
-        ids = torch.randint(3, zoo.VOCAB, (batch, length), generator=gen)
+        ids = torch.randint(3, zoo.VOCAB, (batch, length), generator=gen).to(self.device)
         return ids, torch.ones_like(ids)
 
     def task_ids(self, batch: int):
         import torch
 
-        return torch.full((batch,), self.task, dtype=torch.long) if methods.needs_task_ids(self.method) else None
+        if not methods.needs_task_ids(self.method):
+            return None
+        return torch.full((batch,), self.task, dtype=torch.long, device=self.device)
 
     def extra(self, batch: int) -> dict:
         t = self.task_ids(batch)
@@ -76,7 +84,7 @@ class Case:
 
         gen = torch.Generator().manual_seed(2000 + seed)
         start = torch.full((batch, 1), self.base.config.decoder_start_token_id, dtype=torch.long)
-        return torch.cat([start, torch.randint(3, zoo.VOCAB, (batch, length - 1), generator=gen)], dim=1)
+        return torch.cat([start, torch.randint(3, zoo.VOCAB, (batch, length - 1), generator=gen)], dim=1).to(self.device)
 
     # ---- PEFT side
     def peft_logits(self, ids, mask, *, decoder_ids=None, use_cache=None):
@@ -146,12 +154,12 @@ def get(family: str, method: str, seed: int = 0) -> Case:
 
 def params(check: str, *, methods_: tuple = methods.METHODS, enc_dec: bool | None = None) -> list:
     """``pytest.param(family, method, id="family-method-check")`` for every zoo
-    family (only encoder-decoders / only decoder-only with ``enc_dec``) and
-    every method in ``methods_``."""
+    family of the active axes (:func:`compat.testing.zoo.suite_families`; only
+    encoder-decoders / only decoder-only with ``enc_dec``) and every method in ``methods_``."""
     import pytest
 
     out = []
-    for family in zoo.FAMILIES:
+    for family in zoo.suite_families():
         if enc_dec is not None and zoo.is_encoder_decoder(family) != enc_dec:
             continue
         for method in methods_:

@@ -30,7 +30,7 @@ def after_prefix(model, plen: int, new_len: int) -> dict:
 
     if not tf.forward_takes(model, "cache_position"):
         return {}
-    return {"cache_position": torch.arange(plen, plen + new_len)}
+    return {"cache_position": torch.arange(plen, plen + new_len, device=model.device)}
 
 
 def own_cache_only(model) -> str:

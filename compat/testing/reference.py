@@ -56,17 +56,22 @@ class PrefixLayoutError(AssertionError):
 @dataclasses.dataclass
 class Decoded:
     """Result of :func:`decode`: new tokens only, per-step logits (as fed to
-    the choice), and for beam search the parent beam chosen at each step."""
+    the choice), and for beam search the parent beam chosen at each step and
+    each step's decision margin per batch row (the smallest gap between
+    consecutive candidates among the best ``num_beams + 1`` running scores:
+    below the numerical noise, a rounding difference can reorder the beams)."""
 
     sequences: Any
     scores: list
     beam_parents: list = dataclasses.field(default_factory=list)
+    beam_gaps: list = dataclasses.field(default_factory=list)
 
     def reordered(self) -> bool:
         """Whether beam search ever continued a beam other than its own slot."""
         import torch
 
-        return any(not torch.equal(p, torch.arange(p.shape[-1]).expand_as(p)) for p in self.beam_parents)
+        return any(not torch.equal(p, torch.arange(p.shape[-1], device=p.device).expand_as(p))
+                   for p in self.beam_parents)
 
 
 # --------------------------------------------------------------------------- what PEFT should inject
@@ -130,12 +135,12 @@ def load_prefix(peft_model, layers) -> None:
         raise ValueError("load_prefix: seq2seq prefixes tie decoder layers i and i+L/2 and cannot hold real KV")
     nvt, n_layers, h_p = cfg.num_virtual_tokens, cfg.num_layers, cfg.num_attention_heads
     d_p = cfg.token_dim // h_p
-    x = torch.zeros(nvt, 2 * n_layers, h_p, d_p)
+    weight = peft_model.prompt_encoder[name].embedding.weight
+    x = torch.zeros(nvt, 2 * n_layers, h_p, d_p, device=weight.device)
     for i, (k, v) in enumerate(layers):
         h = k.shape[1]
         x[:, 2 * i, :h] = k[0].permute(1, 0, 2)
         x[:, 2 * i + 1, :h] = v[0].permute(1, 0, 2)
-    weight = peft_model.prompt_encoder[name].embedding.weight
     with torch.no_grad():
         weight[:nvt] = x.reshape(nvt, -1).to(weight.dtype)
 
@@ -149,7 +154,9 @@ def model_kv(base, token_ids) -> tuple:
 def prompt_kv(base, virtual) -> tuple:
     """The model's own per-layer ``(k, v)`` of virtual token embeddings ``[B, P, hidden]``
     (decoder-only): a prompt-tuning prompt turned into the equivalent prefix."""
-    return _own_kv(base, inputs_embeds=virtual)
+    # PEFT casts its prompt to the embeddings' dtype before the model sees it (fp32 prompt
+    # encoder, bf16/fp16 model): so does the reference.
+    return _own_kv(base, inputs_embeds=virtual.to(base.dtype))
 
 
 def _own_kv(base, **inputs) -> tuple:
@@ -185,7 +192,8 @@ def cross_kv(base, input_ids, attention_mask=None) -> tuple:
 
     from compat import output_cache, to_legacy
 
-    start = torch.full((input_ids.shape[0], 1), base.config.decoder_start_token_id, dtype=torch.long)
+    start = torch.full((input_ids.shape[0], 1), base.config.decoder_start_token_id, dtype=torch.long,
+                       device=input_ids.device)
     with torch.no_grad():
         out = base(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=start, use_cache=True)
     return tuple((layer[2], layer[3]) for layer in to_legacy(output_cache(out), model=base))
@@ -296,15 +304,15 @@ def honours_position_ids(peft_model) -> bool:
     base = peft_model.get_base_model()
     if _enc_dec(base) or not tf.forward_takes(base, "position_ids") or base.config.model_type == "opt":
         return True
-    ids = torch.arange(3, 8).unsqueeze(0)
+    ids = torch.arange(3, 8, device=base.device).unsqueeze(0)
     mask = torch.ones_like(ids)
     extra = {}
     cfg = peft_model.peft_config[peft_model.active_adapter]
     if getattr(cfg, "num_tasks", None):
-        extra["task_ids"] = torch.zeros(1, dtype=torch.long)
+        extra["task_ids"] = torch.zeros(1, dtype=torch.long, device=base.device)
     with torch.no_grad():
         plain = peft_model(input_ids=ids, attention_mask=mask, **extra).logits
-        shifted = peft_model(input_ids=ids, attention_mask=mask, position_ids=torch.arange(5).unsqueeze(0) + 7,
+        shifted = peft_model(input_ids=ids, attention_mask=mask, position_ids=torch.arange(5, device=base.device).unsqueeze(0) + 7,
                              **extra).logits
     return not torch.equal(plain, shifted)
 
@@ -344,7 +352,7 @@ def decode(base, input_ids, attention_mask=None, *, max_new_tokens: int, prefix=
     src, src_mask = _expand(input_ids, expand), _expand(attention_mask, expand)
     prefix, virtual = _expand_prefix(prefix, expand), _expand(virtual, expand)
     if enc_dec:
-        seq = torch.full((src.shape[0], 1), base.config.decoder_start_token_id, dtype=torch.long)
+        seq = torch.full((src.shape[0], 1), base.config.decoder_start_token_id, dtype=torch.long, device=src.device)
         mask = torch.ones_like(seq)
     else:
         seq, mask = src, src_mask
@@ -360,10 +368,10 @@ def decode(base, input_ids, attention_mask=None, *, max_new_tokens: int, prefix=
 
     if seed is not None:
         torch.manual_seed(seed)
-    scores, parents = [], []
+    scores, parents, gaps = [], [], []
     if mode == "beam":
         batch = input_ids.shape[0]
-        beam_scores = torch.zeros(batch, num_beams)
+        beam_scores = torch.zeros(batch, num_beams, device=src.device)
         beam_scores[:, 1:] = -1e9
         for _ in range(max_new_tokens):
             logits = step_logits(seq, mask)
@@ -372,15 +380,17 @@ def decode(base, input_ids, attention_mask=None, *, max_new_tokens: int, prefix=
             vocab = logp.shape[-1]
             cand = (logp + beam_scores.reshape(-1, 1)).reshape(batch, num_beams * vocab)
             top_scores, top_idx = torch.topk(cand, num_beams, dim=1, largest=True, sorted=True)
+            runners_up = torch.topk(cand, min(num_beams + 1, cand.shape[1]), dim=1).values
+            gaps.append((runners_up[:, :-1] - runners_up[:, 1:]).min(dim=1).values)
             parent, token = top_idx // vocab, top_idx % vocab
-            rows = (parent + torch.arange(batch).unsqueeze(1) * num_beams).reshape(-1)
+            rows = (parent + torch.arange(batch, device=src.device).unsqueeze(1) * num_beams).reshape(-1)
             seq = torch.cat([seq[rows], token.reshape(-1, 1)], dim=1)
             mask = torch.cat([mask[rows], mask.new_ones((mask.shape[0], 1))], dim=1)
             beam_scores = top_scores
             parents.append(parent)
         order = torch.argsort(beam_scores, dim=1, descending=True)[:, :num_return_sequences]
-        rows = (order + torch.arange(batch).unsqueeze(1) * num_beams).reshape(-1)
-        return Decoded(seq[rows, start:], scores, parents)
+        rows = (order + torch.arange(batch, device=src.device).unsqueeze(1) * num_beams).reshape(-1)
+        return Decoded(seq[rows, start:], scores, parents, gaps)
     for _ in range(max_new_tokens):
         logits = step_logits(seq, mask)
         scores.append(logits)

@@ -1,10 +1,15 @@
 """A zoo of tiny random-weight models built from configs (no downloads).
 
-Every model is fp32, in eval mode, 2-3 layers, hidden size 32, vocabulary 96,
-eager attention, with weights drawn from a fixed seed, so two ``build`` calls
-give bit-identical models. A family the installed transformers lacks (or whose
-config does not honour what the family is here for, e.g. GQA) is reported by
-:func:`family_available` with the reason, never dropped silently.
+By default every model is fp32 on the CPU, in eval mode, 2-3 layers, hidden
+size 32, vocabulary 96, eager attention, with weights drawn from a fixed seed,
+so two ``build`` calls give bit-identical models. The suite axes
+(:mod:`compat.testing.axes`: ``PCC_DEVICE``, ``PCC_DTYPE``, ``PCC_ATTN``,
+``PCC_SIZE``) move them to another device, dtype or attention kernel, or to the
+realistic-size shapes of :data:`REALISTIC` (GPU only). A family the installed
+transformers lacks (or whose config does not honour what the family is here
+for, e.g. GQA; or whose class cannot use the asked attention kernel; or that
+has no realistic shape) is reported by :func:`family_available` with the
+reason, never dropped silently.
 
 >>> FAMILIES[:4]
 ('llama', 'llama_gqa', 'mistral', 'qwen2')
@@ -30,6 +35,7 @@ __all__ = [
     "DECODER_FAMILIES",
     "ENCODER_DECODER_FAMILIES",
     "FAMILIES",
+    "REALISTIC",
     "PAD_ID",
     "VOCAB",
     "Dims",
@@ -40,6 +46,7 @@ __all__ = [
     "family",
     "family_available",
     "is_encoder_decoder",
+    "suite_families",
 ]
 
 VOCAB = 96
@@ -169,6 +176,18 @@ _FAMILIES = [
            encoder_decoder=True),
 ]
 
+#: The realistic-size profile (``PCC_SIZE=realistic``, GPU only): real shapes, random weights,
+#: transformers' own initializer scale. family -> overrides (canonical names or raw config keys).
+REALISTIC: dict[str, dict[str, Any]] = {
+    # Llama-3-8B's attention and MLP shapes (head_dim 128, 32 query heads, 8 KV heads, hidden 4096,
+    # MLP 14336, rope_theta 5e5) with 4 of its 32 layers and the vocabulary trimmed to 32000.
+    "llama": {"layers": 4, "hidden": 4096, "heads": 32, "kv_heads": 8, "vocab": 32000,
+              "intermediate_size": 14336, "max_position_embeddings": 8192, "rope_theta": 500000.0,
+              "rms_norm_eps": 1e-5, "initializer_range": 0.02},
+    # T5 v1.1-base: d_model 768, 12 heads x d_kv 64, 12 + 12 layers, gated-GELU MLP 2048, vocab 32128.
+    "t5": {"layers": 12, "hidden": 768, "heads": 12, "head_dim": 64, "vocab": 32128, "d_ff": 2048},
+}
+
 _BY_ID = {f.id: f for f in _FAMILIES}
 FAMILIES = tuple(f.id for f in _FAMILIES)
 ENCODER_DECODER_FAMILIES = tuple(f.id for f in _FAMILIES if f.encoder_decoder)
@@ -181,6 +200,22 @@ def family(family_id: str) -> Family:
         return _BY_ID[family_id]
     except KeyError:
         raise ValueError(f"unknown family {family_id!r}; expected one of {', '.join(FAMILIES)}") from None
+
+
+def suite_families() -> tuple[str, ...]:
+    """The families the suites parametrize over on the active axes: all of them, or in the
+    realistic profile those :data:`REALISTIC` has shapes for."""
+    from compat.testing import axes
+
+    if axes.current().size == "realistic":
+        return tuple(f for f in FAMILIES if f in REALISTIC)
+    return FAMILIES
+
+
+def _size_overrides(family_id: str) -> dict[str, Any]:
+    from compat.testing import axes
+
+    return dict(REALISTIC[family_id]) if axes.current().size == "realistic" and family_id in REALISTIC else {}
 
 
 def is_encoder_decoder(family_id: str) -> bool:
@@ -230,19 +265,50 @@ def config_for(family_id: str, **overrides: Any):
     cls = getattr(transformers, fam.config_class, None)
     if cls is None:
         raise ValueError(f"transformers {transformers.__version__} has no {fam.config_class}")
-    kwargs = _resolve(fam, overrides)
+    kwargs = _resolve(fam, {**_size_overrides(family_id), **overrides})
     cfg = cls(**kwargs)
-    _force_eager(cfg)
+    _set_attention(cfg)
     return cfg
 
 
-def _force_eager(cfg) -> None:
-    # One attention kernel for every path: eager exists in every version and
-    # handles fully masked (left-padding) rows without NaN.
+def _set_attention(cfg) -> None:
+    # One attention kernel for every path, the active axes' (default eager: it exists in every
+    # version and handles fully masked (left-padding) rows without NaN).
+    from compat.testing import axes
+
+    attn = axes.current().attn
     try:
-        cfg._attn_implementation = "eager"
+        cfg._attn_implementation = attn
     except Exception:  # pragma: no cover - very old configs without the property
-        cfg.__dict__["_attn_implementation"] = "eager"
+        cfg.__dict__["_attn_implementation"] = attn
+
+
+def _attention_reason(fam: Family, cfg) -> str:
+    """``""`` when the family's model class builds with the active attention kernel, else why not.
+
+    Feature detection: the class is instantiated on the meta device (no memory, no init cost) and
+    transformers' own check decides; a build that silently falls back to another kernel is not
+    applicable either."""
+    import torch
+    import transformers
+
+    from compat.testing import axes
+
+    attn = axes.current().attn
+    if attn == "eager":
+        return ""
+    if not hasattr(transformers.PretrainedConfig(), "_attn_implementation"):
+        return f"transformers {transformers.__version__} has no attention-implementation switch"
+    try:
+        with torch.device("meta"):
+            model = getattr(transformers, fam.model_class)(cfg)
+    except (ValueError, ImportError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{fam.model_class} cannot use attn_implementation={attn} here: {first}"
+    got = getattr(model.config, "_attn_implementation", None)
+    if got != attn:
+        return f"{fam.model_class} asked for attn_implementation={attn} builds {got!r}"
+    return ""
 
 
 @functools.cache
@@ -252,11 +318,19 @@ def family_available(family_id: str) -> tuple[bool, str]:
     Cached: the answer cannot change within a process, and the GQA check builds a model."""
     import transformers
 
+    from compat.testing import axes
+
     fam = family(family_id)
+    if axes.current().size == "realistic" and family_id not in REALISTIC:
+        return False, (f"the realistic-size profile (PCC_SIZE=realistic) has shapes for "
+                       f"{', '.join(REALISTIC)} only, not {family_id}")
     for name in (fam.config_class, fam.model_class):
         if not hasattr(transformers, name):
             return False, f"transformers {transformers.__version__} has no {name}"
     cfg = config_for(family_id)
+    why = _attention_reason(fam, cfg)
+    if why:
+        return False, why
     for attr, want in fam.must_honour:
         got = getattr(cfg, attr, None)
         if got != want:
@@ -284,26 +358,37 @@ def _kv_heads_of(model) -> int | None:
 
 
 def build(family_id: str, *, seed: int = 0, **overrides: Any):
-    """A tiny fp32 model of the family in eval mode, weights drawn from ``seed``.
+    """A model of the family in eval mode, weights drawn from ``seed``, on the active axes'
+    device, dtype and attention kernel (default: a tiny fp32 CPU eager model).
 
     ``overrides`` take canonical names (``layers``, ``heads``, ``kv_heads``,
-    ``head_dim``, ``hidden``, ``vocab``) or raw config keys.
+    ``head_dim``, ``hidden``, ``vocab``) or raw config keys. Off the CPU the
+    weights are drawn on that device (seeded there), then cast.
     """
     import torch
     import transformers
 
+    from compat.testing import axes
+
+    ax = axes.current()
     fam = family(family_id)
     cfg = config_for(family_id, **overrides)
     model_cls = getattr(transformers, fam.model_class)
-    devices_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = model_cls(cfg)
-        _untie_lm_head(model, fam)
-    finally:
-        torch.random.set_rng_state(devices_state)
-    model = model.to(torch.float32).eval()
-    _force_eager(model.config)
+    if ax.device == "cpu":
+        devices_state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            model = model_cls(cfg)
+            _untie_lm_head(model, fam)
+        finally:
+            torch.random.set_rng_state(devices_state)
+    else:
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()]), torch.device(ax.device):
+            torch.manual_seed(seed)
+            model = model_cls(cfg)
+            _untie_lm_head(model, fam)
+    model = model.to(device=ax.torch_device, dtype=ax.torch_dtype).eval()
+    _set_attention(model.config)
     gc = getattr(model, "generation_config", None)
     if gc is not None:
         # Generation runs for exactly max_new_tokens: no EOS, no forced tokens.

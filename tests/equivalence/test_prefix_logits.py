@@ -28,7 +28,8 @@ def _with_past(case, past, ids, mask, dec):
     kw.update(paths.after_prefix(case.base, plen, (dec if case.enc_dec else ids).shape[1]))
     if case.enc_dec:
         kw.update(input_ids=ids, attention_mask=mask, decoder_input_ids=dec,
-                  decoder_attention_mask=torch.ones(dec.shape[0], plen + dec.shape[1], dtype=torch.long))
+                  decoder_attention_mask=torch.ones(dec.shape[0], plen + dec.shape[1], dtype=torch.long,
+                                                    device=dec.device))
     else:
         kw.update(input_ids=ids, attention_mask=torch.cat([mask.new_ones((ids.shape[0], plen)), mask], 1))
     with torch.no_grad():
@@ -101,9 +102,9 @@ def test_real_token_oracle(family, method, record_property):
     base = zoo.build(family, seed=0)
     pm = methods.wrap(base, method, seed=0)
     gen = torch.Generator().manual_seed(7)
-    prefix_ids = torch.randint(3, zoo.VOCAB, (1, methods.NUM_VIRTUAL_TOKENS), generator=gen)
+    prefix_ids = torch.randint(3, zoo.VOCAB, (1, methods.NUM_VIRTUAL_TOKENS), generator=gen).to(base.device)
     reference.load_prefix(pm, reference.model_kv(base, prefix_ids))
-    ids = torch.randint(3, zoo.VOCAB, (2, 5), generator=gen)
+    ids = torch.randint(3, zoo.VOCAB, (2, 5), generator=gen).to(base.device)
     with torch.no_grad():
         got = pm(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
         full = base(input_ids=torch.cat([prefix_ids.expand(2, -1), ids], 1)).logits[:, -ids.shape[1]:]

@@ -36,7 +36,7 @@ def _prefix(case, batch, ids, mask):
 
 
 @pytest.mark.parametrize("family,method", params("prefixed_generate", methods_=GENERATION_METHODS))
-def test_prefixed_call_generate_equals_reference(case):
+def test_prefixed_call_generate_equals_reference(case, record_property):
     ids, mask = case.inputs(batch=2, length=5)
     prefix = _prefix(case, 2, ids, mask)
     try:
@@ -44,7 +44,10 @@ def test_prefixed_call_generate_equals_reference(case):
     except UnsupportedModelError as exc:  # e.g. Gemma-2 on 4.42-4.44 takes only its own HybridCache
         pytest.skip(f"not-applicable: prefixed_call refuses this model here: {exc}")
     with torch.no_grad():
-        out = case.base.generate(**call.kwargs, max_new_tokens=GEN_TOKENS, do_sample=False, pad_token_id=0)
-    got = call.strip(out)[:, -GEN_TOKENS:]
+        out = case.base.generate(**call.kwargs, max_new_tokens=GEN_TOKENS, do_sample=False, pad_token_id=0,
+                                 output_scores=True, return_dict_in_generate=True)
+    got = call.strip(out.sequences)[:, -GEN_TOKENS:]
     ref = reference.decode(case.base, ids, mask, max_new_tokens=GEN_TOKENS, **case.prompt(2))
-    assert_same_tokens(got, ref.sequences, what="greedy generate through prefixed_call vs reference")
+    assert_same_tokens(got, ref.sequences, what="greedy generate through prefixed_call vs reference",
+                       logits_at=(list(out.scores), ref.scores), near_ties="greedy", dtype=case.base.dtype,
+                       record=record_property)

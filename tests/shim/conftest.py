@@ -1,10 +1,27 @@
-"""Fixtures shared by the shim suites."""
+"""Fixtures shared by the shim suites, and what they collect off the default suite axes.
+
+The API-level modules (argument names, layouts, conversions, errors, capabilities, fit, refusals)
+check shapes and messages with CPU tensors they make themselves: they do not depend on the device,
+dtype or attention kernel, and run in the default CPU session. Off the default suite axes
+(:mod:`compat.testing.axes`) only the numerical oracle (test_oracle.py) is collected."""
 
 from __future__ import annotations
 
 import pytest
 
-from compat.testing import zoo
+from compat.testing import axes, zoo
+
+collect_ignore = [] if axes.current().is_default else [
+    "test_arguments.py",
+    "test_capabilities.py",
+    "test_convert.py",
+    "test_errors.py",
+    "test_fit.py",
+    "test_layouts.py",
+    "test_prefix.py",
+    "test_refusal.py",
+    "test_token_noise.py",  # synthetic scores judged in explicit dtypes: a policy test, not a device one
+]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,69 @@
+"""The token-comparison policy (compat.tolerance): exact in fp32; in half precision a row is compared
+up to its first near tie (reference top-2 gap below the measured noise and the logits that carry the
+choice within tolerance), while a dropped prompt (logits moved far beyond the tolerance) always counts.
+Synthetic scores, so the rule itself is checked on every CPU run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compat.tolerance import TOKEN_NOISE, assert_same_tokens
+
+VOCAB = 50
+
+
+def _scores(dtype, top: tuple[float, float], shift: float = 0.0, steps: int = 3):
+    """Per-step [1, VOCAB] scores whose two best logits are tokens 7 and 9 with values ``top``."""
+    out = []
+    for _ in range(steps):
+        s = torch.linspace(-3.0, 0.0, VOCAB).unsqueeze(0) + shift
+        s[0, 7], s[0, 9] = top[0] + shift, top[1] + shift
+        out.append(s.to(dtype))
+    return out
+
+
+def _flip_at_last_step(got_top, ref_top, dtype=torch.bfloat16, shift=0.0, kind="greedy", record=None):
+    ref = torch.tensor([[7, 7, 7]])
+    got = torch.tensor([[7, 7, 9]])
+    assert_same_tokens(got, ref, logits_at=(_scores(dtype, got_top, shift), _scores(dtype, ref_top)),
+                       near_ties=kind, dtype=dtype, record=record)
+
+
+def test_bf16_near_tie_is_compared_up_to_the_tie_and_recorded():
+    props = {}
+    _flip_at_last_step((5.0, 5.03125), (5.03125, 5.0), record=props.__setitem__)
+    assert "row 0 compared up to step 2" in props["token_near_ties"]
+    assert TOKEN_NOISE["bf16"] > 0.03125
+
+
+@pytest.mark.parametrize("got_top,ref_top,shift,why", [
+    pytest.param((5.0, 6.0), (6.0, 5.0), 0.0, "reference top-2 gap 1.0 is above the noise", id="clear-choice"),
+    pytest.param((5.0, 5.03125), (5.03125, 5.0), 2.5, "logits moved by 2.5 (a dropped prompt)", id="dropped-prompt"),
+])
+def test_bf16_behaviour_still_counts(got_top, ref_top, shift, why):
+    with pytest.raises(AssertionError, match="first difference at row 0, step 2"):
+        _flip_at_last_step(got_top, ref_top, shift=shift)
+
+
+def test_fp32_tokens_stay_exact():
+    with pytest.raises(AssertionError, match="first difference at row 0, step 2"):
+        _flip_at_last_step((5.0, 5.00001), (5.00001, 5.0), dtype=torch.float32)
+
+
+def test_sampling_flip_with_the_same_distribution_is_noise_and_a_moved_one_is_not():
+    _flip_at_last_step((5.0, 4.0), (5.0, 4.0), kind="sample")
+    with pytest.raises(AssertionError):
+        _flip_at_last_step((5.0, 4.0), (5.0, 4.0), shift=3.0, kind="sample")
+
+
+@pytest.mark.parametrize("gap,tie", [pytest.param(0.01, True, id="beam-near-tie"),
+                                     pytest.param(5.0, False, id="beam-clear")])
+def test_beam_margin(gap, tie):
+    ref, got = torch.tensor([[7, 7, 7]]), torch.tensor([[7, 7, 9]])
+    gaps = [torch.tensor([gap], dtype=torch.bfloat16)] * 3
+    if tie:
+        assert_same_tokens(got, ref, near_ties="beam", beam_gaps=gaps, dtype=torch.bfloat16)
+    else:
+        with pytest.raises(AssertionError):
+            assert_same_tokens(got, ref, near_ties="beam", beam_gaps=gaps, dtype=torch.bfloat16)
