@@ -258,7 +258,7 @@ def _adopt_works(cls: Any) -> bool:
     if cache.get_seq_length() != 2 or layer.keys is not k:
         return False
     # A later update (what a forward does) must concatenate, never write into k.
-    new_k, new_v = cache.update(k[..., :1, :] + 100, v[..., :1, :] + 100, 0)
+    new_k, _new_v = cache.update(k[..., :1, :] + 100, v[..., :1, :] + 100, 0)
     return (
         tuple(new_k.shape) == (1, 1, 3, 4)
         and bool(torch.equal(new_k[..., :2, :], k))

@@ -82,11 +82,10 @@ def normalize(pkv: Any, *, config: Any = None) -> tuple[tuple[Any, ...], ...]:
         for j, t in enumerate(entry):
             if not isinstance(t, tensor):
                 raise CacheTypeError(f"layer {i}: {_NAMES[j]} must be a torch.Tensor, found {_type(t)}")
-        if type(entry) is not tuple:
-            entry = tuple(entry)
-        if bloom and len(entry) == 2 and entry[0].dim() == 3:
-            entry = from_bloom(entry, n_head=_bloom_heads(config), index=i)
-        layers.append(entry)
+        layer = entry if type(entry) is tuple else tuple(entry)
+        if bloom and len(layer) == 2 and layer[0].dim() == 3:
+            layer = from_bloom(layer, n_head=_bloom_heads(config), index=i)
+        layers.append(layer)
     out = tuple(layers)
     check_layers(out)
     return out

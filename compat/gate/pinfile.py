@@ -39,8 +39,8 @@ NAMES = ("transformers", "peft")
 
 def _exact(requirements: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for line in requirements:
-        line = re.split(r"\s+#", line.strip(), maxsplit=1)[0].strip()
+    for raw in requirements:
+        line = re.split(r"\s+#", raw.strip(), maxsplit=1)[0].strip()
         if not line or line.startswith(("#", "-")):
             continue
         try:
@@ -86,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     source = argv[0]
     name = argv[1] if len(argv) == 2 else source
     try:
-        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+        if source == "-":
+            text = sys.stdin.read()
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read()
         print(pins_from_text(text, name))
     except (OSError, GateError, tomllib.TOMLDecodeError) as exc:
         print(f"pinfile: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,31 @@ def _pad_id(model) -> int:
     return 0
 
 
+def _steps(model, case: Case, kwargs: dict[str, Any], gen: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    """The outputs computed for one input group, each a thunk so that one raising hides no other."""
+    import torch
+
+    def greedy():
+        out = model.generate(do_sample=False, num_beams=1, output_scores=True,
+                             return_dict_in_generate=True, **gen)
+        return out.sequences, torch.stack(list(out.scores), dim=1)
+
+    def sample():
+        torch.manual_seed(SAMPLE_SEED)
+        return model.generate(do_sample=True, num_beams=1, top_k=0, top_p=1.0, temperature=1.0, **gen)
+
+    return {
+        "logits": lambda: model(**kwargs).logits,
+        # The base model alone: tells "the adapter path changed" from "the model changed".
+        "base_logits": lambda: model.get_base_model()(**kwargs).logits,
+        "greedy": greedy,
+        # Greedy without the adapter: a candidate whose generation equals it ignores the prompt.
+        "base_greedy": lambda: model.get_base_model().generate(do_sample=False, num_beams=1, **gen),
+        "beam": lambda: model.generate(do_sample=False, num_beams=case.num_beams, **gen),
+        "sample": sample,
+    }
+
+
 def run_case(case: Case, root: Path) -> dict[str, Any]:
     """Load ``case`` and return ``{name: tensor}``; an output that raised maps to its error text.
 
@@ -149,40 +175,20 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
     model = load_case(case, root)
     pad = _pad_id(model)
     outputs: dict[str, Any] = {}
-    gen_common = dict(
-        max_new_tokens=case.max_new_tokens,
-        min_new_tokens=case.max_new_tokens,  # fixed length: an early EOS is not a difference
-        pad_token_id=pad,
-    )
+    gen_common = {
+        "max_new_tokens": case.max_new_tokens,
+        "min_new_tokens": case.max_new_tokens,  # fixed length: an early EOS is not a difference
+        "pad_token_id": pad,
+    }
     with torch.no_grad():
         for g, group in enumerate(case.inputs):
             ids = torch.tensor(group["input_ids"], dtype=torch.long)
             mask = torch.tensor(group["attention_mask"], dtype=torch.long)
-            kwargs = dict(input_ids=ids, attention_mask=mask)
+            kwargs = {"input_ids": ids, "attention_mask": mask}
             if "decoder_input_ids" in group:
                 kwargs["decoder_input_ids"] = torch.tensor(group["decoder_input_ids"], dtype=torch.long)
-            gen = dict(input_ids=ids, attention_mask=mask, **gen_common)
-
-            def greedy():
-                out = model.generate(do_sample=False, num_beams=1, output_scores=True,
-                                     return_dict_in_generate=True, **gen)
-                return out.sequences, torch.stack(list(out.scores), dim=1)
-
-            def sample():
-                torch.manual_seed(SAMPLE_SEED)
-                return model.generate(do_sample=True, num_beams=1, top_k=0, top_p=1.0, temperature=1.0, **gen)
-
-            steps = {
-                "logits": lambda: model(**kwargs).logits,
-                # The base model alone: tells "the adapter path changed" from "the model changed".
-                "base_logits": lambda: model.get_base_model()(**kwargs).logits,
-                "greedy": greedy,
-                # Greedy without the adapter: a candidate whose generation equals it ignores the prompt.
-                "base_greedy": lambda: model.get_base_model().generate(do_sample=False, num_beams=1, **gen),
-                "beam": lambda: model.generate(do_sample=False, num_beams=case.num_beams, **gen),
-                "sample": sample,
-            }
-            for name, step in steps.items():
+            gen = {"input_ids": ids, "attention_mask": mask, **gen_common}
+            for name, step in _steps(model, case, kwargs, gen).items():
                 try:
                     value = step()
                 except Exception as exc:

@@ -237,7 +237,7 @@ def _known_section(results: list[dict]) -> list[str]:
         seen = ", ".join(f"`{c}` ({n})" for c, n in e["reproduced"].items()) or "—"
         missed = ", ".join(f"`{c}`" for c in e["not_reproduced"]) or "—"
         lines.append(f"| `{e['id']}` | {rng} | {seen} | {missed} | {_md_cell(_cut(e['reason'], 600))} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def heatmap(results: list[dict]) -> tuple[list[str], list[dict]]:

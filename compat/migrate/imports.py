@@ -131,7 +131,7 @@ def drop_unused_cache_imports(original: cst.Module, fixed: cst.Module, path: str
         node = stmt.body[0]
         if not isinstance(node, cst.ImportFrom) or isinstance(node.names, cst.ImportStar):
             continue
-        if _module_name(node).split(".")[0] != "transformers" or any(l.comment for l in stmt.leading_lines):
+        if _module_name(node).split(".")[0] != "transformers" or any(line.comment for line in stmt.leading_lines):
             continue
         keep = []
         for alias in node.names:

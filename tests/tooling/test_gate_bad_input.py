@@ -99,7 +99,7 @@ def test_bad_input_exits_2_with_error_report(dirs, capsys, make_args, message):
     # a verdict from an earlier run must not survive a failed run
     _write(reports / "gate.json", {"status": "verdict", "verdict": "same"})
     _write(reports / "gate.md", "## Upgrade gate: same\n")
-    args = make_args(tmp, model, adapter) + ["--reports", str(reports), "--work", str(tmp / "work"), "--no-suites"]
+    args = [*make_args(tmp, model, adapter), "--reports", str(reports), "--work", str(tmp / "work"), "--no-suites"]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err, err
