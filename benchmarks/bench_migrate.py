@@ -71,7 +71,8 @@ def prefix_step_{n}(model: LlamaForCausalLM, ids, legacy=None):
 '''
 
 HEADER_PLAIN = '"""Generated module {i} (no cache API)."""\n\nimport torch\n'
-HEADER_CACHE = '"""Generated module {i} (cache API)."""\n\nimport torch\nfrom transformers import DynamicCache, LlamaForCausalLM\n'
+HEADER_CACHE = ('"""Generated module {i} (cache API)."""\n\nimport torch\n'
+                "from transformers import DynamicCache, LlamaForCausalLM\n")
 
 
 def generate(target: Path, files: int, lines: int, with_cache: float, seed: int = 0) -> int:

@@ -20,10 +20,11 @@ layer, what was expected and what was found.
 >>> layers = normalize([torch.zeros(2, 1, 4, 3, 8)])
 >>> len(layers[0]), tuple(layers[0][0].shape)
 (2, (1, 4, 3, 8))
->>> normalize([(torch.zeros(1, 4, 3, 8), torch.zeros(1, 4, 5, 8))])
+>>> normalize([(torch.zeros(1, 4, 3, 8), torch.zeros(1, 4, 5, 8))])  # doctest: +NORMALIZE_WHITESPACE
 Traceback (most recent call last):
 ...
-compat.errors.MalformedCacheError: layer 0: key and value must agree on [B, H, S]; found key (1, 4, 3, 8) and value (1, 4, 5, 8)
+compat.errors.MalformedCacheError: layer 0: key and value must agree on [B, H, S];
+found key (1, 4, 3, 8) and value (1, 4, 5, 8)
 """
 
 from __future__ import annotations

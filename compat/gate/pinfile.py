@@ -9,7 +9,8 @@ so CI can feed it ``git show BASE:requirements.txt``.
 
 >>> pins_from_text("torch==2.13.0\\ntransformers[torch]==4.57.6  # pinned\\npeft==0.18.1\\n", "requirements.txt")
 'transformers==4.57.6 peft==0.18.1'
->>> pins_from_text('[tool.peft-cache-compat.default-pins]\\ntransformers = "5.23.0"\\npeft = "0.21.2"\\n', "pyproject.toml")
+>>> pins_from_text('[tool.peft-cache-compat.default-pins]\\ntransformers = "5.23.0"\\npeft = "0.21.2"\\n',
+...                "pyproject.toml")
 'transformers==5.23.0 peft==0.21.2'
 >>> pins_from_text("transformers>=4.40\\npeft==0.18.1\\n", "requirements.txt")
 Traceback (most recent call last):

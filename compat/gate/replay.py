@@ -4,9 +4,10 @@ One *case* is a base-model directory (``save_pretrained``), an adapter
 directory (PEFT ``save_pretrained``) and fixed input token ids. :func:`run_case`
 loads both with strict key checks, runs them in float32 on the CPU with one
 thread and eager attention, and returns named tensors: the logits for the
-inputs (with the adapter, and of the base model alone) and the generations (greedy with its scores, beam search, seeded sampling). The same
-function runs on the baseline (twice, to prove the golden reproducible) and on
-the candidate, so both sides go through the same load path.
+inputs (with the adapter, and of the base model alone) and the generations
+(greedy with its scores, beam search, seeded sampling). The same function runs
+on the baseline (twice, to prove the golden reproducible) and on the candidate,
+so both sides go through the same load path.
 
 Inputs are token ids stored in the golden, never re-tokenised text, so both
 sides see identical inputs whatever their tokenizers do.

@@ -352,7 +352,8 @@ class _Migrator(cst.CSTTransformer):
                 return self._from_legacy(original_node, updated_node, args)
             if method == "to_legacy_cache" and args == ([], {}):
                 kind = self._receiver(receiver, method)
-                if kind is not None and self._report(original_node, "PCC002", fixable=kind in _READABLE | {"past_key_values"}):
+                if kind is not None and self._report(original_node, "PCC002",
+                                                     fixable=kind in _READABLE | {"past_key_values"}):
                     return cst.Call(_compat("to_legacy"), [cst.Arg(updated_node.func.value)])
                 return updated_node
             if method in ("get_max_length", "get_max_cache_shape"):
@@ -454,7 +455,8 @@ class _Migrator(cst.CSTTransformer):
         if cls == "EncoderDecoderCache":
             flag = cst.Arg(cst.Name("True"), keyword=cst.Name("encoder_decoder"),
                            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
-            return cst.Call(_compat("from_legacy_cache"), [arg.with_changes(whitespace_after_arg=cst.SimpleWhitespace("")), flag])
+            arg = arg.with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
+            return cst.Call(_compat("from_legacy_cache"), [arg, flag])
         return cst.Call(_compat("from_legacy_cache"), [arg])
 
     def _constructor(self, original: cst.Call, updated: cst.Call, cls: str, args) -> cst.BaseExpression:

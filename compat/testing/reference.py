@@ -112,7 +112,8 @@ def peft_prefix(peft_model, batch_size: int = 1) -> tuple:
         k, v = slots[ks], slots[vs]
         if keep_head0:  # peft's documented GPTBigCode rule: multi-query keeps head 0
             k, v = k[:, :1], v[:, :1]
-        layers.append((k.expand(batch_size, -1, -1, -1).to(base.dtype), v.expand(batch_size, -1, -1, -1).to(base.dtype)))
+        layers.append((k.expand(batch_size, -1, -1, -1).to(base.dtype),
+                       v.expand(batch_size, -1, -1, -1).to(base.dtype)))
     return tuple(layers)
 
 

@@ -107,7 +107,8 @@ def test_padded_row_equals_row_alone(case):
     got, _ = case.peft_generate(ids, mask, do_sample=False)
     keep = mask[1].bool()
     alone, _ = case.peft_generate(ids[1:, keep], mask[1:, keep], do_sample=False)
-    assert_same_tokens(got[1:], alone, what=f"padded row in a batch vs the same row alone [{case.generate_diagnosis()}]")
+    assert_same_tokens(got[1:], alone,
+                       what=f"padded row in a batch vs the same row alone [{case.generate_diagnosis()}]")
 
 
 @pytest.mark.parametrize("family,method", params("twice", methods_=GENERATION_METHODS))
@@ -116,5 +117,6 @@ def test_generate_twice(case):
     first, _ = case.peft_generate(ids, mask, do_sample=False)
     second, scores = _generate(case, ids, mask, do_sample=False)
     assert_same_tokens(second, first,
-                       what=f"second generate call vs first (state leaking between calls) [{case.generate_diagnosis()}]")
+                       what="second generate call vs first (state leaking between calls) "
+                            f"[{case.generate_diagnosis()}]")
     _check(case, second, scores, _reference(case, ids, mask), "second generate call vs reference")
