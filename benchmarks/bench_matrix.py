@@ -91,7 +91,8 @@ def bench_run(matrix: str, jobs: int, fresh: bool, extra: list[str]) -> None:
     proc = subprocess.run(cmd, cwd=ROOT, check=False)
     wall = time.perf_counter() - t0
     print("| matrix | jobs | envs | wall | exit | load avg before / after |\n|---|---:|---|---:|---:|---|")
-    print(f"| {matrix} | {jobs} | {'fresh' if fresh else 'reused'} | {wall:.0f} s | {proc.returncode} | {load0} / {_load()} |")
+    print(f"| {matrix} | {jobs} | {'fresh' if fresh else 'reused'} | {wall:.0f} s | {proc.returncode} "
+          f"| {load0} / {_load()} |")
     print(f"\nreports: {out}")
 
 

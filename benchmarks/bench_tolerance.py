@@ -189,9 +189,9 @@ def _dropped(case, ids, mask) -> dict:
 
 
 def run_one(out_dir: Path) -> Path:
+    import peft
     import torch
     import transformers
-    import peft
 
     from compat.testing import axes, zoo
 
@@ -212,11 +212,11 @@ def run_one(out_dir: Path) -> Path:
         fam: dict = {}
         try:
             fam["oracle"] = _oracle(family, ax.size)
-        except Exception as exc:  # noqa: BLE001 - recorded with its reason, never dropped
+        except Exception as exc:
             fam["oracle:error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         try:
             fam.update(_peft_checks(family))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             fam["peft:error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         fam["seconds"] = round(time.perf_counter() - t0, 2)
         result["families"][family] = fam
@@ -233,10 +233,11 @@ def run_all(ns: argparse.Namespace) -> int:
         for dtype in ns.dtypes:
             for attn in ns.attns:
                 env = dict(os.environ, PCC_DEVICE=ns.device, PCC_DTYPE=dtype, PCC_ATTN=attn, PCC_SIZE=size)
-                log = open(Path(ns.out) / f"bench-{ns.device}-{dtype}-{attn}-{size}.log", "w")
-                procs.append((f"{dtype}-{attn}-{size}", subprocess.Popen(
-                    [sys.executable, __file__, "run", "--one", "--out", ns.out], env=env, stdout=log,
-                    stderr=subprocess.STDOUT, cwd=ROOT)))
+                # the child keeps its own copy of the file descriptor: closing ours is safe
+                with open(Path(ns.out) / f"bench-{ns.device}-{dtype}-{attn}-{size}.log", "w") as log:
+                    procs.append((f"{dtype}-{attn}-{size}", subprocess.Popen(
+                        [sys.executable, __file__, "run", "--one", "--out", ns.out], env=env, stdout=log,
+                        stderr=subprocess.STDOUT, cwd=ROOT)))
     bad = 0
     for name, proc in procs:
         rc = proc.wait()

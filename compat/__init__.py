@@ -38,7 +38,27 @@ _EXPORTS = {
     "UnsupportedModelError": "compat.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+# a literal list, so linters and type checkers see the public API; tests/shim/test_public_api.py
+# checks that it names exactly the lazy exports and __version__
+__all__ = [
+    "CacheTypeError",
+    "Capabilities",
+    "CompatError",
+    "MalformedCacheError",
+    "PrefixedCall",
+    "UnsupportedModelError",
+    "__version__",
+    "cache_argument",
+    "cache_kwargs",
+    "capabilities",
+    "from_legacy_cache",
+    "layer_keys",
+    "layer_values",
+    "output_cache",
+    "prefixed_call",
+    "to_cache",
+    "to_legacy",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -259,7 +259,7 @@ def _adopt_works(cls: Any) -> bool:
     if cache.get_seq_length() != 2 or layer.keys is not k:
         return False
     # A later update (what a forward does) must concatenate, never write into k.
-    new_k, new_v = cache.update(k[..., :1, :] + 100, v[..., :1, :] + 100, 0)
+    new_k, _new_v = cache.update(k[..., :1, :] + 100, v[..., :1, :] + 100, 0)
     return (
         tuple(new_k.shape) == (1, 1, 3, 4)
         and bool(torch.equal(new_k[..., :2, :], k))
@@ -322,7 +322,7 @@ def _stateful_layers(config: Any) -> list[tuple[int, str]]:
     plain = {getattr(cu, name) for name in ("DynamicLayer", "DynamicSlidingWindowLayer") if hasattr(cu, name)}
     try:
         layers = getattr(cls(config=config), "layers", None) or []
-    except Exception:  # noqa: BLE001 - a config this probe cannot build a cache for decides nothing
+    except Exception:
         return []
     return [(i, type(layer).__name__) for i, layer in enumerate(layers) if type(layer) not in plain]
 

@@ -169,7 +169,7 @@ def _first(cfg: Any, names: tuple[str, ...]) -> tuple[int | None, str]:
 
 def _layer_count(text: Any, enc_dec: bool) -> tuple[int | None, str]:
     names = ("num_decoder_layers", "decoder_layers") if enc_dec else ()
-    return _first(text, names + ("num_hidden_layers", "n_layer", "num_layers"))
+    return _first(text, (*names, "num_hidden_layers", "n_layer", "num_layers"))
 
 
 def _per_layer(text: Any, enc_dec: bool, n: int) -> tuple[LayerSpec | None, ...]:

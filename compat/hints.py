@@ -7,7 +7,7 @@ tuple[tuple['torch.Tensor', ...], ...]
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["CacheInput", "CacheOutput", "ConfigLike", "LegacyCache", "LegacyLayer", "ModelLike"]
 
@@ -24,11 +24,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     #: What :func:`compat.to_cache` / :func:`compat.to_legacy` accept: legacy layers (tuples or
     #: lists), PEFT's stacked per-layer tensors, a Cache, or None.
-    CacheInput = Union[LegacyCache, list[Any], tuple["torch.Tensor", ...], Cache, None]
+    CacheInput = LegacyCache | list[Any] | tuple["torch.Tensor", ...] | Cache | None
     #: What :func:`compat.to_cache` returns: a Cache where the model takes one, else legacy layers.
-    CacheOutput = Union[Cache, LegacyCache, None]
+    CacheOutput = Cache | LegacyCache | None
     #: A transformers model or a PEFT model wrapping one (unwrapped with ``get_base_model()``).
-    ModelLike = Union[PreTrainedModel, Any]
+    ModelLike = PreTrainedModel | Any
     ConfigLike = PretrainedConfig
 else:
     CacheInput = CacheOutput = ModelLike = ConfigLike = Any

@@ -21,10 +21,10 @@ the installed torch must be the kind the spec asked for.
 ('2.13.0+cpu', 'cpu')
 >>> TorchSource(spec="torch==2.11.0+cu130", find_links="", index_url="https://download.pytorch.org/whl/cu130").device
 'cuda'
->>> TorchSource(spec="torch==2.11.0+cu130", find_links="", index_url="").check()
+>>> TorchSource(spec="torch==2.11.0+cu130", find_links="", index_url="").check()  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-compat.toolchain.ToolchainError: torch spec 'torch==2.11.0+cu130' asks for a CUDA build: set PCC_TORCH_INDEX_URL (or PCC_TORCH_FIND_LINKS) to where that exact build lives
+compat.toolchain.ToolchainError: torch spec 'torch==2.11.0+cu130' asks for a CUDA build: set PCC_TORCH_INDEX_URL ...
 """
 
 from __future__ import annotations

@@ -20,10 +20,11 @@ layer, what was expected and what was found.
 >>> layers = normalize([torch.zeros(2, 1, 4, 3, 8)])
 >>> len(layers[0]), tuple(layers[0][0].shape)
 (2, (1, 4, 3, 8))
->>> normalize([(torch.zeros(1, 4, 3, 8), torch.zeros(1, 4, 5, 8))])
+>>> normalize([(torch.zeros(1, 4, 3, 8), torch.zeros(1, 4, 5, 8))])  # doctest: +NORMALIZE_WHITESPACE
 Traceback (most recent call last):
 ...
-compat.errors.MalformedCacheError: layer 0: key and value must agree on [B, H, S]; found key (1, 4, 3, 8) and value (1, 4, 5, 8)
+compat.errors.MalformedCacheError: layer 0: key and value must agree on [B, H, S];
+found key (1, 4, 3, 8) and value (1, 4, 5, 8)
 """
 
 from __future__ import annotations
@@ -82,11 +83,10 @@ def normalize(pkv: Any, *, config: Any = None) -> tuple[tuple[Any, ...], ...]:
         for j, t in enumerate(entry):
             if not isinstance(t, tensor):
                 raise CacheTypeError(f"layer {i}: {_NAMES[j]} must be a torch.Tensor, found {_type(t)}")
-        if type(entry) is not tuple:
-            entry = tuple(entry)
-        if bloom and len(entry) == 2 and entry[0].dim() == 3:
-            entry = from_bloom(entry, n_head=_bloom_heads(config), index=i)
-        layers.append(entry)
+        layer = entry if type(entry) is tuple else tuple(entry)
+        if bloom and len(layer) == 2 and layer[0].dim() == 3:
+            layer = from_bloom(layer, n_head=_bloom_heads(config), index=i)
+        layers.append(layer)
     out = tuple(layers)
     check_layers(out)
     return out

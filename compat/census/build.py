@@ -8,6 +8,7 @@ A build that raises is a finding (:class:`NotBuildable`, the exception's type an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from typing import Any
@@ -57,10 +58,8 @@ def _model_class(arch: Arch) -> Any:
 
 def _eager(cfg: Any) -> None:
     for sub in [cfg, *(getattr(cfg, k) for k in getattr(cfg, "sub_configs", {}) or {} if getattr(cfg, k, None))]:
-        try:
+        with contextlib.suppress(Exception):
             sub._attn_implementation = "eager"
-        except Exception:
-            pass
 
 
 def config_for(arch: Arch) -> Any:

@@ -230,7 +230,11 @@ def run_checks(pm: Any, method: str, x: Inputs) -> list[CheckResult]:
     if _enc_dec(base) and prefix:
         found = _seq2seq_prefix(pm, x)
     else:
-        loaded = _guard("logits", lambda: (oracle.load(pm, method, x.prompt_ids), CheckResult("logits", Status.PASS))[1])
+        def load_oracle() -> CheckResult:
+            oracle.load(pm, method, x.prompt_ids)
+            return CheckResult("logits", Status.PASS)
+
+        loaded = _guard("logits", load_oracle)
         if loaded.status is Status.FAIL:
             found = [dataclasses.replace(loaded, message=f"real-token oracle: {loaded.message}{_peft_runs(pm, x)}")]
         else:

@@ -30,7 +30,8 @@ OVERRIDES: dict[str, Override] = {
                       "one Mamba and one attention layer in 2 (default period 8); no CUDA kernels"),
     "zaya": Override({"num_experts_per_tok": 1}, "ZAYA's config accepts only num_experts_per_tok=1"),
     "gemma3n_text": Override({"num_kv_shared_layers": 0},
-                             "KV sharing needs a producing layer of each kind before the shared ones; 2 layers have none"),
+                             "KV sharing needs a producing layer of each kind before the shared ones; "
+                             "2 layers have none"),
     "gemma3n": Override({"text_config.num_kv_shared_layers": 0},
                         "KV sharing needs a producing layer of each kind before the shared ones; 2 layers have none"),
     "lfm2_moe": Override({"layer_types": ["conv", "full_attention"]},

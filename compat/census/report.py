@@ -30,7 +30,7 @@ def _quantile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def summary(c: Census) -> dict:
@@ -72,7 +72,8 @@ def markdown(c: Census) -> str:
     methods = _methods(c)
     lines = [f"## Architecture census: transformers {c.transformers} + peft {c.peft}", "",
              f"Generated {c.generated}; {s['archs']} architectures (causal-LM + seq2seq-LM auto mappings), "
-             f"{s['built']} built tiny ({s['built_pct']} %); wall time {s['seconds']['wall']} s with {c.workers} workers.",
+             f"{s['built']} built tiny ({s['built_pct']} %); "
+             f"wall time {s['seconds']['wall']} s with {c.workers} workers.",
              "", "| status | architectures | architecture x method |", "|---|---:|---:|"]
     for st in Status:
         lines.append(f"| {_ICON[st.value]} {st.value} | {s['arch_statuses'].get(st.value, 0)} | "
@@ -83,7 +84,10 @@ def markdown(c: Census) -> str:
     lines += ["| architecture | class | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for a in c.archs:
         by = {m.method: m.status.value for m in a.methods}
-        cells = [_ICON.get(by.get(m, ""), "·") for m in methods] if a.methods else [_ICON[a.status.value]] * len(methods)
+        if a.methods:
+            cells = [_ICON.get(by.get(m, ""), "·") for m in methods]
+        else:
+            cells = [_ICON[a.status.value]] * len(methods)
         lines.append(f"| `{a.arch}` | {a.model_class} | " + " | ".join(cells) + " |")
     lines += ["", "### Not buildable", ""]
     lines += [f"- `{a.arch}`: {_cut(a.reason)}" for a in c.archs if a.status is Status.NOT_BUILDABLE] or ["- none"]
@@ -98,7 +102,8 @@ def markdown(c: Census) -> str:
     na = Counter(_cut(m.reason, 160) for a in c.archs for m in a.methods if m.status is Status.NOT_APPLICABLE)
     lines += [f"| {r} | {n} |" for r, n in na.most_common()]
     if c.known:
-        lines += ["", "### Known upstream issues declared", "", "| id | range | seen here | mechanism |", "|---|---|---|---|"]
+        lines += ["", "### Known upstream issues declared", "",
+                  "| id | range | seen here | mechanism |", "|---|---|---|---|"]
         for k in c.known:
             rng = " ".join(f"{x} `{k[x]}`" for x in ("transformers", "peft") if k.get(x))
             seen = "yes" if k["id"] in s["known_seen"] else "no"

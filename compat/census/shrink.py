@@ -113,7 +113,9 @@ def _per_layer(d: dict, n: int) -> dict:
     """Keys whose value is a list (or pattern string) with one entry per layer."""
     out = {}
     for key, value in d.items():
-        if (isinstance(value, list) and len(value) == n and n > 2) or (key in _PER_LAYER_STRINGS and isinstance(value, str) and len(value) == n):
+        per_layer_list = isinstance(value, list) and len(value) == n and n > 2
+        per_layer_string = key in _PER_LAYER_STRINGS and isinstance(value, str) and len(value) == n
+        if per_layer_list or per_layer_string:
             out[key] = value
     if isinstance(d.get("layer_types"), list):
         out["layer_types"] = d["layer_types"]

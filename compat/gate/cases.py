@@ -40,7 +40,7 @@ def fixed_ids(vocab: int, rows: int, length: int, salt: int = 0) -> list[list[in
 def _group(ids: list[list[int]], decoder_start: int | None) -> dict:
     group = {"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids]}
     if decoder_start is not None:
-        group["decoder_input_ids"] = [[decoder_start] + row[:3] for row in ids]
+        group["decoder_input_ids"] = [[decoder_start, *row[:3]] for row in ids]
     return group
 
 

@@ -43,9 +43,8 @@ class GoldenRefused(ValueError):
 
 def producer_versions() -> dict[str, str]:
     """Versions of the libraries that produce (or replay) the numbers."""
-    from importlib import metadata
-
     import sys
+    from importlib import metadata
 
     out = {"python": platform.python_version()}
     for name in ("transformers", "peft", "torch", "tokenizers", "safetensors"):

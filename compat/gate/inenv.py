@@ -3,7 +3,8 @@
 The orchestrator (:mod:`compat.gate.cli`, torch-free) starts this with the
 side's interpreter, cwd = the repository root, ``HF_HUB_OFFLINE=1``.
 
-``record --out DIR [--device cpu|cuda] [--dtype float32|bfloat16|float16] (--zoo [--families F ...] [--methods M ...] | --model DIR --adapter DIR [--prompts FILE])``
+``record --out DIR [--device cpu|cuda] [--dtype float32|bfloat16|float16]``
+``(--zoo [--families F ...] [--methods M ...] | --model DIR --adapter DIR [--prompts FILE])``
     builds the cases, runs each twice and writes ``DIR/golden.json`` (exit 0
     even when cases fail: the manifest says which; exit 2 only when nothing
     could be attempted).

@@ -11,8 +11,9 @@ stderr; it exits 0 whenever it could tell (``error`` included), so the caller br
 >>> read_outcome(path).verdict
 'changed'
 >>> _ = path.write_text(json.dumps({"status": "running", "started": "2026-11-30T10:00:00+00:00"}))
->>> read_outcome(path)
-Outcome(verdict='error', reason='the gate did not finish (the report still says running, started 2026-11-30T10:00:00+00:00)')
+>>> read_outcome(path)  # doctest: +NORMALIZE_WHITESPACE
+Outcome(verdict='error',
+        reason='the gate did not finish (the report still says running, started 2026-11-30T10:00:00+00:00)')
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ so CI can feed it ``git show BASE:requirements.txt``.
 
 >>> pins_from_text("torch==2.13.0\\ntransformers[torch]==4.57.6  # pinned\\npeft==0.18.1\\n", "requirements.txt")
 'transformers==4.57.6 peft==0.18.1'
->>> pins_from_text('[tool.peft-cache-compat.default-pins]\\ntransformers = "5.23.0"\\npeft = "0.21.2"\\n', "pyproject.toml")
+>>> pins_from_text('[tool.peft-cache-compat.default-pins]\\ntransformers = "5.23.0"\\npeft = "0.21.2"\\n',
+...                "pyproject.toml")
 'transformers==5.23.0 peft==0.21.2'
 >>> pins_from_text("transformers>=4.40\\npeft==0.18.1\\n", "requirements.txt")
 Traceback (most recent call last):
@@ -39,8 +40,8 @@ NAMES = ("transformers", "peft")
 
 def _exact(requirements: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for line in requirements:
-        line = re.split(r"\s+#", line.strip(), maxsplit=1)[0].strip()
+    for raw in requirements:
+        line = re.split(r"\s+#", raw.strip(), maxsplit=1)[0].strip()
         if not line or line.startswith(("#", "-")):
             continue
         try:
@@ -86,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     source = argv[0]
     name = argv[1] if len(argv) == 2 else source
     try:
-        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+        if source == "-":
+            text = sys.stdin.read()
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read()
         print(pins_from_text(text, name))
     except (OSError, GateError, tomllib.TOMLDecodeError) as exc:
         print(f"pinfile: {exc}", file=sys.stderr)

@@ -5,10 +5,11 @@ other exact pins (e.g. ``tokenizers==0.20.3``) are passed through to the env.
 
 >>> parse_pins(["transformers==4.57.6", "peft==0.18.1"], "--from")
 Pins(transformers='4.57.6', peft='0.18.1', extra=())
->>> parse_pins(["transformers>=4"], "--to")
+>>> parse_pins(["transformers>=4"], "--to")  # doctest: +NORMALIZE_WHITESPACE
 Traceback (most recent call last):
 ...
-compat.gate.errors.GateError: --to: 'transformers>=4' is not an exact pin; expected NAME==VERSION, e.g. transformers==4.57.6
+compat.gate.errors.GateError: --to: 'transformers>=4' is not an exact pin; expected NAME==VERSION,
+e.g. transformers==4.57.6
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ loads both with strict key checks, runs them in the case's dtype on the case's
 device (default float32 on the CPU; ``--device cuda --dtype bfloat16`` for a
 GPU gate: goldens are replayed on the kind of device they were recorded on) with
 one thread and eager attention, and returns named tensors (on the CPU): the logits for the
-inputs (with the adapter, and of the base model alone) and the generations (greedy with its scores, beam search, seeded sampling). The same
+inputs (with the adapter, and of the base model alone) and the generations (greedy with its
+scores, beam search, seeded sampling). The same
 function runs on the baseline (twice, to prove the golden reproducible) and on
 the candidate, so both sides go through the same load path.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,31 @@ def _pad_id(model) -> int:
     return 0
 
 
+def _steps(model, case: Case, kwargs: dict[str, Any], gen: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    """The outputs computed for one input group, each a thunk so that one raising hides no other."""
+    import torch
+
+    def greedy():
+        out = model.generate(do_sample=False, num_beams=1, output_scores=True,
+                             return_dict_in_generate=True, **gen)
+        return out.sequences, torch.stack(list(out.scores), dim=1)
+
+    def sample():
+        torch.manual_seed(SAMPLE_SEED)
+        return model.generate(do_sample=True, num_beams=1, top_k=0, top_p=1.0, temperature=1.0, **gen)
+
+    return {
+        "logits": lambda: model(**kwargs).logits,
+        # The base model alone: tells "the adapter path changed" from "the model changed".
+        "base_logits": lambda: model.get_base_model()(**kwargs).logits,
+        "greedy": greedy,
+        # Greedy without the adapter: a candidate whose generation equals it ignores the prompt.
+        "base_greedy": lambda: model.get_base_model().generate(do_sample=False, num_beams=1, **gen),
+        "beam": lambda: model.generate(do_sample=False, num_beams=case.num_beams, **gen),
+        "sample": sample,
+    }
+
+
 def run_case(case: Case, root: Path) -> dict[str, Any]:
     """Load ``case`` and return ``{name: tensor}``; an output that raised maps to its error text.
 
@@ -173,41 +200,21 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
     model = load_case(case, root)
     pad = _pad_id(model)
     outputs: dict[str, Any] = {}
-    gen_common = dict(
-        max_new_tokens=case.max_new_tokens,
-        min_new_tokens=case.max_new_tokens,  # fixed length: an early EOS is not a difference
-        pad_token_id=pad,
-    )
+    gen_common = {
+        "max_new_tokens": case.max_new_tokens,
+        "min_new_tokens": case.max_new_tokens,  # fixed length: an early EOS is not a difference
+        "pad_token_id": pad,
+    }
     with torch.no_grad():
         for g, group in enumerate(case.inputs):
             ids = torch.tensor(group["input_ids"], dtype=torch.long, device=case.device)
             mask = torch.tensor(group["attention_mask"], dtype=torch.long, device=case.device)
-            kwargs = dict(input_ids=ids, attention_mask=mask)
+            kwargs = {"input_ids": ids, "attention_mask": mask}
             if "decoder_input_ids" in group:
                 kwargs["decoder_input_ids"] = torch.tensor(group["decoder_input_ids"], dtype=torch.long,
                                                            device=case.device)
-            gen = dict(input_ids=ids, attention_mask=mask, **gen_common)
-
-            def greedy():
-                out = model.generate(do_sample=False, num_beams=1, output_scores=True,
-                                     return_dict_in_generate=True, **gen)
-                return out.sequences, torch.stack(list(out.scores), dim=1)
-
-            def sample():
-                torch.manual_seed(SAMPLE_SEED)
-                return model.generate(do_sample=True, num_beams=1, top_k=0, top_p=1.0, temperature=1.0, **gen)
-
-            steps = {
-                "logits": lambda: model(**kwargs).logits,
-                # The base model alone: tells "the adapter path changed" from "the model changed".
-                "base_logits": lambda: model.get_base_model()(**kwargs).logits,
-                "greedy": greedy,
-                # Greedy without the adapter: a candidate whose generation equals it ignores the prompt.
-                "base_greedy": lambda: model.get_base_model().generate(do_sample=False, num_beams=1, **gen),
-                "beam": lambda: model.generate(do_sample=False, num_beams=case.num_beams, **gen),
-                "sample": sample,
-            }
-            for name, step in steps.items():
+            gen = {"input_ids": ids, "attention_mask": mask, **gen_common}
+            for name, step in _steps(model, case, kwargs, gen).items():
                 try:
                     value = step()
                 except Exception as exc:

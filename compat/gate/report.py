@@ -194,7 +194,7 @@ def _replay_tables(replay: dict[str, Any]) -> list[str]:
             outs = case.get("outputs", [])
             groups = len({d["output"].split(".")[0] for d in outs})
 
-            def pick(suffix: str) -> list[dict[str, Any]]:
+            def pick(suffix: str, outs: list[dict[str, Any]] = outs) -> list[dict[str, Any]]:
                 return [d for d in outs if d["output"].endswith("." + suffix)]
 
             lines.append(

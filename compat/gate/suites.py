@@ -59,12 +59,14 @@ def run_suites(python: str, paths: list[str], junit: Path, *, env: dict[str, str
     seconds = round(time.perf_counter() - started, 1)
     tests = parse_junit(junit) if junit.is_file() else []
     if rc is None:
-        cls = classify(pytest_rc=None, tests=tests, error="error:timeout", error_message=f"no result within {timeout:g} s")
+        cls = classify(pytest_rc=None, tests=tests, error="error:timeout",
+                       error_message=f"no result within {timeout:g} s")
     elif rc == PROBE_EXIT:
         probe = json.loads(probe_out.read_text()) if probe_out.is_file() else {}
         err = probe.get("error") or {}
         cls = classify(pytest_rc=rc, tests=[], error="error:import",
-                       error_message=f"import of {err.get('stage', '?')} failed: {err.get('message', 'no probe output')}")
+                       error_message=f"import of {err.get('stage', '?')} failed: "
+                                     f"{err.get('message', 'no probe output')}")
     else:
         cls = classify(pytest_rc=rc, tests=tests, junit_missing=not junit.is_file())
     return {"status": cls.status, "message": cls.message, "seconds": seconds, "log": str(log),

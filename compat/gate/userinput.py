@@ -8,9 +8,12 @@ what was expected (:class:`~compat.gate.errors.GateError`, exit code 2).
 ...              {"num_layers": 2, "token_dim": 32, "num_attention_heads": 4, "task_type": "CAUSAL_LM"})
 >>> check_shapes({"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 4},
 ...              {"num_layers": 12, "token_dim": 768, "num_attention_heads": 12, "task_type": "CAUSAL_LM"})
+... # doctest: +NORMALIZE_WHITESPACE
 Traceback (most recent call last):
 ...
-compat.gate.errors.GateError: the adapter was trained for a different base model: num_layers is 12 in adapter_config.json but the model has 2; token_dim is 768 in adapter_config.json but the model has 32 (or 32 with grouped-query attention)
+compat.gate.errors.GateError: the adapter was trained for a different base model:
+num_layers is 12 in adapter_config.json but the model has 2;
+token_dim is 768 in adapter_config.json but the model has 32 (or 32 with grouped-query attention)
 """
 
 from __future__ import annotations
@@ -117,7 +120,8 @@ def check_user_input(model: str, adapter: str, prompts: str | None) -> UserInput
         )
     task = adapter_cfg.get("task_type")
     if task not in REPLAYABLE_TASKS:
-        raise GateError(f"--adapter {adapter}: task_type {task!r} is not replayable; expected one of {REPLAYABLE_TASKS}")
+        raise GateError(f"--adapter {adapter}: task_type {task!r} is not replayable; "
+                        f"expected one of {REPLAYABLE_TASKS}")
     weights = [name for name in ADAPTER_WEIGHTS if (adapter_dir / name).is_file()]
     if not weights:
         raise GateError(f"--adapter {adapter}: no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})")

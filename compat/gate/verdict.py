@@ -88,7 +88,8 @@ def decide(
     recorded = [c["id"] for c in manifest.get("cases", []) if c["status"] == "recorded"]
     if not recorded:
         reasons = "; ".join(f"{c['id']}: {c['status']} ({c.get('reason', '')})" for c in manifest.get("cases", []))
-        raise GateError(f"the baseline produced no usable golden, so there is nothing to compare: {reasons or 'no cases'}")
+        raise GateError("the baseline produced no usable golden, so there is nothing to compare: "
+                        f"{reasons or 'no cases'}")
     if replay is not None and replay_crash is None:
         compared = [c for c in replay.get("cases", []) if c["status"] in ("same", "changed", "error")]
         if not compared:

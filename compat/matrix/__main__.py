@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix TOML (default: %(default)s)")
     run.add_argument("--cells", metavar="PATTERN", help="glob on cell names, or tag:GLOB; comma = or")
     run.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="cells in parallel (default: cores)")
-    run.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="pytest time limit per cell in seconds (> 0; default 1800)")
+    run.add_argument("--timeout", type=float, default=1800.0, metavar="S",
+                     help="pytest time limit per cell in seconds (> 0; default 1800)")
     run.add_argument("--resume", action="store_true", help="keep finished cells from --out, run the rest")
     run.add_argument("--list", action="store_true", help="print the cells instead of running them")
     run.add_argument("--json", action="store_true", help="with --list: JSON for a CI fan-out")
@@ -126,7 +127,10 @@ def _run(args, argv) -> int:
             results = run_cells(matrix, cells, opts)
         except KeyboardInterrupt:
             return 130
-        s = summary(results, strict=args.strict) if args.no_merge else write_reports(results, opts.out, strict=args.strict)["summary"]
+        if args.no_merge:
+            s = summary(results, strict=args.strict)
+        else:
+            s = write_reports(results, opts.out, strict=args.strict)["summary"]
     print(f"{s['cells']} cells: " + ", ".join(f"{v} {k}" for k, v in s["statuses"].items()))
     if not args.no_merge:
         print(f"reports: {opts.out}/matrix.md, matrix.html, matrix.json; per cell: {opts.out}/cells/")

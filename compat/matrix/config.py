@@ -208,9 +208,11 @@ def _parse_cell(where: str, idx: int, raw) -> Cell:
     reason = raw.get("reason", "")
     if expect is not None:
         if expect not in EXPECTABLE:
-            raise _fail(where, f"{key}.expect", f"unknown outcome {expect!r} (expected one of: {', '.join(EXPECTABLE)})")
+            raise _fail(where, f"{key}.expect",
+                        f"unknown outcome {expect!r} (expected one of: {', '.join(EXPECTABLE)})")
         if not isinstance(reason, str) or not reason.strip():
-            raise _fail(where, f"{key}.reason", f"expect = {expect!r} needs a reason (e.g. a link to the upstream issue)")
+            raise _fail(where, f"{key}.reason",
+                        f"expect = {expect!r} needs a reason (e.g. a link to the upstream issue)")
     elif "reason" in raw:
         raise _fail(where, f"{key}.reason", "a reason without expect (declare the expected outcome)")
     tests = _strings(where, f"{key}.tests", raw.get("tests", []))
@@ -283,7 +285,8 @@ def load_matrix_text(text: str, where: str = "<matrix>", *, base: Path | None = 
         seen_names[cell.name] = i
         spec = (cell.transformers, cell.peft, tuple(sorted(cell.extra_pins)))
         if spec in seen_specs:
-            raise _fail(where, f"cells: {cell.name}", f"duplicate cell (same versions and pins as {seen_specs[spec]!r})")
+            raise _fail(where, f"cells: {cell.name}",
+                        f"duplicate cell (same versions and pins as {seen_specs[spec]!r})")
         seen_specs[spec] = cell.name
 
     raw_excludes = data.get("exclude", [])

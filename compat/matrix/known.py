@@ -23,7 +23,8 @@ silently.
 (True, False)
 >>> sig = parse_known("m.toml", "known[2]", {"id": "y", "peft": "<1", "tests": ["*"], "reason": "r",
 ...     "match": "Both `past_key_values` and `cache` are set"})
->>> sig.covers("t.py::test[llama-prefix-greedy]", "tokens differ", "FutureWarning: Both `past_key_values` and `cache` are set")
+>>> sig.covers("t.py::test[llama-prefix-greedy]", "tokens differ",
+...            "FutureWarning: Both `past_key_values` and `cache` are set")
 True
 >>> sig.covers("t.py::test[llama-prefix-greedy]", "IndexError: list index out of range")
 False
@@ -121,13 +122,15 @@ def parse_known(where: str, key: str, raw, *, source: str = "") -> KnownIssue:
             raise _err(where, f"{key}.{k}", f"unknown key (expected one of: {', '.join(sorted(KNOWN_KEYS))})")
     ident = raw.get("id")
     if not isinstance(ident, str) or not _ID_RE.match(ident):
-        raise _err(where, f"{key}.id", f"expected an id like 'peft-2452' (letters, digits, '.', '_', '-'), got {ident!r}")
+        raise _err(where, f"{key}.id",
+                   f"expected an id like 'peft-2452' (letters, digits, '.', '_', '-'), got {ident!r}")
     reason = raw.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise _err(where, f"{key}.reason", "every known issue needs a reason (the evidence, e.g. a link upstream)")
     tests = raw.get("tests")
     if not isinstance(tests, list) or not tests or not all(isinstance(t, str) and t.strip() for t in tests):
-        raise _err(where, f"{key}.tests", f"expected a non-empty list of test-id globs like '*[gemma2-*', got {tests!r}")
+        raise _err(where, f"{key}.tests",
+                   f"expected a non-empty list of test-id globs like '*[gemma2-*', got {tests!r}")
     ranges = {k: _spec(where, f"{key}.{k}", raw[k]) for k in ("transformers", "peft") if k in raw}
     if not ranges:
         raise _err(where, key, "name transformers and/or peft (a version specifier like '<0.16')")

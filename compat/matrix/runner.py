@@ -10,6 +10,7 @@ every finished cell and ``--resume`` skips them.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
@@ -89,10 +90,8 @@ class _Children:
         self.stopping = True
         with self._lock:
             for pid in list(self._pids):
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
 
 
 #: Subpackages a cell's test results cannot depend on (editing them keeps --resume results).
@@ -190,10 +189,8 @@ def _run_pytest(cmd, *, env, cwd, log_path: Path, timeout: float, children: _Chi
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
             rc = None
         finally:
@@ -366,7 +363,7 @@ def _longest_first(cells: list[Cell], out: Path) -> list[Cell]:
 
 
 def _fmt(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 

@@ -143,8 +143,8 @@ def find_cell_results(folders) -> list[Path]:
     cell results from other documents by their content (:mod:`compat.matrix.report`).
     """
     found: dict[str, Path] = {}
-    for folder in folders:
-        folder = Path(folder)
+    for given in folders:
+        folder = Path(given)
         if folder.is_file():
             candidates = [folder]
         elif folder.is_dir():

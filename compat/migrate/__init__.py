@@ -36,7 +36,20 @@ _EXPORTS = {
     "select_rules": "compat.migrate.rules",
 }
 
-__all__ = sorted([*_EXPORTS, "INSTALL_HINT", "run"])
+# a literal list, so linters and type checkers see the public API; tests/tooling/test_migrate_cli.py
+# checks that it names exactly the lazy exports, INSTALL_HINT and run
+__all__ = [
+    "INSTALL_HINT",
+    "RULES",
+    "Finding",
+    "ParseFailure",
+    "Result",
+    "Rule",
+    "check_source",
+    "main",
+    "run",
+    "select_rules",
+]
 
 
 def __getattr__(name: str) -> Any:

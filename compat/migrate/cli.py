@@ -84,7 +84,16 @@ def _list_rules() -> int:
 
 # Below this many files to analyse, worker processes cost more than they save.
 _PARALLEL_MIN_FILES = 8
-_WORKER_INDEX: ProjectIndex | None = None
+
+
+@dataclasses.dataclass
+class _WorkerState:
+    """What a worker process of the parallel check holds; the pool's initializer sets it once."""
+
+    index: ProjectIndex | None = None
+
+
+_WORKER = _WorkerState()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,15 +104,14 @@ class _Job:
 
 
 def _init_worker(index: ProjectIndex) -> None:
-    global _WORKER_INDEX
-    _WORKER_INDEX = index
+    _WORKER.index = index
 
 
 def _check(job: _Job, index: ProjectIndex | None = None) -> Result | str:
     """One file's result, or the one-line reason it could not be checked."""
     try:
         return check_source(job.source.text, job.source.path, rules=job.rules, fix=job.fix,
-                            index=index if index is not None else _WORKER_INDEX, module=job.source.module)
+                            index=index if index is not None else _WORKER.index, module=job.source.module)
     except ParseFailure as exc:
         return str(exc)
     except RecursionError:

@@ -219,9 +219,9 @@ class _Migrator(cst.CSTTransformer):
         current = node
         parent = self.inf.parents.get(current)
         while parent is not None:
-            if isinstance(parent, (cst.If, cst.IfExp)) and current is not parent.test:
-                if self._is_version_test(parent.test):
-                    return True
+            if (isinstance(parent, (cst.If, cst.IfExp)) and current is not parent.test
+                    and self._is_version_test(parent.test)):
+                return True
             if isinstance(parent, (cst.IndentedBlock, cst.Module)) and self._after_version_exit(parent, current):
                 return True
             current, parent = parent, self.inf.parents.get(parent)
@@ -318,9 +318,9 @@ class _Migrator(cst.CSTTransformer):
         if self.inf.is_model(func):
             return func, True
         if method == "generate" or MODEL_ISH.search(terminal_name(func) or ""):
-            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-                if self._enclosing_class_defines(func, func.attr.value):
-                    return None  # self.method(...): a method, not a model
+            if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"
+                    and self._enclosing_class_defines(func, func.attr.value)):
+                return None  # self.method(...): a method, not a model
             return func, False
         return None
 
@@ -352,7 +352,8 @@ class _Migrator(cst.CSTTransformer):
                 return self._from_legacy(original_node, updated_node, args)
             if method == "to_legacy_cache" and args == ([], {}):
                 kind = self._receiver(receiver, method)
-                if kind is not None and self._report(original_node, "PCC002", fixable=kind in _READABLE | {"past_key_values"}):
+                if kind is not None and self._report(original_node, "PCC002",
+                                                     fixable=kind in _READABLE | {"past_key_values"}):
                     return cst.Call(_compat("to_legacy"), [cst.Arg(updated_node.func.value)])
                 return updated_node
             if method in ("get_max_length", "get_max_cache_shape"):
@@ -370,9 +371,9 @@ class _Migrator(cst.CSTTransformer):
         keywords = {a.keyword.value: a for a in original_node.args if a.keyword is not None}
         if "past_key_values" in keywords:
             target = self._model_target(original_node)
-            if target is None and isinstance(func, cst.Attribute) and func.attr.value == "generate":
-                if self.inf.is_evident_legacy(keywords["past_key_values"].value):
-                    self._report(keywords["past_key_values"].value, "PCC011", fixable=False)
+            if (target is None and isinstance(func, cst.Attribute) and func.attr.value == "generate"
+                    and self.inf.is_evident_legacy(keywords["past_key_values"].value)):
+                self._report(keywords["past_key_values"].value, "PCC011", fixable=False)
             if target is not None:
                 self._cache_position(original_node, keywords)
                 return self._cache_keyword(original_node, updated_node, keywords["past_key_values"], *target)
@@ -454,7 +455,8 @@ class _Migrator(cst.CSTTransformer):
         if cls == "EncoderDecoderCache":
             flag = cst.Arg(cst.Name("True"), keyword=cst.Name("encoder_decoder"),
                            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
-            return cst.Call(_compat("from_legacy_cache"), [arg.with_changes(whitespace_after_arg=cst.SimpleWhitespace("")), flag])
+            arg = arg.with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
+            return cst.Call(_compat("from_legacy_cache"), [arg, flag])
         return cst.Call(_compat("from_legacy_cache"), [arg])
 
     def _constructor(self, original: cst.Call, updated: cst.Call, cls: str, args) -> cst.BaseExpression:
@@ -560,9 +562,15 @@ class _Migrator(cst.CSTTransformer):
             if self._receiver(receiver, attr, name_hint=True) is not None:
                 self._report(original_node, "PCC008", fixable=False)
         elif attr == "past_key_values" and not self.inf.is_store(original_node):
-            if _is_pure(receiver) and self.inf.is_model_output(receiver):
-                if self._report(original_node, "PCC013", fixable=True):
-                    return cst.Call(_compat("output_cache"), [cst.Arg(updated_node.value)])
+            return self._output_cache(original_node, updated_node)
+        return updated_node
+
+    def _output_cache(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
+        """Read ``out.past_key_values`` of a model output: PCC013, fixed to ``compat.output_cache(out)``."""
+        receiver = original_node.value
+        if (_is_pure(receiver) and self.inf.is_model_output(receiver)
+                and self._report(original_node, "PCC013", fixable=True)):
+            return cst.Call(_compat("output_cache"), [cst.Arg(updated_node.value)])
         return updated_node
 
     def _iteration(self, iterable: cst.BaseExpression) -> bool:

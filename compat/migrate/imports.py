@@ -3,7 +3,8 @@ cache-class imports a rewrite left unused (so the fixed module also imports on
 transformers < 4.36, which has no ``cache_utils``).
 
 >>> import libcst as cst
->>> before = cst.parse_module("from transformers import DynamicCache, LlamaConfig\\nc = DynamicCache.from_legacy_cache(x)\\n")
+>>> before = cst.parse_module(
+...     "from transformers import DynamicCache, LlamaConfig\\nc = DynamicCache.from_legacy_cache(x)\\n")
 >>> after = cst.parse_module("from transformers import DynamicCache, LlamaConfig\\nc = compat.to_cache(x)\\n")
 >>> print(drop_unused_cache_imports(before, after, "m.py").code, end="")
 from transformers import LlamaConfig
@@ -131,7 +132,7 @@ def drop_unused_cache_imports(original: cst.Module, fixed: cst.Module, path: str
         node = stmt.body[0]
         if not isinstance(node, cst.ImportFrom) or isinstance(node.names, cst.ImportStar):
             continue
-        if _module_name(node).split(".")[0] != "transformers" or any(l.comment for l in stmt.leading_lines):
+        if _module_name(node).split(".")[0] != "transformers" or any(line.comment for line in stmt.leading_lines):
             continue
         keep = []
         for alias in node.names:

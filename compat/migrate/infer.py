@@ -398,7 +398,8 @@ class Inference:
                 return True
             parent = self.parents.get(current)
             if isinstance(parent, (cst.Subscript, cst.Attribute)) and parent.value is current:
-                if isinstance(parent, cst.Attribute) and parent.attr.value.endswith("_") and not parent.attr.value.startswith("_"):
+                name = parent.attr.value if isinstance(parent, cst.Attribute) else ""
+                if name.endswith("_") and not name.startswith("_"):
                     return True  # tensor in-place method: x.zero_(), x.copy_(...)
                 current = parent
                 continue

@@ -196,10 +196,11 @@ def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | No
 
     >>> select_rules(select=["PCC011"])
     ['PCC011']
-    >>> select_rules(select=["PCC9"])
+    >>> select_rules(select=["PCC9"])  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    compat.migrate.rules.UnknownRuleError: unknown rule id 'PCC9': expected one of PCC001, PCC002, PCC003, PCC004, PCC005, PCC006, PCC007, PCC008, PCC009, PCC010, PCC011, PCC012, PCC013 (or a prefix of them, or ALL)
+    compat.migrate.rules.UnknownRuleError: unknown rule id 'PCC9': expected one of PCC001, PCC002, PCC003,
+    PCC004, PCC005, PCC006, PCC007, PCC008, PCC009, PCC010, PCC011, PCC012, PCC013 (or a prefix of them, or ALL)
     """
     chosen = _expand(select) if select else set(RULES)
     chosen -= _expand(ignore or ())

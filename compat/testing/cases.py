@@ -84,7 +84,8 @@ class Case:
 
         gen = torch.Generator().manual_seed(2000 + seed)
         start = torch.full((batch, 1), self.base.config.decoder_start_token_id, dtype=torch.long)
-        return torch.cat([start, torch.randint(3, zoo.VOCAB, (batch, length - 1), generator=gen)], dim=1).to(self.device)
+        rest = torch.randint(3, zoo.VOCAB, (batch, length - 1), generator=gen)
+        return torch.cat([start, rest], dim=1).to(self.device)
 
     # ---- PEFT side
     def peft_logits(self, ids, mask, *, decoder_ids=None, use_cache=None):

@@ -103,7 +103,9 @@ def native_cache(layers) -> Any:
         return cache
 
     if len(layers[0]) == 4:
-        return tf.encoder_decoder_cache_class()(dyn((l[0], l[1]) for l in layers), dyn((l[2], l[3]) for l in layers))
+        self_attention = dyn((layer[0], layer[1]) for layer in layers)
+        cross_attention = dyn((layer[2], layer[3]) for layer in layers)
+        return tf.encoder_decoder_cache_class()(self_attention, cross_attention)
     return dyn(layers)
 
 

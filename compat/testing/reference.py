@@ -117,7 +117,8 @@ def peft_prefix(peft_model, batch_size: int = 1) -> tuple:
         k, v = slots[ks], slots[vs]
         if keep_head0:  # peft's documented GPTBigCode rule: multi-query keeps head 0
             k, v = k[:, :1], v[:, :1]
-        layers.append((k.expand(batch_size, -1, -1, -1).to(base.dtype), v.expand(batch_size, -1, -1, -1).to(base.dtype)))
+        layers.append((k.expand(batch_size, -1, -1, -1).to(base.dtype),
+                       v.expand(batch_size, -1, -1, -1).to(base.dtype)))
     return tuple(layers)
 
 
@@ -312,7 +313,8 @@ def honours_position_ids(peft_model) -> bool:
         extra["task_ids"] = torch.zeros(1, dtype=torch.long, device=base.device)
     with torch.no_grad():
         plain = peft_model(input_ids=ids, attention_mask=mask, **extra).logits
-        shifted = peft_model(input_ids=ids, attention_mask=mask, position_ids=torch.arange(5, device=base.device).unsqueeze(0) + 7,
+        positions = torch.arange(5, device=base.device).unsqueeze(0) + 7
+        shifted = peft_model(input_ids=ids, attention_mask=mask, position_ids=positions,
                              **extra).logits
     return not torch.equal(plain, shifted)
 

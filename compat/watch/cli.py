@@ -87,5 +87,6 @@ def main(
         print(f"watch: error: {result.error}", file=sys.stderr)
     news = ", ".join(f"{u.name} {u.pinned} -> {u.newest}" for u in result.updates) or "nothing resolved"
     verdict = result.verdict.value if result.verdict else "no verdict"
-    print(f"watch {result.date}: {news}: {verdict} (exit {result.exit_code}); reports: {ns.reports}/watch.md, watch.json")
+    print(f"watch {result.date}: {news}: {verdict} (exit {result.exit_code}); "
+          f"reports: {ns.reports}/watch.md, watch.json")
     return result.exit_code

@@ -7,7 +7,9 @@ as the source of the verdict. The runner is injectable (any ``argv -> exit code`
 
 >>> from compat.gate.pins import Pins
 >>> gate_argv(Pins("5.23.0", "0.21.2"), Pins("5.24.0", "0.21.2"), "reports", ["--no-suites"])
-['--from', 'transformers==5.23.0', 'peft==0.21.2', '--to', 'transformers==5.24.0', 'peft==0.21.2', '--reports', 'reports', '--no-suites']
+... # doctest: +NORMALIZE_WHITESPACE
+['--from', 'transformers==5.23.0', 'peft==0.21.2', '--to', 'transformers==5.24.0', 'peft==0.21.2',
+ '--reports', 'reports', '--no-suites']
 """
 
 from __future__ import annotations

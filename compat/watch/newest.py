@@ -91,7 +91,9 @@ class UvResolver:
             proc = self.run(self.command(), input=f"{name}\n", capture_output=True, text=True,
                             env=dict(self.env), timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
-            raise WatchError(f"{name}: the package index did not answer within {self.timeout:.0f} s (offline?)") from None
+            raise WatchError(
+                f"{name}: the package index did not answer within {self.timeout:.0f} s (offline?)"
+            ) from None
         except OSError as exc:
             raise WatchError(f"{name}: cannot run uv ({' '.join(self.uv)}): {exc}") from None
         if proc.returncode != 0:

@@ -46,7 +46,7 @@ def _counts(counts: dict[str, int] | object) -> str:
 def _versions_table(result: WatchResult) -> list[str]:
     lines = ["| package | default pin | newest on the index | |", "|---|---|---|---|"]
     lines += [f"| {u.name} | {u.pinned} | {u.newest} | {_CHANGE[u.change]} |" for u in result.updates]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _evidence(gate: GateEvidence) -> list[str]:
@@ -65,8 +65,8 @@ def _evidence(gate: GateEvidence) -> list[str]:
                   "|---|---|---|---|"]
         lines += [f"| {f.severity} | {f.kind} | `{_esc(f.where)}` | {_esc(f.detail)[:300]} |" for f in gate.top]
     if gate.notes:
-        lines += ["", "**Notes from the gate**"] + [f"- {_esc(n)}" for n in gate.notes]
-    return lines + ["", f"Full evidence: `{gate.report}` and `gate.json` next to it.", ""]
+        lines += ["", "**Notes from the gate**", *(f"- {_esc(n)}" for n in gate.notes)]
+    return [*lines, "", f"Full evidence: `{gate.report}` and `gate.json` next to it.", ""]
 
 
 def render_markdown(result: WatchResult) -> str:

@@ -114,7 +114,8 @@ def test_padded_row_equals_row_alone(case, record_property):
     got, got_scores = _generate(case, ids, mask, do_sample=False)
     keep = mask[1].bool()
     alone, alone_scores = _generate(case, ids[1:, keep], mask[1:, keep], do_sample=False)
-    assert_same_tokens(got[1:], alone, what=f"padded row in a batch vs the same row alone [{case.generate_diagnosis()}]",
+    assert_same_tokens(got[1:], alone,
+                       what=f"padded row in a batch vs the same row alone [{case.generate_diagnosis()}]",
                        logits_at=([s[1:] for s in got_scores], alone_scores), near_ties="greedy",
                        dtype=case.base.dtype, record=record_property)
 
@@ -125,5 +126,6 @@ def test_generate_twice(case, record_property):
     first, _ = case.peft_generate(ids, mask, do_sample=False)
     second, scores = _generate(case, ids, mask, do_sample=False)
     assert_same_tokens(second, first,
-                       what=f"second generate call vs first (state leaking between calls) [{case.generate_diagnosis()}]")
+                       what="second generate call vs first (state leaking between calls) "
+                            f"[{case.generate_diagnosis()}]")
     _check(case, second, scores, _reference(case, ids, mask), "second generate call vs reference", record_property)

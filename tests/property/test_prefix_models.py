@@ -63,7 +63,8 @@ def test_prefix_forward_matches_explicit_prefix(family, shape):
     prefix = reference.peft_prefix(pm, shape.batch)
     with torch.no_grad():
         if zoo.is_encoder_decoder(family):
-            dec = torch.cat([torch.zeros(shape.batch, 1, dtype=torch.long, device=ids.device), _ids(shape, 2, salt=1)], 1)
+            start = torch.zeros(shape.batch, 1, dtype=torch.long, device=ids.device)
+            dec = torch.cat([start, _ids(shape, 2, salt=1)], 1)
             got = pm(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
             want = reference.next_logits(base, dec, torch.ones_like(dec), source=ids, source_mask=mask, prefix=prefix)
         else:

@@ -10,6 +10,7 @@ files; two runs at once; SIGKILL of the runner; non-UTF-8 TOML; a missing libcst
 from __future__ import annotations
 
 import builtins
+import contextlib
 import dataclasses
 import errno
 import io
@@ -290,7 +291,7 @@ def _cell_file(path: Path, data: dict | None = None) -> Path:
 
 
 BAD_CELL_FILES = [
-    pytest.param(lambda: json.dumps(_cell("bad"))[:40].encode(), "not valid JSON (truncated?)", id="truncated"),
+    pytest.param(lambda: json.dumps(_cell("bad")).encode()[:40], "not valid JSON (truncated?)", id="truncated"),
     pytest.param(lambda: b"", "empty file", id="empty"),
     pytest.param(lambda: b"{\"schema\": \"\xff\xfe\"}", "not UTF-8 text (byte 0xff", id="not-utf8"),
     pytest.param(lambda: json.dumps({k: v for k, v in _cell("bad").items() if k != "cell"}).encode(),
@@ -480,10 +481,8 @@ def test_sigkill_of_the_runner_ends_the_cells_pytest(fake_repo, tmp_path, mode):
     finally:
         runner.kill()
         if pid_file.is_file() and pid_file.read_text():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     assert not alive, f"the cell's pytest (pid {cell_pid}) outlived the runner"
 
 

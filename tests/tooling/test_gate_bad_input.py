@@ -36,6 +36,11 @@ def _then(_side_effect, args):
     return args
 
 
+def _model_adapter(model, adapter, *more):
+    """The CLI arguments ``--model MODEL --adapter ADAPTER`` followed by ``more``."""
+    return ["--model", str(model), "--adapter", str(adapter), *more]
+
+
 def _edit(path, **changes):
     data = json.loads(path.read_text())
     data.update(changes)
@@ -58,36 +63,40 @@ CASES = [
                  "no such directory", id="model-missing"),
     pytest.param(lambda t, m, a: ["--model", str(m / "config.json"), "--adapter", str(a)],
                  "not a directory", id="model-is-a-file"),
-    pytest.param(lambda t, m, a: _then((m / "config.json").unlink(), ["--model", str(m), "--adapter", str(a)]),
+    pytest.param(lambda t, m, a: _then((m / "config.json").unlink(), _model_adapter(m, a)),
                  "config.json is missing", id="model-no-config"),
-    pytest.param(lambda t, m, a: _then((m / "config.json").write_text("{nope"), ["--model", str(m), "--adapter", str(a)]),
+    pytest.param(lambda t, m, a: _then((m / "config.json").write_text("{nope"), _model_adapter(m, a)),
                  "not valid JSON", id="model-config-unreadable"),
-    pytest.param(lambda t, m, a: _then((m / "model.safetensors").unlink(), ["--model", str(m), "--adapter", str(a)]),
+    pytest.param(lambda t, m, a: _then((m / "model.safetensors").unlink(), _model_adapter(m, a)),
                  "no weights", id="model-no-weights"),
     pytest.param(lambda t, m, a: ["--model", str(m)], "--model and --adapter go together", id="adapter-absent"),
-    pytest.param(lambda t, m, a: _then((a / "adapter_config.json").unlink(), ["--model", str(m), "--adapter", str(a)]),
+    pytest.param(lambda t, m, a: _then((a / "adapter_config.json").unlink(), _model_adapter(m, a)),
                  "adapter_config.json is missing", id="adapter-no-config"),
-    pytest.param(lambda t, m, a: _then(_edit(a / "adapter_config.json", peft_type="LORA"), ["--model", str(m), "--adapter", str(a)]),
+    pytest.param(lambda t, m, a: _then(_edit(a / "adapter_config.json", peft_type="LORA"), _model_adapter(m, a)),
                  "peft_type is LORA, not prompt learning", id="adapter-lora"),
-    pytest.param(lambda t, m, a: _then((a / "adapter_model.safetensors").unlink(), ["--model", str(m), "--adapter", str(a)]), "no adapter weights", id="adapter-no-weights"),
-    pytest.param(lambda t, m, a: _then(_edit(a / "adapter_config.json", num_layers=12, token_dim=768), ["--model", str(m), "--adapter", str(a)]),
+    pytest.param(lambda t, m, a: _then((a / "adapter_model.safetensors").unlink(), _model_adapter(m, a)),
+                 "no adapter weights", id="adapter-no-weights"),
+    pytest.param(lambda t, m, a: _then(_edit(a / "adapter_config.json", num_layers=12, token_dim=768),
+                                       _model_adapter(m, a)),
                  "trained for a different base model", id="adapter-other-base"),
-    pytest.param(lambda t, m, a: _then(_edit(a / "adapter_config.json", task_type="SEQ_2_SEQ_LM"), ["--model", str(m), "--adapter", str(a)]),
+    pytest.param(lambda t, m, a: _then(_edit(a / "adapter_config.json", task_type="SEQ_2_SEQ_LM"),
+                                       _model_adapter(m, a)),
                  "SEQ_2_SEQ_LM but the model is decoder-only", id="adapter-task-mismatch"),
-    pytest.param(lambda t, m, a: ["--model", str(m), "--adapter", str(a), "--prompts", str(t / "none.txt")],
+    pytest.param(lambda t, m, a: _model_adapter(m, a, "--prompts", str(t / "none.txt")),
                  "--prompts", id="prompts-missing"),
-    pytest.param(lambda t, m, a: _then((t / "empty.txt").write_text("\n \n"), ["--model", str(m), "--adapter", str(a), "--prompts", str(t / "empty.txt")]),
+    pytest.param(lambda t, m, a: _then((t / "empty.txt").write_text("\n \n"),
+                                       _model_adapter(m, a, "--prompts", str(t / "empty.txt"))),
                  "no non-empty lines", id="prompts-empty"),
     pytest.param(lambda t, m, a: ["--prompts", str(t)], "--prompts needs --model", id="prompts-without-model"),
-    pytest.param(lambda t, m, a: ["--model", str(m), "--adapter", str(a), "--prompts", str(t)],
+    pytest.param(lambda t, m, a: _model_adapter(m, a, "--prompts", str(t)),
                  "is a directory; expected a text file with one prompt per line", id="prompts-is-a-directory"),
-    *[pytest.param(lambda t, m, a, v=v: ["--from", "transformers==4.57.6", "peft==0.18.1", "--to-python", sys.executable,
-                                         "--timeout", v],
+    *[pytest.param(lambda t, m, a, v=v: ["--from", "transformers==4.57.6", "peft==0.18.1",
+                                         "--to-python", sys.executable, "--timeout", v],
                    "--timeout must be a positive number of seconds", id=f"timeout-{v}")
       for v in ("0", "-5", "nan")],
     pytest.param(lambda t, m, a: ["--families", "gpt5"], "--families: unknown gpt5", id="family-unknown"),
     pytest.param(lambda t, m, a: ["--methods", "lora"], "--methods: unknown lora", id="method-unknown"),
-    pytest.param(lambda t, m, a: ["--model", str(m), "--adapter", str(a), "--methods", "prefix"],
+    pytest.param(lambda t, m, a: _model_adapter(m, a, "--methods", "prefix"),
                  "do not apply to --model", id="methods-with-model"),
 ]
 
@@ -99,7 +108,7 @@ def test_bad_input_exits_2_with_error_report(dirs, capsys, make_args, message):
     # a verdict from an earlier run must not survive a failed run
     _write(reports / "gate.json", {"status": "verdict", "verdict": "same"})
     _write(reports / "gate.md", "## Upgrade gate: same\n")
-    args = make_args(tmp, model, adapter) + ["--reports", str(reports), "--work", str(tmp / "work"), "--no-suites"]
+    args = [*make_args(tmp, model, adapter), "--reports", str(reports), "--work", str(tmp / "work"), "--no-suites"]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err, err

@@ -100,7 +100,8 @@ def test_one_output_that_raises_does_not_hide_the_others(tmp_path, case):
 
     manifest = record_cases([case], tmp_path, runner=baseline)
     entry = manifest["cases"][0]
-    assert entry["status"] == "recorded" and entry["output_errors"] == {"g0.beam": "NotImplementedError: _reorder_cache"}
+    assert entry["status"] == "recorded"
+    assert entry["output_errors"] == {"g0.beam": "NotImplementedError: _reorder_cache"}
 
     def candidate(case, root):
         return {**_outputs([1.0, 2.0]), "g0.greedy": "RuntimeError: shapes", "g0.beam": "NotImplementedError: x"}

@@ -57,12 +57,12 @@ def test_no_cells_is_an_error():
 
 
 def test_invalid_toml_names_the_file():
-    with pytest.raises(MatrixError, match="^m.toml: not valid TOML"):
+    with pytest.raises(MatrixError, match=r"^m\.toml: not valid TOML"):
         load_matrix_text("[[cells]\n", "m.toml")
 
 
 def test_missing_file_names_the_file(tmp_path):
-    with pytest.raises(MatrixError, match="nope.toml: cannot read"):
+    with pytest.raises(MatrixError, match=r"nope\.toml: cannot read"):
         load_matrix(tmp_path / "nope.toml")
 
 

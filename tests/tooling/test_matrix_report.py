@@ -12,13 +12,18 @@ from compat.matrix.results import counts, parse_junit_text
 from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, write_cell_result
 
 JUNIT = """<testsuites><testsuite>
-<testcase classname="tests.equivalence.test_gen" name="test_gen[t5-prefix-greedy]" file="tests/equivalence/test_gen.py">
+<testcase classname="tests.equivalence.test_gen" \
+name="test_gen[t5-prefix-greedy]" file="tests/equivalence/test_gen.py">
 {body}</testcase>
-<testcase classname="tests.equivalence.test_gen" name="test_gen[llama-prompt-greedy]" file="tests/equivalence/test_gen.py">
+<testcase classname="tests.equivalence.test_gen" \
+name="test_gen[llama-prompt-greedy]" file="tests/equivalence/test_gen.py">
 <properties><property name="max_abs_diff" value="0.0"/></properties></testcase>
-<testcase classname="tests.equivalence.test_gen" name="test_gen[llama-prefix-greedy]" file="tests/equivalence/test_gen.py"/>
-<testcase classname="tests.equivalence.test_gen" name="test_gen[t5-prompt-greedy]" file="tests/equivalence/test_gen.py"/>
-<testcase classname="tests.equivalence.test_gen" name="test_gen[gpt2-prompt-tuple]" file="tests/equivalence/test_gen.py">
+<testcase classname="tests.equivalence.test_gen" \
+name="test_gen[llama-prefix-greedy]" file="tests/equivalence/test_gen.py"/>
+<testcase classname="tests.equivalence.test_gen" \
+name="test_gen[t5-prompt-greedy]" file="tests/equivalence/test_gen.py"/>
+<testcase classname="tests.equivalence.test_gen" \
+name="test_gen[gpt2-prompt-tuple]" file="tests/equivalence/test_gen.py">
 <skipped type="pytest.skip" message="not-applicable: no tuples on 5.x">s</skipped></testcase>
 </testsuite></testsuites>"""
 

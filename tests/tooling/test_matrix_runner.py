@@ -145,7 +145,7 @@ def test_results_are_on_disk(finished):
 
 
 def test_resume_skips_finished_cells(finished, monkeypatch):
-    results, matrix, opts, built = finished
+    results, matrix, opts, _built = finished
     calls = []
     monkeypatch.setattr(runner_mod, "run_cell", lambda cell, *a: calls.append(cell.name))
     again = run_cells(matrix, list(matrix.cells), dataclasses.replace(opts, resume=True))
@@ -178,7 +178,7 @@ def test_resume_reruns_a_cell_whose_definition_changed(fake_repo):
 
 
 def test_cli_exit_code_and_reports(fake_repo, monkeypatch, tmp_path, capsys):
-    matrix, opts, _ = fake_repo
+    _matrix, opts, _ = fake_repo
     path = tmp_path / "fake.toml"
     path.write_text(MATRIX)
     monkeypatch.setattr(runner_mod.RunOptions, "__init__", _with_root(RunOptions.__init__, opts.root))
@@ -245,7 +245,7 @@ def test_resume_judges_a_finished_run_again_when_only_declarations_change(fake_r
 
 
 def test_a_known_issue_that_does_not_reproduce_is_xpass(fake_repo):
-    matrix, opts, _ = fake_repo
+    _matrix, opts, _ = fake_repo
     declared = MATRIX + '[[known]]\nid = "fixed-upstream"\npeft = "==0.14.0"\nreason = "r"\ntests = ["*"]\n'
     changed = load_matrix_text(declared, "f")
     result = run_cells(changed, [c for c in changed.cells if c.name == "good"], opts)[0]

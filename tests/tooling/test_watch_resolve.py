@@ -65,8 +65,9 @@ def test_uv_resolver_asks_for_one_bare_requirement_without_dependencies():
 
 @pytest.mark.parametrize("fake, message", [
     pytest.param(FakeUv(stderr="error: No solution found\n  cause: peft was not found in the package registry",
-                        returncode=1), re.escape("peft: uv could not resolve the newest release (exit 1): error: No solution "
-                                                 "found cause: peft was not found"), id="uv-fails"),
+                        returncode=1),
+                 re.escape("peft: uv could not resolve the newest release (exit 1): error: No solution "
+                           "found cause: peft was not found"), id="uv-fails"),
     pytest.param(FakeUv(raises=subprocess.TimeoutExpired("uv", 5)), "did not answer within 5 s", id="timeout"),
     pytest.param(FakeUv(raises=FileNotFoundError(2, "No such file or directory")), "cannot run uv", id="no-uv"),
     pytest.param(FakeUv(stdout="transformers==5.24.0\n"), "pins no peft==VERSION", id="answers-another-package"),

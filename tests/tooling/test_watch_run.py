@@ -63,7 +63,8 @@ PREFIX_DROPPED = {"severity": "changed", "kind": "replay", "where": "llama-prefi
                   "detail": "first differing step 0 (row 0: token 5 became 9; 2 row(s) differ); the candidate now "
                             "generates exactly what the base model generates without the adapter",
                   "evidence": {"kind": "tokens", "candidate_equals_base_model": True}}
-SUITE_RAISES = {"severity": "broken", "kind": "suite", "where": "tests/equivalence/test_generate.py::test_greedy[gpt2-prefix-greedy]",
+SUITE_RAISES = {"severity": "broken", "kind": "suite",
+                "where": "tests/equivalence/test_generate.py::test_greedy[gpt2-prefix-greedy]",
                 "detail": "TypeError: forward() got an unexpected keyword argument 'cache'"}
 
 
@@ -79,7 +80,8 @@ def test_already_newest_says_same_without_running_the_gate(tmp_path):
     resolve = resolver()
     code, data, md = _run(tmp_path, resolve=resolve, gate=gate)
     assert code == 0 and gate.calls == [] and sorted(resolve.asked) == ["peft", "transformers"]
-    assert (data["status"], data["verdict"], data["gated"], data["new"], data["gate"]) == ("verdict", "same", False, [], None)
+    assert (data["status"], data["verdict"], data["gated"], data["new"], data["gate"]) == (
+        "verdict", "same", False, [], None)
     assert [u["change"] for u in data["updates"]] == ["same", "same"]
     assert data["baseline"] == data["candidate"] == f"transformers=={PINS['transformers']} peft=={PINS['peft']}"
     assert md.startswith("## Release watch 2026-11-30: ✅ **same** (exit 0)")
@@ -96,14 +98,16 @@ def test_new_release_is_gated_and_the_verdict_is_the_gates(tmp_path, report, cod
     gate = StubGate(report, code=report["exit_code"])
     got, data, md = _run(tmp_path, resolve=resolver(transformers=NEWER_TF), gate=gate)
     verdict = report["verdict"]
-    assert got == code == data["exit_code"] and (data["status"], data["verdict"], data["gated"]) == ("verdict", verdict, True)
+    assert got == code == data["exit_code"]
+    assert (data["status"], data["verdict"], data["gated"]) == ("verdict", verdict, True)
     assert gate.calls == [["--from", f"transformers=={PINS['transformers']}", f"peft=={PINS['peft']}",
                            "--to", f"transformers=={NEWER_TF}", f"peft=={PINS['peft']}", "--reports", str(tmp_path)]]
     assert data["new"] == ["transformers"] and data["date"] == "2026-11-30"
     assert data["candidate"] == f"transformers=={NEWER_TF} peft=={PINS['peft']}"
     assert data["gate"]["verdict"] == verdict and data["gate"]["recorded"] == 90
     assert data["gate"]["findings"] == {f"{f['severity']}/{f['kind']}": 1 for f in report["findings"]}
-    assert data["gate"]["adapter_ignored"] == (["llama-prefix g0.greedy"] if PREFIX_DROPPED in report["findings"] else [])
+    dropped = PREFIX_DROPPED in report["findings"]
+    assert data["gate"]["adapter_ignored"] == (["llama-prefix g0.greedy"] if dropped else [])
     assert md.startswith(f"## Release watch 2026-11-30: {icon} **{verdict}** (exit {code})")
     assert f"| transformers | {PINS['transformers']} | {NEWER_TF} | **new** |" in md
     assert "82 changed, 8 same" in md and "candidate: 100 failed, 600 passed" in md
@@ -147,8 +151,8 @@ GATE_ERROR = {"schema": 1, "status": "error", "error": "--to transformers==99.0.
                  "--from: the watch sets this itself", id="from-given"),
     pytest.param(("--to-python", "/usr/bin/python3"), resolver(), StubGate(), "--to-python: the watch sets this itself",
                  id="to-python-given"),
-    pytest.param(("--frobnicate",), resolver(), StubGate(), "options not understood by the watch or the gate: --frobnicate",
-                 id="unknown-option"),
+    pytest.param(("--frobnicate",), resolver(), StubGate(),
+                 "options not understood by the watch or the gate: --frobnicate", id="unknown-option"),
 ])
 def test_no_verdict_is_an_error_report_with_exit_2(tmp_path, args, resolve, gate, message):
     code, data, md = _run(tmp_path, *args, resolve=resolve, gate=gate)
