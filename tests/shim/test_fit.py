@@ -247,6 +247,13 @@ def test_expectation_matches_per_layer_head_dims():
     model = model_cls(cfg).eval()
     layers = _own_layers(model)
     assert {layer[0].shape[3] for layer in layers} == {8, 16}  # the model really differs per layer
+    if not hasattr(cfg, "per_layer_config"):
+        # Earlier 5.x Gemma-4 configs describe the per-layer dims only through attributes the rule
+        # does not model: every layer's shape is unknown and skipped (docs/shim.md), never guessed.
+        assert all(spec is None for spec in expect(model).per_layer)
+        to_cache(layers, model=model)  # the model's own KV still goes through
+        pytest.skip("not-applicable: this transformers' Gemma-4 config has no per_layer_config; "
+                    "the fit check skips its per-layer head dims")
     _assert_matches(model, layers)
     with pytest.raises(MalformedCacheError) as info:
         to_cache(tuple((k[..., :1, :], v[..., :1, :]) for k, v in [layers[0]] * 4), model=model)
