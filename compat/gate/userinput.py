@@ -18,12 +18,12 @@ token_dim is 768 in adapter_config.json but the model has 32 (or 32 with grouped
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from compat.gate.errors import GateError
+from compat.tools.jsonfiles import JsonFileError, read_json_object
 
 __all__ = ["PROMPT_LEARNING_TYPES", "UserInput", "check_shapes", "check_user_input"]
 
@@ -40,15 +40,9 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise GateError(f"{what}: {path} is missing (expected a directory written by save_pretrained)")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except PermissionError:
-        raise GateError(f"{what}: {path} is not readable (permission denied)") from None
-    except (OSError, ValueError) as exc:
-        raise GateError(f"{what}: {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise GateError(f"{what}: {path} holds {type(data).__name__}, expected a JSON object")
-    return data
+        return read_json_object(path)
+    except JsonFileError as exc:
+        raise GateError(f"{what}: {exc}") from None
 
 
 def _readable_dir(path: str, option: str) -> Path:

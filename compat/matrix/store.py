@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from compat.matrix.results import STATUSES
+from compat.tools.jsonfiles import JsonFileError, read_json
 from compat.tools.outputs import atomic_write_text
 
 __all__ = [
@@ -71,21 +72,10 @@ class CellFileError(ValueError):
 
 def read_json_file(path: str | Path) -> Any:
     """The JSON in ``path``; :class:`CellFileError` (naming the path) when it is unreadable."""
-    path = Path(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CellFileError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    if not raw.strip():
-        raise CellFileError(f"{path}: empty file (expected a JSON cell result)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CellFileError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise CellFileError(f"{path}: not valid JSON (truncated?): {exc}") from None
+        return read_json(path)
+    except JsonFileError as exc:
+        raise CellFileError(str(exc)) from None
 
 
 #: Fields the merged reports read, with their types (checked on every load).

@@ -4,6 +4,8 @@
   becomes one :class:`~compat.tools.outputs.OutputError` line and leaves no partial file.
 * :mod:`.runlock`: one run per output folder (a lock whose message names the other run), and
   private per-run scratch folders.
+* :mod:`.jsonfiles`: reading a JSON file with one-line errors naming the path (cell results, the
+  gate's user input, the watch's gate report).
 * :mod:`.children`: how tool subprocesses start: the offline environment, and dying with their
   parent (``PR_SET_PDEATHSIG`` on Linux, a parent watchdog elsewhere).
 

@@ -14,12 +14,12 @@ as the source of the verdict. The runner is injectable (any ``argv -> exit code`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from compat.gate.pins import Pins
+from compat.tools.jsonfiles import JsonFileError, read_json_object
 from compat.watch.errors import WatchError
 from compat.watch.result import Finding, GateEvidence, Verdict
 
@@ -60,14 +60,11 @@ def call_gate(runner: GateRunner, argv: list[str]) -> int:
 
 def _load(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WatchError(f"the gate wrote no report at {path}; expected gate.json with its verdict") from None
-    except (OSError, ValueError) as exc:
-        raise WatchError(f"cannot read the gate's report {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise WatchError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
+        return read_json_object(path)
+    except JsonFileError as exc:
+        if exc.missing:
+            raise WatchError(f"the gate wrote no report at {path}; expected gate.json with its verdict") from None
+        raise WatchError(f"cannot read the gate's report: {exc}") from None
 
 
 def _suite_counts(suites: dict[str, Any]) -> dict[str, dict[str, int]]:
