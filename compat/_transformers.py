@@ -304,8 +304,14 @@ def _own_cache_class(model_class: type) -> str | None:
     if cu is None or module is None:
         return None
     own = sorted(name for name, value in vars(module).items()
-                 if isinstance(value, type) and issubclass(value, cu.Cache) and value.__module__ == module.__name__)
+                 if isinstance(value, type) and value.__module__ == module.__name__ and _is_cache_class(value, cu))
     return own[0] if own else None
+
+
+def _is_cache_class(value: type, cu: Any) -> bool:
+    """A transformers Cache subclass, or a cache class that is not one (Falcon-H1's hybrid Mamba
+    cache on 4.56-5.4 is a plain class): named ``...Cache`` with a ``get_seq_length`` method."""
+    return issubclass(value, cu.Cache) or (value.__name__.endswith("Cache") and hasattr(value, "get_seq_length"))
 
 
 def _stateful_layers(config: Any) -> list[tuple[int, str]]:

@@ -27,7 +27,10 @@ def _tiny(model_type):
     archs = {a.model_type: a for a in registry.architectures()}
     if model_type not in archs:
         pytest.skip(f"not-applicable: this transformers has no {model_type!r}")
-    return build.build(archs[model_type]).model
+    try:
+        return build.build(archs[model_type]).model
+    except build.NotBuildable as exc:  # counted as not-buildable by the census itself (docs/census.md)
+        pytest.skip(f"not-applicable: no tiny {model_type!r} can be built on this transformers: {exc}")
 
 
 @pytest.mark.parametrize("model_type", CASES)
