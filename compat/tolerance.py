@@ -52,8 +52,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["CANDIDATES", "TOKEN_NOISE", "TOLERANCES", "Tolerance", "assert_close", "assert_same_tokens", "diff_stats",
-           "policy_dtype", "tolerance_for"]
+__all__ = ["CANDIDATES", "TOKEN_NOISE", "TOLERANCES", "TokenDifferences", "Tolerance", "assert_close",
+           "assert_same_tokens", "diff_stats", "policy_dtype", "token_differences", "tolerance_for"]
 
 
 class Tolerance(NamedTuple):
@@ -254,34 +254,67 @@ def assert_same_tokens(actual, expected, *, logits_at=None, what: str = "token i
     if a.shape != e.shape:
         raise AssertionError(f"{what}: shape {tuple(a.shape)} != expected {tuple(e.shape)}\n"
                              f"  got      {a.tolist()}\n  expected {e.tolist()}")
-    if torch.equal(a, e):
+    found = token_differences(a, e, logits_at=logits_at, near_ties=near_ties, beam_gaps=beam_gaps, dtype=dtype)
+    if found.behaviour is None:
+        if found.ties and record is not None:
+            record("token_near_ties", "; ".join(found.ties))
         return
-    a2 = a.reshape(a.shape[0], -1) if a.dim() > 1 else a.reshape(1, -1)
-    e2 = e.reshape(a2.shape)
+    row, step = found.behaviour
+    a2, e2 = _rows(a), _rows(e)
+    msg = (f"{what} differ: first difference at row {row}, step {step}: "
+           f"got {int(a2[row, step])}, expected {int(e2[row, step])}\n"
+           f"  got      {a2[row].tolist()}\n  expected {e2[row].tolist()}")
+    if logits_at is not None:
+        msg += "\n  logits there: " + _logits_text(logits_at, row, step)
+    if found.ties:
+        msg += "\n  near ties (not counted): " + "; ".join(found.ties)
+    raise AssertionError(msg)
+
+
+class TokenDifferences(NamedTuple):
+    """What :func:`token_differences` found: the rows cut short at a near tie (``ties``: one text
+    each, with the step and why), each row's step up to which it was compared (``compared_to``:
+    ``{row: step}`` for those rows), and the first ``(row, step)`` whose difference is behaviour
+    (``None`` when every difference is a near tie or there is none)."""
+
+    ties: tuple[str, ...]
+    compared_to: dict[int, int]
+    behaviour: tuple[int, int] | None
+
+
+def _rows(t):
+    return t.reshape(t.shape[0], -1) if t.dim() > 1 else t.reshape(1, -1)
+
+
+def token_differences(actual, expected, *, logits_at=None, near_ties: str = "", beam_gaps=None,
+                      dtype=None) -> TokenDifferences:
+    """Judge the differences of two token-id tensors of one shape (``[rows, steps]``) by the
+    near-tie rule of :func:`assert_same_tokens` (same arguments), without raising: rows are
+    taken in the order of their first difference (step, then row) and judged until the first
+    one that is behaviour.
+
+    >>> import torch
+    >>> token_differences(torch.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 2], [3, 5]]))
+    TokenDifferences(ties=(), compared_to={}, behaviour=(1, 1))
+    """
+    import torch
+
+    a2, e2 = _rows(torch.as_tensor(actual)), _rows(torch.as_tensor(expected))
     diff = a2 != e2
     rows, steps = diff.nonzero(as_tuple=True)
     order = torch.argsort(steps * diff.shape[0] + rows)
     firsts: dict[int, int] = {}
     for i in order.tolist():  # each row's first differing step, in (step, row) order
         firsts.setdefault(int(rows[i]), int(steps[i]))
-    ties = []
+    ties: list[str] = []
+    compared_to: dict[int, int] = {}
     for row, step in sorted(firsts.items(), key=lambda rs: (rs[1], rs[0])):
         tie = _near_tie(near_ties, row, step, logits_at, beam_gaps, dtype, a2.shape[0]) if near_ties else None
         if tie is None:
-            break
+            return TokenDifferences(tuple(ties), compared_to, (row, step))
         ties.append(f"row {row} compared up to step {step}: {tie}")
-    else:
-        if record is not None:
-            record("token_near_ties", "; ".join(ties))
-        return
-    msg = (f"{what} differ: first difference at row {row}, step {step}: "
-           f"got {int(a2[row, step])}, expected {int(e2[row, step])}\n"
-           f"  got      {a2[row].tolist()}\n  expected {e2[row].tolist()}")
-    if logits_at is not None:
-        msg += "\n  logits there: " + _logits_text(logits_at, row, step)
-    if ties:
-        msg += "\n  near ties (not counted): " + "; ".join(ties)
-    raise AssertionError(msg)
+        compared_to[row] = step
+    return TokenDifferences(tuple(ties), compared_to, None)
 
 
 def _near_tie(kind: str, row: int, step: int, logits_at, beam_gaps, dtype, n_rows: int) -> str | None:

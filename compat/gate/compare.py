@@ -5,6 +5,9 @@ differing generation step (0 = the first new token), the row, and both tokens.
 Float outputs (logits, scores) are compared with the project's tolerance policy
 and always report the max absolute and relative error and where it occurred.
 Masked scores (``-inf`` from ``min_new_tokens``) must be masked on both sides.
+In half precision a generation's row is compared up to its first near tie (the rule of
+:mod:`compat.tolerance`: greedy and sampling by both sides' scores, beam search by the
+golden's reference margins); the scores after that step are not compared.
 
 >>> import torch
 >>> a = torch.tensor([[1., 2.], [3., 4.]])
@@ -19,22 +22,28 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["compare_floats", "compare_outputs", "compare_tokens", "tolerance"]
+__all__ = ["compare_floats", "compare_outputs", "compare_tokens", "near_tie_judge", "tolerance"]
 
 
-def tolerance(dtype) -> tuple[float, float, str]:
-    """``(atol, rtol, text)`` for ``dtype`` from the project's policy (:mod:`compat.tolerance`)."""
-    from compat.tolerance import tolerance_for
+def tolerance(dtype, compute: str | None = None) -> tuple[float, float, str]:
+    """``(atol, rtol, text)`` for ``dtype`` tensors from the project's policy (:mod:`compat.tolerance`):
+    that of the looser of ``dtype`` and the case's ``compute`` dtype (a bf16 model's scores come
+    out of ``generate`` upcast to fp32 and carry bf16 noise)."""
+    from compat.tolerance import TOLERANCES, policy_dtype, tolerance_for
 
-    tol = tolerance_for(dtype)
-    return float(tol.atol), float(tol.rtol), f"compat.tolerance {str(dtype).replace('torch.', '')} {tol}"
+    name = policy_dtype(dtype)
+    if compute is not None and TOLERANCES[policy_dtype(compute)].atol > TOLERANCES[name].atol:
+        name = policy_dtype(compute)
+    tol = tolerance_for(name)
+    return float(tol.atol), float(tol.rtol), f"compat.tolerance {name} {tol}"
 
 
-def compare_floats(name: str, golden, candidate) -> dict[str, Any]:
+def compare_floats(name: str, golden, candidate, *, dtype: str | None = None) -> dict[str, Any]:
     """Max abs/rel error of ``candidate`` against ``golden`` and whether it is within tolerance.
 
     Both sides ran the same kernels on the same weights, so "same" means within
-    the policy's tolerance; ``bitwise`` says whether the bits were identical too.
+    the policy's tolerance (of the case's compute ``dtype`` where that is looser); ``bitwise``
+    says whether the bits were identical too.
     """
     import torch
 
@@ -44,7 +53,7 @@ def compare_floats(name: str, golden, candidate) -> dict[str, Any]:
     if tuple(golden.shape) != tuple(candidate.shape):
         out.update(status="changed", reason=f"shape {tuple(golden.shape)} became {tuple(candidate.shape)}")
         return out
-    atol, rtol, text = tolerance(golden.dtype)
+    atol, rtol, text = tolerance(golden.dtype, dtype)
     stats = diff_stats(candidate, golden)  # NaN and mismatched inf count as infinite differences
     g, c = golden.double(), candidate.double()
     both_inf = torch.isinf(g) & torch.isinf(c) & (g == c)
@@ -60,14 +69,30 @@ def compare_floats(name: str, golden, candidate) -> dict[str, Any]:
     return out
 
 
-def compare_tokens(name: str, golden, candidate, *, prompt_len: int) -> dict[str, Any]:
-    """Exact comparison of generated token ids; the first differing step if any."""
+def compare_tokens(name: str, golden, candidate, *, prompt_len: int, judge: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """Exact comparison of generated token ids; the first differing step if any.
+
+    ``judge``: the near-tie arguments of :func:`compat.tolerance.token_differences` for the
+    generated part (half precision only, see :func:`near_tie_judge`). When every row's first
+    difference is a near tie the output is ``same`` and ``near_ties`` says which rows were
+    compared only up to which step, and why.
+    """
+    from compat.tolerance import token_differences
 
     out: dict[str, Any] = {"output": name, "kind": "tokens"}
     rows = min(golden.shape[0], candidate.shape[0])
     cols = min(golden.shape[1], candidate.shape[1])
     g, c = golden[:rows, :cols], candidate[:rows, :cols]
     neq = (g != c).nonzero()
+    if len(neq) and judge and golden.shape == candidate.shape:
+        found = token_differences(candidate[:, prompt_len:], golden[:, prompt_len:], **judge)
+        if found.ties:
+            out["near_ties"] = list(found.ties)
+            out["compared_to"] = {str(row): step for row, step in found.compared_to.items()}
+        if found.behaviour is None:
+            out.update(status="same")
+            return out
     if len(neq):
         col = int(neq[:, 1].min())
         row = int(neq[neq[:, 1] == col][0, 0])
@@ -87,29 +112,75 @@ def compare_tokens(name: str, golden, candidate, *, prompt_len: int) -> dict[str
     return out
 
 
-def compare_outputs(golden: dict, candidate: dict, prompt_lens: dict[int, int]) -> list[dict[str, Any]]:
+#: Generations judged by the near-tie rule in half precision, and the rule's kind for each.
+NEAR_TIE_KINDS = {"greedy": "greedy", "sample": "sample", "beam": "beam"}
+
+
+def near_tie_judge(golden: dict, candidate: dict, output: str, dtype: str | None) -> dict[str, Any] | None:
+    """The arguments of :func:`compat.tolerance.token_differences` for generation ``output``
+    (``g0.greedy``, ...), or None where token ids are compared exactly: in fp32 (no token noise),
+    for outputs the rule does not cover, and where the evidence is missing (greedy and sampling
+    need both sides' scores, beam search the golden's reference margins ``gN.beam_margins``)."""
+    from compat.tolerance import TOKEN_NOISE, policy_dtype
+
+    group, _, kind = output.partition(".")
+    if dtype is None or kind not in NEAR_TIE_KINDS or not TOKEN_NOISE.get(policy_dtype(dtype), 0.0):
+        return None
+    if kind == "beam":
+        margins = golden.get(f"{group}.beam_margins")
+        if margins is None or isinstance(margins, str):
+            return None
+        return {"near_ties": "beam", "beam_gaps": margins, "dtype": dtype}
+    g, c = golden.get(f"{output}_scores"), candidate.get(f"{output}_scores")
+    if g is None or c is None or isinstance(g, str) or isinstance(c, str) or g.shape != c.shape:
+        return None
+    # stored [rows, steps, vocab]; the rule reads scores[step][row]
+    return {"near_ties": NEAR_TIE_KINDS[kind], "logits_at": (c.transpose(0, 1), g.transpose(0, 1)), "dtype": dtype}
+
+
+def _cut_at_ties(golden, candidate, compared_to: dict[str, int]):
+    """The candidate's per-step scores with every step after a row's near tie taken from the
+    golden: what follows a tie is conditioned on another token and is not compared."""
+    out = candidate.clone()
+    for row, step in compared_to.items():
+        out[int(row), step + 1:] = golden[int(row), step + 1:]
+    return out
+
+
+def compare_outputs(golden: dict, candidate: dict, prompt_lens: dict[int, int], *, dtype: str | None = None
+                    ) -> list[dict[str, Any]]:
     """Compare every golden output with the candidate's.
 
     A candidate output that raised (its value is the error text) has status
-    ``error``; one that is missing counts as ``changed``.
+    ``error``; one that is missing counts as ``changed``. ``dtype`` (the case's) turns on the
+    near-tie rule for generations in half precision; the golden's ``beam_margins`` are evidence
+    for it, not an output, and are not compared.
     """
-    results = []
-    for name in sorted(golden):
+    results: dict[str, dict[str, Any]] = {}
+    tokens_first = sorted(golden, key=lambda n: (golden[n].is_floating_point(), n))
+    for name in tokens_first:
+        if name.endswith(".beam_margins"):
+            continue
         group = int(name.split(".")[0][1:])
         if name not in candidate:
-            results.append({"output": name, "status": "changed", "reason": "not produced"})
+            results[name] = {"output": name, "status": "changed", "reason": "not produced"}
             continue
         g, c = golden[name], candidate[name]
         if isinstance(c, str):
-            results.append({"output": name, "status": "error", "reason": c})
-            continue
-        if g.is_floating_point():
-            results.append(compare_floats(name, g, c))
+            results[name] = {"output": name, "status": "error", "reason": c}
+        elif not g.is_floating_point():
+            results[name] = compare_tokens(name, g, c, prompt_len=prompt_lens[group],
+                                           judge=near_tie_judge(golden, candidate, name, dtype))
         else:
-            results.append(compare_tokens(name, g, c, prompt_len=prompt_lens[group]))
-    _attach_score_evidence(results)
-    _attach_ignored_adapter(results, golden, candidate)
-    return results
+            cut = results.get(name.removesuffix("_scores"), {}).get("compared_to")
+            results[name] = compare_floats(name, g, _cut_at_ties(g, c, cut) if cut and g.shape == c.shape else c,
+                                           dtype=dtype)
+            if cut:
+                results[name]["compared_to"] = cut
+    ordered = [results[name] for name in sorted(results)]
+    _attach_score_evidence(ordered)
+    _attach_ignored_adapter(ordered, golden, candidate)
+    return ordered
 
 
 def _attach_ignored_adapter(results: list[dict[str, Any]], golden: dict, candidate: dict) -> None:

@@ -174,7 +174,7 @@ def replay_golden(golden_dir: Path, *, runner: Runner = run_case) -> dict[str, A
             # generated ids start after the prompt (decoder-only) or after the decoder start token (seq2seq)
             prompt_lens = {g: 1 if case.task_type == "SEQ_2_SEQ_LM" else len(group["input_ids"][0])
                            for g, group in enumerate(case.inputs)}
-            diffs = compare_outputs(golden, candidate, prompt_lens)
+            diffs = compare_outputs(golden, candidate, prompt_lens, dtype=case.dtype)
             for name, message in sorted(baseline_errors.items()):
                 fixed = not isinstance(candidate.get(name, ""), str)
                 diffs.append({"output": name, "status": "not-compared", "baseline_error": message,

@@ -7,7 +7,8 @@ device (default float32 on the CPU; ``--device cuda --dtype bfloat16`` for a
 GPU gate: goldens are replayed on the kind of device they were recorded on) with
 one thread and eager attention, and returns named tensors (on the CPU): the logits for the
 inputs (with the adapter, and of the base model alone) and the generations (greedy with its
-scores, beam search, seeded sampling). The same
+scores, beam search, seeded sampling with its scores; in half precision also the reference
+decoder's beam-search margins, the evidence for the near-tie rule). The same
 function runs on the baseline (twice, to prove the golden reproducible) and on
 the candidate, so both sides go through the same load path.
 
@@ -27,6 +28,7 @@ __all__ = [
     "PROMPT_LEARNING_TYPES",
     "Case",
     "LoadMismatchError",
+    "beam_margins",
     "error_text",
     "load_case",
     "run_case",
@@ -164,28 +166,59 @@ def _pad_id(model) -> int:
 
 
 def _steps(model, case: Case, kwargs: dict[str, Any], gen: dict[str, Any]) -> dict[str, Callable[[], Any]]:
-    """The outputs computed for one input group, each a thunk so that one raising hides no other."""
+    """The outputs computed for one input group, each a thunk so that one raising hides no other.
+    A thunk that returns ``(sequences, scores)`` gives two outputs, ``name`` and ``name_scores``."""
     import torch
 
-    def greedy():
-        out = model.generate(do_sample=False, num_beams=1, output_scores=True,
-                             return_dict_in_generate=True, **gen)
+    def with_scores(**kw):
+        out = model.generate(output_scores=True, return_dict_in_generate=True, **kw, **gen)
         return out.sequences, torch.stack(list(out.scores), dim=1)
 
     def sample():
         torch.manual_seed(SAMPLE_SEED)
-        return model.generate(do_sample=True, num_beams=1, top_k=0, top_p=1.0, temperature=1.0, **gen)
+        return with_scores(do_sample=True, num_beams=1, top_k=0, top_p=1.0, temperature=1.0)
 
-    return {
+    steps = {
         "logits": lambda: model(**kwargs).logits,
         # The base model alone: tells "the adapter path changed" from "the model changed".
         "base_logits": lambda: model.get_base_model()(**kwargs).logits,
-        "greedy": greedy,
+        "greedy": lambda: with_scores(do_sample=False, num_beams=1),
         # Greedy without the adapter: a candidate whose generation equals it ignores the prompt.
         "base_greedy": lambda: model.get_base_model().generate(do_sample=False, num_beams=1, **gen),
         "beam": lambda: model.generate(do_sample=False, num_beams=case.num_beams, **gen),
         "sample": sample,
     }
+    if _half_precision(case.dtype):
+        steps["beam_margins"] = lambda: beam_margins(model, case, gen)
+    return steps
+
+
+def _half_precision(dtype: str) -> bool:
+    from compat.tolerance import TOKEN_NOISE, policy_dtype
+
+    return bool(TOKEN_NOISE.get(policy_dtype(dtype), 0.0))
+
+
+def beam_margins(model, case: Case, gen: dict[str, Any]):
+    """``[steps, batch]``: each beam-search step's decision margin per input row, from the
+    project's hand-written reference decoder (:func:`compat.testing.reference.decode`) on this
+    model and adapter. Evidence for the near-tie rule of :mod:`compat.tolerance` in half
+    precision (recorded with the golden; the replay judges a beam flip by the golden's margins)."""
+    import torch
+
+    from compat.testing import reference
+
+    ids, mask = gen["input_ids"], gen["attention_mask"]
+    config = model.peft_config[model.active_adapter]
+    if str(getattr(config, "peft_type", "")).endswith("PREFIX_TUNING"):
+        prompt = {"prefix": reference.peft_prefix(model, ids.shape[0])}
+    else:
+        prompt = {"virtual": reference.peft_virtual(model, ids.shape[0])}
+    decoded = reference.decode(model.get_base_model(), ids, mask, max_new_tokens=case.max_new_tokens,
+                               mode="beam", num_beams=case.num_beams, **prompt)
+    margins = torch.stack([torch.as_tensor(g, dtype=torch.float32) for g in decoded.beam_gaps])
+    # a margin that is not a number (candidates at -inf) is no evidence of a tie: judge it strictly
+    return torch.nan_to_num(margins, nan=1e30, posinf=1e30, neginf=1e30).cpu()
 
 
 def run_case(case: Case, root: Path) -> dict[str, Any]:
@@ -215,19 +248,21 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
                                                            device=case.device)
             gen = {"input_ids": ids, "attention_mask": mask, **gen_common}
             for name, step in _steps(model, case, kwargs, gen).items():
-                try:
-                    value = step()
-                except Exception as exc:
-                    outputs[f"g{g}.{name}"] = error_text(exc)
-                    if name == "greedy":
-                        outputs[f"g{g}.greedy_scores"] = outputs[f"g{g}.greedy"]
-                    continue
-                if name == "greedy":
-                    outputs[f"g{g}.greedy"] = value[0].to("cpu", copy=True)
-                    outputs[f"g{g}.greedy_scores"] = value[1].to("cpu", copy=True)
-                else:
-                    outputs[f"g{g}.{name}"] = value.detach().to("cpu", copy=True)
+                outputs.update(_computed(f"g{g}.{name}", step))
     return outputs
+
+
+def _computed(name: str, step: Callable[[], Any]) -> dict[str, Any]:
+    """``{name: tensor on the CPU}`` (and ``name_scores`` for a ``(sequences, scores)`` pair), or the
+    error text under each name when the step raised."""
+    try:
+        value = step()
+    except Exception as exc:
+        text = error_text(exc)
+        return {name: text, f"{name}_scores": text} if name.endswith((".greedy", ".sample")) else {name: text}
+    if isinstance(value, tuple):
+        return {name: value[0].to("cpu", copy=True), f"{name}_scores": value[1].to("cpu", copy=True)}
+    return {name: value.detach().to("cpu", copy=True)}
 
 
 def error_text(exc: BaseException) -> str:

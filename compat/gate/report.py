@@ -107,7 +107,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| … | {len(suite_findings) - MAX_ROWS} more | see gate.json |")
         lines.append("")
     if not report.get("findings"):
-        lines += ["No differences beyond tolerance; token ids identical.", ""]
+        tied = any(d.get("near_ties") for c in (report.get("replay") or {}).get("cases", [])
+                   for d in c.get("outputs", []))
+        lines += ["No differences beyond tolerance; token ids identical"
+                  + (" up to the near ties listed above." if tied else "."), ""]
     not_compared = report.get("not_compared", [])
     if not_compared:
         lines += ["", f"<details><summary>Not compared ({len(not_compared)})</summary>", ""]
@@ -175,7 +178,7 @@ def _replay_tables(replay: dict[str, Any]) -> list[str]:
             raised.append((c["id"], "(loading / whole case)", c.get("reason", "")))
         errs = {d["output"]: d["reason"] for d in c.get("outputs", []) if d["status"] == "error"}
         raised += [(c["id"], o, r) for o, r in errs.items()
-                   if not (o.endswith("greedy_scores") and errs.get(o[: -len("_scores")]) == r)]
+                   if not (o.endswith("_scores") and errs.get(o[: -len("_scores")]) == r)]
     changed = [c for c in cases if any(d["status"] == "changed" for d in c.get("outputs", []))]
     lines: list[str] = []
     if raised:
@@ -205,7 +208,20 @@ def _replay_tables(replay: dict[str, Any]) -> list[str]:
             lines.append(f"| … | {len(changed) - MAX_ROWS} more | see gate.json | | | |")
         lines += ["", "Steps count generated tokens from 0; `a→b`: the baseline's token, then the candidate's; "
                   "\"= base model without adapter\": the candidate's generation is exactly the base model's own.", ""]
-    return lines
+    return lines + _near_tie_table(cases)
+
+
+def _near_tie_table(cases: list[dict[str, Any]]) -> list[str]:
+    """Rows compared only up to a near tie (half precision, :mod:`compat.tolerance`): not counted."""
+    ties = [(c["id"], d["output"], tie) for c in cases for d in c.get("outputs", []) for tie in d.get("near_ties", [])]
+    if not ties:
+        return []
+    lines = [f"### Near ties: compared up to the tie, not counted ({len(ties)})", "",
+             "| case | output | row and why |", "|---|---|---|"]
+    lines += [f"| `{_esc(i)}` | {_esc(o)} | {_esc(t)} |" for i, o, t in ties[:MAX_ROWS]]
+    if len(ties) > MAX_ROWS:
+        lines.append(f"| … | {len(ties) - MAX_ROWS} more | see gate.json |")
+    return [*lines, ""]
 
 
 def _suite_summary(info: dict[str, Any]) -> str:
