@@ -84,10 +84,12 @@ def _forget_warning_once():
 
 @pytest.fixture
 def deprecations(caplog):
-    """``deprecations(call)`` -> ``(call(), messages)``: the deprecation messages that ``call``
-    alone warned (``warnings``) or logged (transformers' logger), whatever ran before it."""
+    """``deprecations(call, baseline=None)`` -> ``(call(), messages)``: the deprecation messages
+    that ``call`` alone warned (``warnings``) or logged (transformers' logger), whatever ran before
+    it, less those the ``baseline`` call (the same model without the shim's arguments) also
+    draws: a message the kernel draws on every call (e.g. flex attention's) is not the shim's."""
 
-    def run(call):
+    def said_by(call):
         caplog.clear()
         _forget_warning_once()
         with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "transformers"):
@@ -96,6 +98,11 @@ def deprecations(caplog):
             logged = [r.getMessage() for r in caplog.records]
         said = [str(w.message) for w in caught] + logged
         return result, [m for m in said if DEPRECATION.search(m)]
+
+    def run(call, baseline=None):
+        base = set(said_by(baseline)[1]) if baseline is not None else set()
+        result, said = said_by(call)
+        return result, [m for m in said if m not in base]
 
     return run
 

@@ -308,6 +308,42 @@ def _attention_reason(fam: Family, cfg) -> str:
     got = getattr(model.config, "_attn_implementation", None)
     if got != attn:
         return f"{fam.model_class} asked for attn_implementation={attn} builds {got!r}"
+    if attn == "flex_attention":
+        return _flex_kernel_reason(_head_dims(cfg))
+    return ""
+
+
+def _head_dims(cfg) -> tuple[int, ...]:
+    """The attention head dims a config asks for (``head_dim``/``d_kv``, else hidden // heads)."""
+    dims = {getattr(cfg, name, None) for name in ("head_dim", "d_kv")} - {None}
+    if not dims:
+        dims = {cfg.hidden_size // cfg.num_attention_heads}
+    return tuple(sorted(int(d) for d in dims))
+
+
+@functools.cache
+def _flex_kernel_reason(head_dims: tuple[int, ...]) -> str:
+    """``""`` when torch's compiled flex-attention kernel runs at these head dims on the active
+    axes' device and dtype, else the kernel's own reason (feature detection: one tiny call each;
+    e.g. torch 2.11's inductor refuses head dims below 16)."""
+    import torch
+
+    from compat.testing import axes
+
+    ax = axes.current()
+    try:
+        from torch.nn.attention.flex_attention import flex_attention
+    except ImportError as exc:
+        return f"torch {torch.__version__} has no flex_attention: {exc}"
+    kernel = torch.compile(flex_attention)
+    for dim in head_dims:
+        q = torch.zeros(1, 1, 16, dim, device=ax.torch_device, dtype=ax.torch_dtype)
+        try:
+            kernel(q, q, q)
+        except Exception as exc:
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            first = next((line for line in lines if "NYI" in line or "Error" in line), lines[0] if lines else "")
+            return f"torch {torch.__version__}'s flex_attention kernel cannot run head_dim {dim} here: {first.strip()}"
     return ""
 
 

@@ -85,18 +85,20 @@ def test_forward_with_prefix_matches_full_forward(family_id, models, record_prop
     enc, full = _case(model)
     with torch.no_grad():
         if enc is None:
-            expected = model(full).logits[:, P:]
+            plain = {"input_ids": full}
+            expected = model(**plain).logits[:, P:]
             own = _own_prefix(model, enc, full)
             call = prefixed_call(model, to_legacy(own, model=model), full[:, P:])
         else:
-            expected = model(input_ids=enc, decoder_input_ids=full).logits[:, P:]
+            plain = {"input_ids": enc, "decoder_input_ids": full}
+            expected = model(**plain).logits[:, P:]
             own = _own_prefix(model, enc, full)
             call = prefixed_call(model, to_legacy(own, model=model), enc, decoder_input_ids=full[:, P:])
         assert call.kwargs["use_cache"] is True
         if "cache_position" in call.kwargs:  # only where the forward takes it: the positions after the prefix
             new = full.shape[1] - P
             assert call.kwargs["cache_position"].tolist() == list(range(P, P + new))
-        got, said = deprecations(lambda: model(**call.kwargs).logits)
+        got, said = deprecations(lambda: model(**call.kwargs).logits, baseline=lambda: model(**plain))
     assert_close(got, expected, what=f"{family_id} logits after a shim prefix", record=record_property)
     assert said == [], "the shim's arguments drew a deprecation warning"
 
@@ -108,17 +110,20 @@ def test_generate_with_prefix_matches_full_generate(family_id, models, deprecati
     opts = {"max_new_tokens": NEW, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
     with torch.no_grad():
         if enc is None:
-            whole = model.generate(full, attention_mask=torch.ones_like(full), **opts)
+            plain = {"input_ids": full, "attention_mask": torch.ones_like(full)}
+            whole = model.generate(**plain, **opts)
             expected = whole.sequences[:, P:]
             own = _own_prefix(model, enc, full)
             call = prefixed_call(model, to_legacy(own, model=model), full[:, P:], for_generate=True)
         else:
-            whole = model.generate(input_ids=enc, decoder_input_ids=full, **opts)
+            plain = {"input_ids": enc, "decoder_input_ids": full}
+            whole = model.generate(**plain, **opts)
             expected = whole.sequences[:, P:]
             own = _own_prefix(model, enc, full)
             call = prefixed_call(model, to_legacy(own, model=model), enc, decoder_input_ids=full[:, P:],
                                  for_generate=True)
-        out, said = deprecations(lambda: model.generate(**call.kwargs, **opts))
+        out, said = deprecations(lambda: model.generate(**call.kwargs, **opts),
+                                 baseline=lambda: model.generate(**plain, **opts))
         got = call.strip(out.sequences)
     # generated steps start after the L given tokens: the scores cover only those (half precision:
     # a near tie there is compared up to that step, see compat.tolerance)
