@@ -318,9 +318,9 @@ def token_differences(actual, expected, *, logits_at=None, near_ties: str = "", 
 
 
 def _near_tie(kind: str, row: int, step: int, logits_at, beam_gaps, dtype, n_rows: int) -> str | None:
-    """Why a token flip at (row, step) is within the numerical noise, or None when it is behaviour."""
-    import torch
-
+    """Why a token flip at (row, step) is within the numerical noise, or None when it is behaviour.
+    Beam search: the reference's margin there is below the noise and, where ``logits_at`` gives the
+    scores along the row's beam path on both sides, they agree within the tolerance up to there."""
     if kind not in ("greedy", "sample", "beam"):
         raise ValueError(f"near_ties must be 'greedy', 'sample' or 'beam', got {kind!r}")
     if kind == "beam":
@@ -331,33 +331,53 @@ def _near_tie(kind: str, row: int, step: int, logits_at, beam_gaps, dtype, n_row
         batch = beam_gaps[step].shape[0]
         gap = float(beam_gaps[step][row // max(1, n_rows // batch)])
         limit = noise * (step + 1)  # running sums: the noise of each step adds up
-        if noise and gap < limit:
-            return f"reference beam margin {gap:.3g} < {name} noise {noise:g} x {step + 1} steps"
-        return None
+        if not (noise and gap < limit):
+            return None
+        if logits_at is not None:  # the path's own scores up to there must agree within the noise too
+            got, exp = logits_at
+            for earlier in range(step + 1):
+                if _choice_diff(got[earlier][row], exp[earlier][row], name) is None:
+                    return None
+        checked = ", the path's scores within the tolerance up to there" if logits_at is not None else ""
+        return f"reference beam margin {gap:.3g} < {name} noise {noise:g} x {step + 1} steps{checked}"
     if not (isinstance(logits_at, (tuple, list)) and len(logits_at) == 2):
         raise ValueError(f"near_ties={kind!r} needs logits_at=(actual_scores, expected_scores)")
     got, exp = logits_at
-    g, x = got[step][row].detach().double(), exp[step][row].detach().double()
+    g, x = got[step][row], exp[step][row]
     name = policy_dtype(dtype if dtype is not None else got[step].dtype)
     noise = TOKEN_NOISE.get(name, 0.0)
     if not noise:
         return None
+    close = _choice_diff(g, x, name)
+    if close is None:
+        return None  # the logits that carry the choice moved beyond the noise: behaviour, not a tie
+    count, diff = close
+    tol = tolerance_for(name)
+    if kind == "sample":
+        return (f"both sides' {count} highest logits within {name} {tol} (max abs diff {diff:.3g}): "
+                "the same distribution, a draw on a boundary the noise moves")
+    top = x.detach().double().topk(2).values
+    gap = float(top[0] - top[1])
+    if gap >= noise:
+        return None
+    return (f"reference top-2 logit gap {gap:.3g} < {name} noise {noise:g}, both sides' {count} highest "
+            f"logits within {tol} (max abs diff {diff:.3g})")
+
+
+def _choice_diff(got, expected, name: str) -> tuple[int, float] | None:
+    """``(how many, max abs diff)`` of the logits that carry a choice (the union of each side's
+    :data:`CANDIDATES` highest) when both sides agree on them within the tolerance of ``name``,
+    else None."""
+    import torch
+
+    g, x = got.detach().double(), expected.detach().double()
     tol = tolerance_for(name)
     k = min(CANDIDATES, x.numel())
     idx = torch.cat([g.topk(k).indices, x.topk(k).indices]).unique()
     gc, xc = g[idx], x[idx]
     if not bool(torch.isclose(gc, xc, atol=tol.atol, rtol=tol.rtol).all()):
-        return None  # the logits that carry the choice moved beyond the noise: behaviour, not a tie
-    diff = float((gc - xc).abs().max())
-    if kind == "sample":
-        return (f"both sides' {idx.numel()} highest logits within {name} {tol} (max abs diff {diff:.3g}): "
-                "the same distribution, a draw on a boundary the noise moves")
-    top = x.topk(2).values
-    gap = float(top[0] - top[1])
-    if gap >= noise:
         return None
-    return (f"reference top-2 logit gap {gap:.3g} < {name} noise {noise:g}, both sides' {idx.numel()} highest "
-            f"logits within {tol} (max abs diff {diff:.3g})")
+    return idx.numel(), float((gc - xc).abs().max())
 
 
 def _logits_text(logits_at, row: int, step: int) -> str:

@@ -120,22 +120,45 @@ def near_tie_judge(golden: dict, candidate: dict, output: str, dtype: str | None
     """The arguments of :func:`compat.tolerance.token_differences` for generation ``output``
     (``g0.greedy``, ...), or None where token ids are compared exactly: in fp32 (no token noise),
     for outputs the rule does not cover, and where the evidence is missing (greedy and sampling
-    need both sides' scores, beam search the golden's reference margins ``gN.beam_margins``)."""
+    need both sides' scores; beam search the golden's reference margins ``gN.beam_margins`` and both
+    sides' scores along each returned beam's path, ``beam_scores`` by ``beam_indices``)."""
     from compat.tolerance import TOKEN_NOISE, policy_dtype
 
     group, _, kind = output.partition(".")
     if dtype is None or kind not in NEAR_TIE_KINDS or not TOKEN_NOISE.get(policy_dtype(dtype), 0.0):
         return None
-    if kind == "beam":
-        margins = golden.get(f"{group}.beam_margins")
-        if margins is None or isinstance(margins, str):
-            return None
-        return {"near_ties": "beam", "beam_gaps": margins, "dtype": dtype}
     g, c = golden.get(f"{output}_scores"), candidate.get(f"{output}_scores")
-    if g is None or c is None or isinstance(g, str) or isinstance(c, str) or g.shape != c.shape:
+    if not (_tensor(g) and _tensor(c)) or g.shape != c.shape:
         return None
+    if kind == "beam":
+        margins, g_path, c_path = (golden.get(f"{group}.beam_margins"), _beam_path(golden, output),
+                                   _beam_path(candidate, output))
+        if not (_tensor(margins) and _tensor(g_path) and _tensor(c_path)):
+            return None
+        return {"near_ties": "beam", "beam_gaps": margins, "logits_at": (c_path, g_path), "dtype": dtype}
     # stored [rows, steps, vocab]; the rule reads scores[step][row]
     return {"near_ties": NEAR_TIE_KINDS[kind], "logits_at": (c.transpose(0, 1), g.transpose(0, 1)), "dtype": dtype}
+
+
+def _tensor(value) -> bool:
+    return value is not None and not isinstance(value, str)
+
+
+def _beam_path(outputs: dict, output: str):
+    """``[steps, rows, vocab]``: the scores each returned beam's token was chosen from (its slot at
+    each step, ``beam_indices``), or None without them."""
+    import torch
+
+    scores, indices = outputs.get(f"{output}_scores"), outputs.get(f"{output}_indices")
+    if not (_tensor(scores) and _tensor(indices)):
+        return None
+    steps = min(scores.shape[1], indices.shape[1])
+    slots = indices[:, :steps].clamp(min=0)
+    return torch.stack([scores[slots[:, t], t] for t in range(steps)])
+
+
+#: Outputs that are the near-tie rule's evidence, not results: not compared on their own.
+EVIDENCE = (".beam_margins", ".beam_scores", ".beam_indices")
 
 
 def _cut_at_ties(golden, candidate, compared_to: dict[str, int]):
@@ -153,13 +176,13 @@ def compare_outputs(golden: dict, candidate: dict, prompt_lens: dict[int, int], 
 
     A candidate output that raised (its value is the error text) has status
     ``error``; one that is missing counts as ``changed``. ``dtype`` (the case's) turns on the
-    near-tie rule for generations in half precision; the golden's ``beam_margins`` are evidence
-    for it, not an output, and are not compared.
+    near-tie rule for generations in half precision; the beam-search margins, scores and indices
+    are evidence for it (:data:`EVIDENCE`), not outputs, and are not compared on their own.
     """
     results: dict[str, dict[str, Any]] = {}
     tokens_first = sorted(golden, key=lambda n: (golden[n].is_floating_point(), n))
     for name in tokens_first:
-        if name.endswith(".beam_margins"):
+        if name.endswith(EVIDENCE):
             continue
         group = int(name.split(".")[0][1:])
         if name not in candidate:

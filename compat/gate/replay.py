@@ -167,12 +167,21 @@ def _pad_id(model) -> int:
 
 def _steps(model, case: Case, kwargs: dict[str, Any], gen: dict[str, Any]) -> dict[str, Callable[[], Any]]:
     """The outputs computed for one input group, each a thunk so that one raising hides no other.
-    A thunk that returns ``(sequences, scores)`` gives two outputs, ``name`` and ``name_scores``."""
+    A thunk that returns ``(sequences, scores[, beam_indices])`` gives ``name``, ``name_scores``
+    (``[rows or beam slots, steps, vocab]``) and ``name_indices``."""
     import torch
 
     def with_scores(**kw):
         out = model.generate(output_scores=True, return_dict_in_generate=True, **kw, **gen)
         return out.sequences, torch.stack(list(out.scores), dim=1)
+
+    def beam():
+        out = model.generate(do_sample=False, num_beams=case.num_beams, output_scores=True,
+                             return_dict_in_generate=True, **gen)
+        indices = getattr(out, "beam_indices", None)
+        if indices is None:
+            return out.sequences
+        return out.sequences, torch.stack(list(out.scores), dim=1), indices
 
     def sample():
         torch.manual_seed(SAMPLE_SEED)
@@ -185,7 +194,7 @@ def _steps(model, case: Case, kwargs: dict[str, Any], gen: dict[str, Any]) -> di
         "greedy": lambda: with_scores(do_sample=False, num_beams=1),
         # Greedy without the adapter: a candidate whose generation equals it ignores the prompt.
         "base_greedy": lambda: model.get_base_model().generate(do_sample=False, num_beams=1, **gen),
-        "beam": lambda: model.generate(do_sample=False, num_beams=case.num_beams, **gen),
+        "beam": beam,
         "sample": sample,
     }
     if _half_precision(case.dtype):
@@ -253,15 +262,16 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
 
 
 def _computed(name: str, step: Callable[[], Any]) -> dict[str, Any]:
-    """``{name: tensor on the CPU}`` (and ``name_scores`` for a ``(sequences, scores)`` pair), or the
-    error text under each name when the step raised."""
+    """``{name: tensor on the CPU}`` (and ``name_scores``, ``name_indices`` for a ``(sequences,
+    scores[, beam_indices])`` tuple), or the error text under each name when the step raised."""
     try:
         value = step()
     except Exception as exc:
         text = error_text(exc)
         return {name: text, f"{name}_scores": text} if name.endswith((".greedy", ".sample")) else {name: text}
     if isinstance(value, tuple):
-        return {name: value[0].to("cpu", copy=True), f"{name}_scores": value[1].to("cpu", copy=True)}
+        parts = dict(zip((name, f"{name}_scores", f"{name}_indices"), value))
+        return {key: part.detach().to("cpu", copy=True) for key, part in parts.items()}
     return {name: value.detach().to("cpu", copy=True)}
 
 

@@ -89,20 +89,42 @@ def test_a_tie_then_a_real_difference_in_another_row_is_changed():
     assert out["g0.greedy"]["near_ties"] == [n for n in out["g0.greedy"]["near_ties"] if n.startswith("row 0")]
 
 
-@pytest.mark.parametrize("margin, status", [
-    pytest.param(0.05, "same", id="bf16-margin-below-noise"),
-    pytest.param(3.0, "changed", id="bf16-margin-beyond-noise"),
+def _beam_side(tokens: list[int], step0: dict[int, float]):
+    """One row, three beam slots, three steps: the returned beam came from slot 0 at each step;
+    every slot's step-0 scores are the prompt's next-token scores ``step0``."""
+    import torch
+
+    scores = _scores(3, 3, {(slot, 0): step0 for slot in range(3)})
+    return {"g0.beam": torch.tensor([[5, 6, *tokens]]), "g0.beam_scores": scores,
+            "g0.beam_indices": torch.zeros(1, 3, dtype=torch.long)}
+
+
+@pytest.mark.parametrize("margin, candidate_step0, status", [
+    pytest.param(0.05, {3: 4.92, 4: 4.98}, "same", id="bf16-margin-below-noise-scores-agree"),
+    pytest.param(3.0, {3: 4.92, 4: 4.98}, "changed", id="bf16-margin-beyond-noise"),
+    pytest.param(0.05, {3: 1.0, 4: 9.0}, "changed", id="bf16-dropped-prompt-scores-moved"),
 ])
-def test_beam_flip_judged_by_the_goldens_reference_margins(margin, status):
+def test_beam_flip_judged_by_margins_and_the_paths_scores(margin, candidate_step0, status):
     import torch
 
     from compat.gate.compare import compare_outputs
 
-    golden = {"g0.beam": torch.tensor([[5, 6, 1, 3, 3]]), "g0.beam_margins": torch.tensor([[2.0], [margin], [2.0]])}
-    candidate = {"g0.beam": torch.tensor([[5, 6, 1, 4, 4]]), "g0.beam_margins": torch.tensor([[0.0], [0.0], [0.0]])}
+    golden = {**_beam_side([3, 3, 3], {3: 5.0, 4: 4.9}), "g0.beam_margins": torch.tensor([[margin], [2.0], [2.0]])}
+    candidate = {**_beam_side([4, 4, 4], candidate_step0), "g0.beam_margins": torch.tensor([[0.0], [0.0], [0.0]])}
     out = _by_name(compare_outputs(golden, candidate, {0: PROMPT}, dtype="bfloat16"))
-    assert "g0.beam_margins" not in out  # evidence, not an output
+    assert not {"g0.beam_margins", "g0.beam_scores", "g0.beam_indices"} & set(out)  # evidence, not outputs
     assert out["g0.beam"]["status"] == status
+
+
+def test_beam_without_path_scores_is_compared_exactly():
+    import torch
+
+    from compat.gate.compare import compare_outputs
+
+    golden = {"g0.beam": torch.tensor([[5, 6, 3]]), "g0.beam_margins": torch.tensor([[0.0]])}
+    candidate = {"g0.beam": torch.tensor([[5, 6, 4]])}
+    out = _by_name(compare_outputs(golden, candidate, {0: PROMPT}, dtype="bfloat16"))
+    assert out["g0.beam"]["status"] == "changed"
 
 
 def test_sampling_flip_with_the_same_distribution_is_same():
@@ -140,6 +162,9 @@ def test_bf16_golden_records_beam_margins_and_replays_same(tmp_path):
     case = cases[0]
     assert margins.shape == (case.max_new_tokens, len(case.inputs[0]["input_ids"]))
     assert bool(torch.isfinite(margins).all()) and bool((margins >= 0).all())
+    slots = case.num_beams * len(case.inputs[0]["input_ids"])
+    assert outputs["g0.beam_scores"].shape[:2] == (slots, case.max_new_tokens)
+    assert outputs["g0.beam_indices"].shape == (len(case.inputs[0]["input_ids"]), case.max_new_tokens)
     replay = replay_golden(tmp_path)
     assert [c["status"] for c in replay["cases"]] == ["same"], json.dumps(replay)[:2000]
 
