@@ -327,7 +327,7 @@ def _compare(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side
     else:
         t0 = time.perf_counter()
         for side in (baseline, candidate):
-            suites[side.role] = run_suites(side.python, ns.suites, run_dir / f"junit-{side.role}.xml",
+            suites[side.role] = run_suites(side.python, ns.suites, run_dir, name=f"suites-{side.role}",
                                            env=side.environ, cwd=PROJECT_ROOT, timeout=ns.timeout,
                                            log=run_dir / f"suites-{side.role}.log")
         timings["suites (both)"] = time.perf_counter() - t0

@@ -1,8 +1,8 @@
 """Run the equivalence suites in one side's environment and compare outcomes (torch-free).
 
-The suites run exactly as in a matrix cell (``-p compat.matrix.probe``, JUnit
-XML) and are parsed and classified by :mod:`compat.matrix.results`, so a gate
-side and a matrix cell give the same status for the same environment. :func:`compare_suites` turns
+The suites run with the matrix's runner (:mod:`compat.suiterun`: one pytest command, the
+import probe, JUnit XML, one classification), so a gate side and a matrix cell give the same
+status for the same environment. :func:`compare_suites` turns
 two of them into findings: a test that passed on the baseline and fails on the
 candidate is *changed* when it failed an assertion (numbers differ) and
 *broken* when it raised anything else, errored in setup, or disappeared.
@@ -17,61 +17,35 @@ candidate is *changed* when it failed an assertion (numbers differ) and
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-from compat.tools.children import OFFLINE_ENV, spawn_options
+from compat.suiterun.run import SuiteRun, existing_paths, run_suite
+from compat.tools.children import OFFLINE_ENV
 
 __all__ = ["compare_suites", "default_env", "run_suites"]
 
 
-def run_suites(python: str, paths: list[str], junit: Path, *, env: dict[str, str], cwd: Path,
-               timeout: float, log: Path) -> dict[str, Any]:
-    """Run the suites as a matrix cell does (import probe, JUnit XML) and classify with the matrix's rules.
+def run_suites(python: str, paths: list[str], scratch: Path, *, name: str, env: dict[str, str], cwd: Path,
+               timeout: float, log: Path, cpu_only: bool = False) -> dict[str, Any]:
+    """Run the suites with the shared runner (:mod:`compat.suiterun`), exactly as a matrix cell does.
 
-    Returns ``{"status": <matrix cell status>, "message", "tests": {id: {"outcome", "message"}}, ...}``.
+    ``scratch``: the gate run's private folder; ``name`` names this side's files there.
+    ``cpu_only``: a CUDA torch is ``error:install`` (a CPU gate's built sides are already checked
+    at build, so the gate passes False). Returns ``{"status": <matrix cell status>, "message",
+    "tests": {id: {"outcome", "message"}}, ...}``; ``not-run`` when none of ``paths`` exists.
     """
-    from compat.matrix.results import PROBE_EXIT, classify, parse_junit
-
-    existing = [p for p in paths if (cwd / p).exists()]
+    existing = existing_paths(cwd, paths)
     if not existing:
         return {"status": "not-run", "message": f"no suite directory exists ({', '.join(paths)})", "tests": {}}
-    probe_out = junit.with_suffix(".probe.json")
-    junit.unlink(missing_ok=True)
-    probe_out.unlink(missing_ok=True)
-    basetemp = junit.with_suffix(".tmp")  # the caller's private run folder: never shared with another run
-    cmd = [python, "-m", "pytest", "-p", "compat.matrix.probe", "-p", "no:cacheprovider", "-q", "-rs",
-           "-o", "junit_family=xunit1", f"--junitxml={junit}", f"--basetemp={basetemp}", *existing]
-    pythonpath = os.pathsep.join(p for p in (str(cwd), env.get("PYTHONPATH", "")) if p)
-    run_env = {**env, "PCC_PROBE_OUT": str(probe_out), "PYTHONPATH": pythonpath}
-    started = time.perf_counter()
-    rc: int | None
-    try:
-        with open(log, "w", encoding="utf-8") as fh:
-            rc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout,
-                                check=False, **spawn_options(run_env)).returncode
-    except subprocess.TimeoutExpired:
-        rc = None
-    seconds = round(time.perf_counter() - started, 1)
-    tests = parse_junit(junit) if junit.is_file() else []
-    if rc is None:
-        cls = classify(pytest_rc=None, tests=tests, error="error:timeout",
-                       error_message=f"no result within {timeout:g} s")
-    elif rc == PROBE_EXIT:
-        probe = json.loads(probe_out.read_text()) if probe_out.is_file() else {}
-        err = probe.get("error") or {}
-        cls = classify(pytest_rc=rc, tests=[], error="error:import",
-                       error_message=f"import of {err.get('stage', '?')} failed: "
-                                     f"{err.get('message', 'no probe output')}")
-    else:
-        cls = classify(pytest_rc=rc, tests=tests, junit_missing=not junit.is_file())
-    return {"status": cls.status, "message": cls.message, "seconds": seconds, "log": str(log),
-            "missing_paths": sorted(set(paths) - set(existing)),
-            "tests": {t.nodeid: {"outcome": t.outcome, "message": t.message[:500]} for t in tests}}
+    pythonpath = tuple(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
+    outcome = run_suite(SuiteRun(python=python, paths=existing, root=cwd, scratch=scratch, name=name, log=log,
+                                 timeout=timeout, environ=env, pythonpath=pythonpath, cpu_only=cpu_only))
+    cls = outcome.judged()
+    return {"status": cls.status.value, "message": cls.message, "seconds": round(outcome.seconds, 1),
+            "log": str(log), "missing_paths": sorted(set(paths) - set(existing)),
+            "tests": {t.nodeid: {"outcome": t.outcome.value, "message": t.message[:500]} for t in outcome.tests}}
 
 
 def _severity(message: str) -> str:

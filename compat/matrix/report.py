@@ -23,7 +23,6 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from compat.matrix.results import FAILING
 from compat.matrix.store import (
     CELL_SCHEMA,
     SCHEMA_VERSION,
@@ -33,6 +32,7 @@ from compat.matrix.store import (
     find_cell_results,
     read_json_file,
 )
+from compat.suiterun.outcomes import FAILING
 
 __all__ = [
     "MERGED_SCHEMA",

@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from compat.matrix.results import STATUSES
+from compat.suiterun.outcomes import STATUSES
 from compat.tools.jsonfiles import JsonFileError, read_json
 from compat.tools.outputs import atomic_write_text
 

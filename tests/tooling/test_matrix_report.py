@@ -8,8 +8,8 @@ import re
 import pytest
 
 from compat.matrix.__main__ import main
-from compat.matrix.results import counts, parse_junit_text
 from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, write_cell_result
+from compat.suiterun.outcomes import counts, parse_junit_text
 
 JUNIT = """<testsuites><testsuite>
 <testcase classname="tests.equivalence.test_gen" \

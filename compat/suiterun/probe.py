@@ -1,10 +1,10 @@
-"""Import probe run inside a matrix cell's pytest process (``-p compat.matrix.probe``).
+"""Import probe run inside the suites' pytest process (``-p compat.suiterun.probe``).
 
 Before any conftest is imported it imports torch, transformers, peft and the
 ``compat`` shim (:data:`DEFAULT_IMPORTS`), and writes what it found as JSON to ``$PCC_PROBE_OUT``. If an
-import fails the process exits with :data:`~compat.matrix.results.PROBE_EXIT`
+import fails the process exits with :data:`~compat.suiterun.outcomes.PROBE_EXIT`
 so the runner reports ``error:import`` (not a test failure) without paying for
-a second interpreter start-up. ``python -m compat.matrix.probe`` runs it
+a second interpreter start-up. ``python -m compat.suiterun.probe`` runs it
 standalone and prints the JSON.
 """
 
@@ -20,7 +20,7 @@ import pytest
 
 __all__ = ["DEFAULT_IMPORTS", "probe", "pytest_load_initial_conftests"]
 
-_PROBE_EXIT = 13  # == compat.matrix.results.PROBE_EXIT (kept literal: this runs in the cell)
+_PROBE_EXIT = 13  # == compat.suiterun.outcomes.PROBE_EXIT (kept literal: this runs in the suite's process)
 
 
 #: What the probe imports, in order; ``$PCC_PROBE_IMPORTS`` (comma-separated) overrides it
@@ -80,10 +80,9 @@ def probe(modules=None) -> dict:
 def _write(found: dict) -> None:
     out = os.environ.get("PCC_PROBE_OUT")
     if out:
-        tmp = f"{out}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(found, fh)
-        os.replace(tmp, out)
+        from compat.tools.outputs import atomic_write_text  # after the probe: it imports compat
+
+        atomic_write_text(out, json.dumps(found))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -96,7 +95,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     found = probe()
     _write(found)
     if not found["ok"]:
-        sys.stderr.write(f"compat.matrix.probe: import of {found['error']['stage']} failed:\n")
+        sys.stderr.write(f"compat.suiterun.probe: import of {found['error']['stage']} failed:\n")
         sys.stderr.write(found["error"]["traceback"])
         sys.stderr.flush()
         os._exit(_PROBE_EXIT)

@@ -1,4 +1,8 @@
-"""Per-test outcomes from a JUnit XML file, and the cell status they add up to.
+"""Per-test outcomes from a JUnit XML file, and the status a suite run adds up to.
+
+One classification for every tool that runs the suites (a matrix cell, a side of the gate, the
+census's CI sample): :class:`Outcome` is what one test came to, :class:`Status` what a run came
+to. Both are string enums, so they compare equal to, and serialise as, their values.
 
 Statuses never lie: a skip is never a pass, a suite that ran nothing is an
 error, and a declared expectation only turns a matching outcome into ``xfail``.
@@ -17,17 +21,22 @@ error, and a declared expectation only turns a matching outcome into ``xfail``.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from compat.matrix.known import glob_match
 
 __all__ = [
+    "FAILING",
     "NA_PREFIX",
     "PROBE_EXIT",
     "STATUSES",
     "Classification",
+    "Outcome",
+    "Status",
     "TestResult",
     "classify",
     "counts",
@@ -37,13 +46,52 @@ __all__ = [
     "parse_junit_text",
 ]
 
-#: Every status a cell can end with.
-STATUSES = (
-    "pass", "fail", "xfail", "xpass", "not-applicable",
-    "error:install", "error:import", "error:timeout", "error:crash", "error:no-tests",
-)
+
+class _Named(str, enum.Enum):
+    """A string enum that reads as its value: in ``str()``, f-strings and ``repr`` (``'pass'``)."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Outcome(_Named):
+    """What one test came to, as read from the JUnit XML."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"  # raised in setup/collection, not an assertion of the test
+    NA = "na"  # skipped with a "not-applicable: " reason: this version has no such path
+    SKIPPED = "skipped"  # any other skip: never a pass
+    XFAILED = "xfailed"
+    XPASSED = "xpassed"
+
+
+class Status(_Named):
+    """What a run of the suites came to (a matrix cell, a gate side, the census sample)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    XFAIL = "xfail"  # failed as declared
+    XPASS = "xpass"  # declared to fail, but passed
+    NOT_APPLICABLE = "not-applicable"  # declared: not run
+    ERROR_INSTALL = "error:install"
+    ERROR_IMPORT = "error:import"
+    ERROR_TIMEOUT = "error:timeout"
+    ERROR_CRASH = "error:crash"
+    ERROR_NO_TESTS = "error:no-tests"
+
+
+#: Every status a run can end with (their values).
+STATUSES = tuple(s.value for s in Status)
 #: Statuses that make ``run`` exit non-zero (``xpass`` only with ``--strict``).
-FAILING = frozenset({"fail", "error:install", "error:import", "error:timeout", "error:crash", "error:no-tests"})
+FAILING = frozenset({Status.FAIL, Status.ERROR_INSTALL, Status.ERROR_IMPORT, Status.ERROR_TIMEOUT,
+                     Status.ERROR_CRASH, Status.ERROR_NO_TESTS})
 #: Skip reasons that mean "this version does not offer that path" start with this.
 NA_PREFIX = "not-applicable: "
 #: Exit code the probe plugin uses when transformers/peft/compat do not import.
@@ -59,21 +107,28 @@ class TestResult:
     __test__ = False  # not a pytest test class
 
     nodeid: str
-    outcome: str
+    outcome: Outcome
     message: str = ""
     duration: float = 0.0
-    properties: dict = dataclasses.field(default_factory=dict)
+    properties: dict[str, Any] = dataclasses.field(default_factory=dict)
     family: str = ""
     method: str = ""
     check: str = ""
+
+    def __post_init__(self) -> None:
+        self.outcome = Outcome(self.outcome)
 
     @property
     def group(self) -> str:
         """``family/method`` for parametrised ``family-method-check`` ids, else the module."""
         return f"{self.family}/{self.method}" if self.family else self.nodeid.split("::")[0]
 
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "outcome": self.outcome.value}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TestResult:
+        return cls(**data)
 
 
 def _nodeid(classname: str, name: str, file: str | None) -> str:
@@ -171,7 +226,7 @@ def counts(tests: list[TestResult]) -> dict[str, int]:
 class Classification:
     """A cell's status, whether it was expected, and why."""
 
-    status: str
+    status: Status
     message: str = ""
     expected: bool = False  # True when a declaration in the matrix file covers this outcome
     raw_status: str = ""  # the outcome before declarations were applied (set by judge)
@@ -179,12 +234,16 @@ class Classification:
     known_outcomes: dict = dataclasses.field(default_factory=dict)  # known-issue id -> failing tests it covers
     explained: dict = dataclasses.field(default_factory=dict)  # failing test id -> ids of the issues explaining it
 
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+
     @property
     def unexpected(self) -> bool:
         return self.status in FAILING and not self.expected
 
 
-def _raw_status(pytest_rc: int | None, tests: list[TestResult], *, junit_missing: bool = False) -> Classification:
+def _raw_status(pytest_rc: int | None, tests: list[TestResult], *, junit_missing: bool = False,
+                junit_problem: str = "") -> Classification:
     if pytest_rc is None:
         return Classification("error:crash", "pytest did not run")
     if pytest_rc < 0:
@@ -196,6 +255,8 @@ def _raw_status(pytest_rc: int | None, tests: list[TestResult], *, junit_missing
         return Classification("error:crash", f"pytest exit code {pytest_rc} ({what}){detail}")
     if pytest_rc not in (0, 1, 5):
         return Classification("error:crash", f"pytest exit code {pytest_rc}")
+    if junit_problem:
+        return Classification("error:crash", f"pytest's JUnit XML is unreadable: {junit_problem}")
     if junit_missing:
         return Classification("error:crash", "pytest wrote no JUnit XML")
     c = counts(tests)
@@ -223,6 +284,7 @@ def classify(
     expect_tests: tuple[str, ...] = (),
     known: tuple = (),
     junit_missing: bool = False,
+    junit_problem: str = "",
 ) -> Classification:
     """The status of one cell: its raw outcome, then :func:`judge` against the declarations.
 
@@ -240,7 +302,8 @@ def classify(
     >>> classify(pytest_rc=0, tests=[TestResult("t.py::test", "passed")], expect="fail").status
     'xpass'
     """
-    raw = Classification(error, error_message) if error else _raw_status(pytest_rc, tests, junit_missing=junit_missing)
+    raw = Classification(error, error_message) if error else _raw_status(
+        pytest_rc, tests, junit_missing=junit_missing, junit_problem=junit_problem)
     return judge(raw, tests, expect=expect, expect_tests=expect_tests, known=known)
 
 
