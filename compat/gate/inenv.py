@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -25,11 +24,9 @@ __all__ = ["main"]
 
 
 def _setup() -> None:
-    from compat.tools.children import OFFLINE_ENV, watch_parent
+    from compat.tools.children import offline_child
 
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-    watch_parent()  # only where the gate could not set PR_SET_PDEATHSIG: end with the gate
+    offline_child()  # watches the gate only where it could not set PR_SET_PDEATHSIG: end with the gate
     import warnings
 
     warnings.filterwarnings("ignore")

@@ -40,6 +40,7 @@ __all__ = [
     "TestResult",
     "classify",
     "counts",
+    "explaining",
     "glob_match",
     "judge",
     "parse_junit",
@@ -307,11 +308,18 @@ def classify(
     return judge(raw, tests, expect=expect, expect_tests=expect_tests, known=known)
 
 
-def _covers(issue, test: TestResult) -> bool:
-    """Whether a known issue explains this failing test (its globs, and its signature if it has one,
-    searched in the failure message and the test's recorded properties: warnings, exception notes)."""
+def explaining(known: tuple[Any, ...], test: TestResult) -> list[str]:
+    """Ids of the known issues that explain this failing test: their globs match its id and their
+    signature, if they have one, is in the failure message or the test's recorded properties
+    (warnings, exception notes). One rule for matrix cells and census checks.
+
+    >>> from compat.matrix.known import KnownIssue
+    >>> issue = KnownIssue("x", "why", ("census[gemma4-prefix-*",), match="heads")
+    >>> explaining((issue,), TestResult("census[gemma4-prefix-logits]", "failed", "8 heads vs 4"))
+    ['x']
+    """
     context = "\n".join(str(v) for v in test.properties.values())
-    return issue.covers(test.nodeid, test.message, context)
+    return [k.id for k in known if k.covers(test.nodeid, test.message, context)]
 
 
 def judge(
@@ -339,7 +347,7 @@ def judge(
         if raw.status == "fail":
             bad = [t for t in tests if t.outcome in ("failed", "error")]
             blanket = expect == "fail" and not expect_tests
-            explained = {t.nodeid: [k.id for k in known if _covers(k, t)] for t in bad}
+            explained = {t.nodeid: explaining(known, t) for t in bad}
             hits = {k.id: sum(k.id in ids for ids in explained.values()) for k in known}
             uncovered = [] if blanket else [
                 n for n, ids in explained.items() if not ids and not any(glob_match(n, p) for p in expect_tests)]

@@ -40,7 +40,9 @@ from compat.toolchain import PROJECT_ROOT
 from compat.tools.children import OFFLINE_ENV, spawn_options
 from compat.tools.outputs import writing
 
-__all__ = ["SUITE_ENV", "Processes", "SuiteOutcome", "SuiteRun", "existing_paths", "read_outcome", "run_suite"]
+__all__ = [
+    "SUITE_ENV", "Processes", "SuiteOutcome", "SuiteRun", "existing_paths", "probe_error", "read_outcome", "run_suite",
+]
 
 #: What every suite run's environment sets on top of the environment's own variables.
 SUITE_ENV = {
@@ -203,7 +205,7 @@ def _read_probe(path: Path) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def _probe_error(rc: int | None, probe: dict[str, Any] | None, cpu_only: bool) -> Classification | None:
+def probe_error(rc: int | None, probe: dict[str, Any] | None, cpu_only: bool) -> Classification | None:
     """``error:install`` for a CUDA torch where CPU-only is required, ``error:import`` for a failed import."""
     if cpu_only and probe is not None and probe.get("torch_cuda") is not None:
         return classify(pytest_rc=rc, tests=[], error="error:install",
@@ -222,9 +224,9 @@ def read_outcome(rc: int | None, *, junit: Path, probe_file: Path, timeout: floa
     limit), its JUnit XML and the probe's JSON (step 4 of the module)."""
     probe = _read_probe(probe_file) if probe_file.is_file() else None
     done: dict[str, Any] = {"exit_code": rc, "seconds": seconds, "command": list(command or []), "probe": probe}
-    probe_error = _probe_error(rc, probe, cpu_only)
-    if probe_error is not None:
-        return SuiteOutcome(raw=probe_error, tests=[], **done)
+    failed = probe_error(rc, probe, cpu_only)
+    if failed is not None:
+        return SuiteOutcome(raw=failed, tests=[], **done)
     tests: list[TestResult] = []
     problem = ""
     if junit.is_file():
