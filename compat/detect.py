@@ -16,11 +16,11 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-from importlib import metadata
 from typing import Any
 
 from compat import _transformers as tf
 from compat.convert import _OWN_CACHE_ONLY
+from compat.tools.versions import installed_here
 
 __all__ = ["FAMILIES", "Capabilities", "FamilySupport", "capabilities"]
 
@@ -105,10 +105,7 @@ def _yn(flag: bool) -> str:
 
 
 def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
+    return installed_here((dist,))[dist]
 
 
 def _family(model_type: str) -> FamilySupport:

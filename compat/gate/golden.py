@@ -44,14 +44,11 @@ class GoldenRefused(ValueError):
 def producer_versions() -> dict[str, str]:
     """Versions of the libraries that produce (or replay) the numbers."""
     import sys
-    from importlib import metadata
 
-    out = {"python": platform.python_version()}
-    for name in ("transformers", "peft", "torch", "tokenizers", "safetensors"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
+    from compat.tools.versions import installed_here
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    out.update(installed_here(("transformers", "peft", "torch", "tokenizers", "safetensors")))
     torch = sys.modules.get("torch")  # in-env processes have it imported; the name of the GPU, if one
     out["cuda_device"] = torch.cuda.get_device_name() if torch is not None and torch.cuda.is_available() else None
     return out
