@@ -243,9 +243,9 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
             raise GateError("--families/--methods choose zoo cases; they do not apply to --model/--adapter")
         from compat.gate.cases import METHODS as GATE_METHODS  # torch-free constants
         from compat.testing.methods import METHODS as ALL_METHODS
-        from compat.testing.zoo import FAMILIES
+        from compat.testing.zoo import FAMILY_IDS
 
-        for option, given, known in (("--families", ns.families, FAMILIES), ("--methods", ns.methods, ALL_METHODS)):
+        for option, given, known in (("--families", ns.families, FAMILY_IDS), ("--methods", ns.methods, ALL_METHODS)):
             unknown = [x for x in given or [] if x not in known]
             if unknown:
                 raise GateError(f"{option}: unknown {' '.join(unknown)}; expected some of {', '.join(known)} "

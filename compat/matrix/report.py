@@ -301,66 +301,13 @@ def heatmap(results: list[dict]) -> tuple[list[str], list[dict]]:
     return groups, rows
 
 
-# A backslash at a line's end joins the next line to it (the page has no line break there).
-_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}
-th.g{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:normal;white-space:nowrap}
-td.h{width:18px;height:18px;padding:0;text-align:center}\
-td.h a{display:block;width:100%;height:100%;text-decoration:none}
-.pass{background:#3c9a4b}.pass-na{background:#9fd39f}.fail{background:#d33}.na{background:#bbb}.none{background:#fff}
-.s-pass{color:#2a7a36}.s-fail,.s-error{color:#c00;font-weight:bold}.s-xfail{color:#777}.s-xpass{color:#b60}
-code{font-size:12px}details{margin:.3em 0}.msg{white-space:pre-wrap;font-family:monospace;font-size:12px;color:#600}
-</style></head><body>
-<h1>{{ title }}</h1>
-<p>Generated {{ doc.generated }}. {{ doc.summary.cells }} cells:
-{% for k, v in doc.summary.statuses.items() %}{{ v }} {{ k }}{% if not loop.last %}, {% endif %}{% endfor %}.
-Run result: <b>{% if doc.summary.ok %}OK{% else %}FAILED ({{ doc.summary.failing_cells|join(", ") }}){% endif %}</b></p>
-<p>Heatmap: <span class="pass">&nbsp;&nbsp;&nbsp;</span> all ran and passed,
-<span class="pass-na">&nbsp;&nbsp;&nbsp;</span> passed with some n/a,
-<span class="fail">&nbsp;&nbsp;&nbsp;</span> a failure, <span class="na">&nbsp;&nbsp;&nbsp;</span> only n/a/skipped,
-blank: no such tests. Click a square for its tests.</p>
-<table><tr><th>cell</th><th>status</th>{% for g in groups %}<th class="g">{{ g }}</th>{% endfor %}</tr>
-{% for row in rows %}{% set r = row.result %}<tr><td>\
-<a href="#{{ r.cell.name }}"><code>{{ r.cell.name }}</code></a></td>
-<td class="s-{{ r.status.split(':')[0] }}">{{ r.status }}</td>
-{% for g in groups %}{% set c = row.groups[g] %}<td class="h {{ c.state }}" title="{{ g }}: {{ c.counts }}">\
-{% if c.tests %}<a href="#{{ r.cell.name }}--{{ loop.index }}">&nbsp;</a>{% endif %}</td>\
-{% endfor %}</tr>
-{% endfor %}</table>
-{% for row in rows %}{% set r = row.result %}
-<h2 id="{{ r.cell.name }}"><code>{{ r.cell.name }}</code> — \
-<span class="s-{{ r.status.split(':')[0] }}">{{ r.status }}</span></h2>
-<p>{{ r.message }}{% if r.cell.expect %} <i>Declared {{ r.cell.expect }}: {{ r.cell.reason }}</i>{% endif %}</p>
-{% if r.get('known') %}<ul>{% for k in r.known %}\
-<li>Known issue <b>{{ k.id }}</b> ({{ k.failures }} failing tests covered here): <i>{{ k.reason }}</i></li>\
-{% endfor %}</ul>{% endif %}
-<p>{{ r.counts.ran }} ran: {{ r.counts.passed }} passed, {{ r.counts.failed + r.counts.error }} failed, \
-{{ r.counts.na }} n/a,
-{{ r.counts.skipped }} other skips. Time: \
-{% for k, v in r.durations.items() %}\
-{{ k }} {{ '%.1f'|format(v) }} s{% if not loop.last %}, {% endif %}{% endfor %}.</p>
-{% if r.probe and r.probe.error %}<div class="msg">{{ r.probe.error.traceback }}</div>{% endif %}
-<details><summary>Installed versions</summary><table>\
-{% for k, v in r.installed.items() %}<tr><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</table>
-<p><code>{{ r.freeze|join(" ") }}</code></p></details>
-{% for g in groups %}{% set c = row.groups[g] %}{% if c.tests %}
-<details id="{{ r.cell.name }}--{{ loop.index }}"{% if c.state == 'fail' %} open{% endif %}>\
-<summary>{{ g }} ({{ c.state }}: {{ c.counts }})</summary><ul>
-{% for t in c.tests if t.outcome != 'passed' %}\
-<li class="s-{{ 'fail' if t.outcome in ('failed', 'error') else t.outcome }}">\
-<code>{{ t.nodeid }}</code> {{ t.outcome }}
-{% if r.get('explained', {}).get(t.nodeid) %} <b>explained by {{ r.explained[t.nodeid]|join(", ") }}</b>{% endif %}\
-{% if t.properties %} <small>{{ t.properties }}</small>{% endif %}\
-{% if t.message %}<div class="msg">{{ t.message }}</div>{% endif %}</li>{% endfor %}
-{% if c.counts.get('passed') %}<li class="s-pass">{{ c.counts.get('passed') }} passed\
-{% if c.passed_props %} (largest recorded differences: {{ c.passed_props }}){% endif %}</li>{% endif %}
-</ul></details>{% endif %}{% endfor %}
-{% endfor %}
-</body></html>
-"""
+#: The page's template (package data). A backslash at a line's end joins the next line to it (the
+#: page has no line break there).
+_TEMPLATE = Path(__file__).with_name("matrix.html.j2")
+
+
+def _template_text() -> str:
+    return _TEMPLATE.read_text(encoding="utf-8").replace("\\\n", "")
 
 
 def html_report(doc: dict, title: str = "transformers × peft matrix") -> str:
@@ -371,7 +318,7 @@ def html_report(doc: dict, title: str = "transformers × peft matrix") -> str:
         raise SystemExit("compat.matrix: matrix.html needs jinja2 (pip install 'peft-cache-compat[report]')") from None
     groups, rows = heatmap(doc["cells"])
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(_HTML).render(title=title, doc=doc, groups=groups, rows=rows)
+    return env.from_string(_template_text()).render(title=title, doc=doc, groups=groups, rows=rows)
 
 
 def write_reports(results: list[dict], out: Path, *, strict: bool = False) -> dict:
