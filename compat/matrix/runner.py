@@ -21,12 +21,15 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from compat.envs import Env, EnvSpec, InstallError, build_env
+from compat.matrix.cellresult import CellResult, KnownSeen, RawOutcome
 from compat.matrix.config import Cell, Matrix
-from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, cell_paths, load_cell_result, write_cell_result
-from compat.suiterun.outcomes import Classification, TestResult, classify, counts, judge
+from compat.matrix.store import cell_paths, load_cell_result, write_cell_result
+from compat.suiterun.outcomes import Classification, Status, TestResult, classify, counts, judge
 from compat.suiterun.run import Processes, SuiteOutcome, SuiteRun, existing_paths, run_suite
 from compat.testing import axes, profiles
 from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
@@ -89,58 +92,58 @@ def suite_digest(root: Path, suite) -> str:
     return h.hexdigest()[:16]
 
 
-def _finished_result(out: Path, cell: Cell, digest: str, profile: str) -> tuple[dict | None, str]:
+def _finished_result(out: Path, cell: Cell, digest: str, profile: str) -> tuple[CellResult | None, str]:
     """The stored result of ``cell`` if complete and made from the same cell and the same code."""
     path = cell_paths(out, cell.name)["json"]
     if not path.is_file():
         return None, "missing"
     try:
-        data = load_cell_result(path)
+        stored = load_cell_result(path)
     except ValueError:
         return None, "unreadable"
-    if data.get("run_fingerprint") != cell.run_fingerprint():
+    if stored.run_fingerprint != cell.run_fingerprint():
         return None, "cell changed"
-    if data.get("suite_digest") != digest:
+    if stored.suite_digest != digest:
         return None, "suite or compat changed"
-    if data.get("suite_profile") != profile:
+    if stored.suite_profile != profile:
         return None, "suite profile changed"
-    if data["cell"].get("expect") == "not-applicable" or cell.expect == "not-applicable":
-        if data["cell"].get("expect") != cell.expect:
+    if stored.cell.get("expect") == "not-applicable" or cell.expect == "not-applicable":
+        if stored.cell.get("expect") != cell.expect:
             return None, "declaration changed"
-    elif data.get("cell_fingerprint") != cell.fingerprint():
-        rejudge(data, cell)
-        write_cell_result(out, data)
-        return data, "judged again"
-    return data, "kept"
+    elif stored.cell_fingerprint != cell.fingerprint():
+        rejudge(stored, cell)
+        write_cell_result(out, stored)
+        return stored, "judged again"
+    return stored, "kept"
 
 
-def _declarations(cell: Cell) -> dict:
+def _declarations(cell: Cell) -> dict[str, Any]:
     return {"expect": cell.expect, "expect_tests": cell.tests, "known": cell.known}
 
 
-def _verdict(cell: Cell, cls: Classification) -> dict:
-    """The result fields a judgement sets: status, why, whether declared, the raw outcome, each
-    known issue in the cell's range with how many failing tests it covered here, and which
-    declarations explained each failing test (two overlapping issues stay distinguishable)."""
-    return {
-        "status": cls.status, "message": cls.message, "expected": cls.expected, "unexpected": cls.unexpected,
-        "raw": {"status": cls.raw_status, "message": cls.raw_message},
-        "known": [{**k.to_json(), "failures": cls.known_outcomes.get(k.id, 0)} for k in cell.known],
-        "explained": cls.explained,
-    }
+def _apply_verdict(result: CellResult, cell: Cell, cls: Classification) -> None:
+    """Set what a judgement decides: status, why, whether declared, the raw outcome, each known
+    issue in the cell's range with how many failing tests it covered here, and which declarations
+    explained each failing test (two overlapping issues stay distinguishable)."""
+    result.status, result.message, result.expected = cls.status, cls.message, cls.expected
+    result.raw = RawOutcome(cls.raw_status, cls.raw_message)
+    result.known = [KnownSeen.from_json({**k.to_json(), "failures": cls.known_outcomes.get(k.id, 0)})
+                    for k in cell.known]
+    result.explained = cls.explained
 
 
-def rejudge(result: dict, cell: Cell) -> dict:
+def rejudge(result: CellResult, cell: Cell) -> CellResult:
     """Apply ``cell``'s current declarations to a stored run (in place; the tests are not rerun)."""
-    raw = Classification(result["raw"]["status"], result["raw"]["message"])
-    tests = [TestResult(**t) for t in result["tests"]]
-    result.update(cell=cell.to_json(), cell_fingerprint=cell.fingerprint(),
-                  **_verdict(cell, judge(raw, tests, **_declarations(cell))))
+    if result.raw is None:
+        raise ValueError(f"cell {result.name}: the stored result has no raw outcome to judge again")
+    raw = Classification(result.raw.status, result.raw.message)
+    result.cell, result.cell_fingerprint = cell.to_json(), cell.fingerprint()
+    _apply_verdict(result, cell, judge(raw, result.tests, **_declarations(cell)))
     return result
 
 
 class _CellRun:
-    """One cell's run in progress: its result document, built step by step, and its files."""
+    """One cell's run in progress: its result, built step by step, and its files."""
 
     def __init__(self, cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, digest: str):
         self.cell, self.opts = cell, opts
@@ -153,52 +156,43 @@ class _CellRun:
         with writing(self.opts.out):
             for p in self.paths.values():
                 p.parent.mkdir(parents=True, exist_ok=True)
-            self.paths["log"].write_text(f"# cell {self.cell.name} started {self.result['started']}\n",
+            self.paths["log"].write_text(f"# cell {self.cell.name} started {self.result.started}\n",
                                          encoding="utf-8")
             self.paths["junit"].unlink(missing_ok=True)
 
-    def finish(self, cls: Classification, tests: list[TestResult] | tuple[()] = (), probe: dict | None = None) -> dict:
+    def finish(self, cls: Classification, tests: list[TestResult] | None = None,
+               probe: dict[str, Any] | None = None) -> CellResult:
         """Record the judgement and the tests, and write the result (atomically)."""
-        self.result.update(**_verdict(self.cell, cls), tests=[t.to_json() for t in tests], counts=counts(list(tests)),
-                           probe=probe, finished=_now())
-        self.result["durations"]["total"] = round(time.perf_counter() - self.started, 3)
-        write_cell_result(self.opts.out, self.result)
-        return self.result
+        result = self.result
+        _apply_verdict(result, self.cell, cls)
+        result.tests, result.counts = list(tests or []), counts(tests or [])
+        result.probe, result.finished = probe, _now()
+        result.durations["total"] = round(time.perf_counter() - self.started, 3)
+        write_cell_result(self.opts.out, result)
+        return result
 
-    def error(self, status: str, message: str) -> dict:
+    def error(self, status: str, message: str) -> CellResult:
         """Finish with an error found before the suite ran (install, no suite)."""
         return self.finish(classify(pytest_rc=None, tests=[], error=status, error_message=message,
                                     **_declarations(self.cell)))
 
 
-def _new_result(cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, digest: str) -> dict:
-    """A cell's result document before anything ran: what was asked, where, with which code."""
-    return {
-        "schema": CELL_SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "cell": cell.to_json(),
-        "cell_fingerprint": cell.fingerprint(),
-        "run_fingerprint": cell.run_fingerprint(),
-        "suite_digest": digest,
-        "matrix": matrix.path,
-        "suite": list(matrix.suite),
-        "suite_profile": opts.profile,
+def _new_result(cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, digest: str) -> CellResult:
+    """A cell's result before anything ran: what was asked, where, with which code."""
+    return CellResult(
+        cell=cell.to_json(), status=Status.ERROR_CRASH, message="did not finish",
+        cell_fingerprint=cell.fingerprint(), run_fingerprint=cell.run_fingerprint(), suite_digest=digest,
+        matrix=matrix.path, suite=list(matrix.suite), suite_profile=opts.profile,
         # the suite axes (PCC_DEVICE/PCC_DTYPE/PCC_ATTN/PCC_SIZE, inherited by the cell's pytest)
-        "suite_axes": axes.active().to_json(),
-        "suite_profile_description": f"{profiles.describe(opts.profile)}; {axes.active().describe()}",
-        "torch_spec": source.spec,
-        "started": _now(),
-        "host": {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count()},
-        "installed": {},
-        "freeze": [],
-        "tests": [],
-        "counts": counts([]),
-        "durations": {},
-        "files": {"junit": None, "log": f"logs/{cell.name}.log"},
-    }
+        suite_axes=axes.active().to_json(),
+        suite_profile_description=f"{profiles.describe(opts.profile)}; {axes.active().describe()}",
+        torch_spec=source.spec, started=_now(),
+        host={"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count()},
+        counts=counts([]), files={"junit": None, "log": f"logs/{cell.name}.log"},
+    )
 
 
-def _build_environment(run: _CellRun, source: TorchSource) -> Env | dict:
+def _build_environment(run: _CellRun, source: TorchSource) -> Env | CellResult:
     """Step 1: the cell's environment and what it has installed; the finished result on an install error."""
     cell, opts = run.cell, run.opts
     spec = EnvSpec(cell.name, cell.requirements, extra_pins=cell.extra_pins)
@@ -206,13 +200,13 @@ def _build_environment(run: _CellRun, source: TorchSource) -> Env | dict:
         env = build_env(spec, opts.work / "envs", log_path=run.paths["log"], reuse=opts.reuse_envs,
                         import_check=False, source=source)
     except InstallError as exc:
-        run.result["durations"]["env"] = round(time.perf_counter() - run.started, 3)
+        run.result.durations["env"] = round(time.perf_counter() - run.started, 3)
         return run.error("error:install", exc.message)
-    run.result["durations"]["env"] = round(env.build_seconds, 3)
-    run.result["env_reused"] = env.reused
+    run.result.durations["env"] = round(env.build_seconds, 3)
+    run.result.env_reused = env.reused
     try:
-        run.result["installed"] = env.installed_versions()
-        run.result["freeze"] = env.freeze()
+        run.result.installed = env.installed_versions()
+        run.result.freeze = env.freeze()
     except InstallError as exc:
         return run.error("error:install", exc.message)
     return env
@@ -228,20 +222,20 @@ def _suite_run(run: _CellRun, env: Env, suite: tuple[str, ...], scratch: Path) -
     )
 
 
-def _record_outcome(run: _CellRun, outcome: SuiteOutcome) -> dict:
+def _record_outcome(run: _CellRun, outcome: SuiteOutcome) -> CellResult:
     """Step 3: publish the JUnit XML (only one that parsed) and judge the outcome against the cell's declarations."""
-    run.result["durations"]["pytest"] = round(outcome.seconds, 3)
-    run.result["pytest_exit_code"] = outcome.exit_code
+    run.result.durations["pytest"] = round(outcome.seconds, 3)
+    run.result.pytest_exit_code = outcome.exit_code
     if outcome.junit is not None:
         atomic_write_bytes(run.paths["junit"], outcome.junit.read_bytes())
-        run.result["files"]["junit"] = f"cells/{run.cell.name}.junit.xml"
+        run.result.files["junit"] = f"cells/{run.cell.name}.junit.xml"
     return run.finish(outcome.judged(**_declarations(run.cell)), outcome.tests, outcome.probe)
 
 
 def run_cell(
     cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOptions, processes: Processes, digest: str,
     scratch: Path,
-) -> dict:
+) -> CellResult:
     """Run one cell end to end and write its result; never raises for a cell-level problem.
 
     ``scratch``: this run's private folder (pytest ``--basetemp``, JUnit and probe files), so runs
@@ -254,14 +248,14 @@ def run_cell(
         return run.finish(Classification("not-applicable", cell.reason, expected=True, raw_status="not-applicable",
                                          raw_message="not run: declared not-applicable"))
     env = _build_environment(run, source)
-    if isinstance(env, dict):
+    if isinstance(env, CellResult):
         return env
     suite = existing_paths(opts.root, matrix.suite)
-    run.result["suite_missing"] = [p for p in matrix.suite if p not in suite]
+    run.result.suite_missing = [p for p in matrix.suite if p not in suite]
     if not suite:
         return run.error("error:no-tests", f"none of the suite paths exist: {list(matrix.suite)}")
     suite_run = _suite_run(run, env, suite, scratch)
-    run.result["command"] = suite_run.command()
+    run.result.command = suite_run.command()
     if processes.stopping:
         raise KeyboardInterrupt
     outcome = run_suite(suite_run, processes)
@@ -289,9 +283,9 @@ def _fmt(seconds: float) -> str:
 
 
 def _run_parallel(todo: list[Cell], matrix: Matrix, source: TorchSource, opts: RunOptions, digest: str,
-                  say) -> dict[str, dict]:
+                  say: Callable[[str], None]) -> dict[str, CellResult]:
     """Run ``todo`` on ``opts.jobs`` threads in a private scratch folder; stop every cell on any error."""
-    results: dict[str, dict] = {}
+    results: dict[str, CellResult] = {}
     processes = Processes()
     previous = {}
 
@@ -316,12 +310,7 @@ def _run_parallel(todo: list[Cell], matrix: Matrix, source: TorchSource, opts: R
                 finished += 1
                 left = len(todo) - finished
                 eta = (time.perf_counter() - t0) / finished * left
-                c = res["counts"]
-                detail = f"{c['passed']} passed, {c['failed'] + c['error']} failed, {c['na']} n/a"
-                say(
-                    f"[{finished:>3}/{len(todo)}] {cell.name:<24} {res['status']:<15} "
-                    f"{res['durations'].get('total', 0):6.1f}s  ({detail}; {left} left, ETA {_fmt(eta)})"
-                )
+                say(f"[{finished:>3}/{len(todo)}] {_progress(res)}; {left} left, ETA {_fmt(eta)})")
         except BaseException as exc:  # an interrupt, or e.g. an unwritable output folder: stop every cell
             processes.kill_all()
             pool.shutdown(wait=False, cancel_futures=True)
@@ -336,8 +325,14 @@ def _run_parallel(todo: list[Cell], matrix: Matrix, source: TorchSource, opts: R
     return results
 
 
-def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]:
-    """Run ``cells`` (``--resume``: reuse finished results); returns every result, in matrix order."""
+def _progress(res: CellResult) -> str:
+    c = res.counts
+    detail = f"{c['passed']} passed, {c['failed'] + c['error']} failed, {c['na']} n/a"
+    return f"{res.name:<24} {res.status:<15} {res.durations.get('total', 0):6.1f}s  ({detail}"
+
+
+def _torch_source(matrix: Matrix) -> TorchSource:
+    """The torch every cell gets: the project's, or the matrix file's ``torch`` pin."""
     try:
         source = torch_source()
     except ToolchainError as exc:
@@ -345,9 +340,15 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
     if matrix.torch and matrix.torch != source.spec:
         source = dataclasses.replace(source, spec=matrix.torch)
         source.check()
-    results: dict[str, dict] = {}
+    return source
+
+
+def _resume(cells: list[Cell], opts: RunOptions, digest: str,
+            say: Callable[[str], None]) -> tuple[dict[str, CellResult], list[Cell]]:
+    """``--resume``: the finished results kept (judged again where only declarations changed), and
+    the cells to run."""
+    results: dict[str, CellResult] = {}
     todo = []
-    digest = suite_digest(opts.root, matrix.suite)
     why_rerun: dict[str, int] = {}
     rejudged = 0
     for cell in cells:
@@ -359,12 +360,20 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[dict]
             todo.append(cell)
             if why and why != "missing":
                 why_rerun[why] = why_rerun.get(why, 0) + 1
-    todo = _longest_first(todo, opts.out)
-    say = (lambda *a: None) if opts.quiet else (lambda msg: print(msg, flush=True))
     if opts.resume:
         stale = "".join(f", {n} rerun because {why}" for why, n in why_rerun.items())
         again = f" ({rejudged} judged again: their declarations changed)" if rejudged else ""
         say(f"resume: {len(results)} finished cells kept{again}, {len(todo)} to run{stale}")
+    return results, todo
+
+
+def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[CellResult]:
+    """Run ``cells`` (``--resume``: reuse finished results); returns every result, in matrix order."""
+    source = _torch_source(matrix)
+    digest = suite_digest(opts.root, matrix.suite)
+    say: Callable[[str], None] = (lambda msg: None) if opts.quiet else (lambda msg: print(msg, flush=True))
+    results, todo = _resume(cells, opts, digest, say)
+    todo = _longest_first(todo, opts.out)
     say(f"matrix {matrix.path}: {len(todo)} cells, {opts.jobs} jobs, timeout {opts.timeout:g} s, out {opts.out}")
     results.update(_run_parallel(todo, matrix, source, opts, digest, say))
     return [results[c.name] for c in cells if c.name in results]

@@ -137,7 +137,7 @@ def matrix_results(fake_repo, tmp_path_factory):
         opts = matrix_runner.RunOptions(out=base / "out", work=base / "work", jobs=2, timeout=4, root=fake_repo,
                                         quiet=True)
         results = matrix_runner.run_cells(matrix, list(matrix.cells), opts)
-    return {r["cell"]["name"]: r for r in results}, opts, matrix
+    return {r.name: r.to_json() for r in results}, opts, matrix
 
 
 @pytest.fixture(scope="module")
