@@ -168,14 +168,14 @@ def parse_junit_text(text: str) -> list[TestResult]:
     for case in root.iter("testcase"):
         name = case.get("name", "")
         nodeid = _nodeid(case.get("classname", ""), name, case.get("file"))
-        props = {}
+        props: dict[str, Any] = {}
         for prop in case.iter("property"):
             value = prop.get("value", "")
             try:
                 props[prop.get("name", "")] = float(value)
             except ValueError:
                 props[prop.get("name", "")] = value
-        outcome, message = "passed", ""
+        outcome, message = Outcome.PASSED, ""
         for child in case:
             tag = child.tag
             text_msg = (child.get("message") or "").strip() or (child.text or "").strip()[:2000]
@@ -184,19 +184,18 @@ def parse_junit_text(text: str) -> list[TestResult]:
                 if raised and raised[-1] not in text_msg:
                     text_msg = f"{text_msg}: {raised[-1]}"
             if tag == "failure":
-                outcome, message = "failed", text_msg
+                outcome, message = Outcome.FAILED, text_msg
             elif tag == "error":
-                outcome, message = "error", text_msg
+                outcome, message = Outcome.ERROR, text_msg
             elif tag == "skipped":
                 kind = child.get("type", "")
                 if kind == "pytest.xfail":
-                    outcome, message = "xfailed", text_msg
+                    outcome, message = Outcome.XFAILED, text_msg
                 else:
-                    reason = text_msg
-                    outcome = "na" if reason.startswith(NA_PREFIX) else "skipped"
-                    message = reason
-        if outcome == "failed" and message.startswith("[XPASS(strict)]"):
-            outcome = "xpassed"
+                    outcome = Outcome.NA if text_msg.startswith(NA_PREFIX) else Outcome.SKIPPED
+                    message = text_msg
+        if outcome == Outcome.FAILED and message.startswith("[XPASS(strict)]"):
+            outcome = Outcome.XPASSED
         family, method, check = _split_id(name)
         results.append(
             TestResult(
@@ -232,8 +231,8 @@ class Classification:
     expected: bool = False  # True when a declaration in the matrix file covers this outcome
     raw_status: str = ""  # the outcome before declarations were applied (set by judge)
     raw_message: str = ""
-    known_outcomes: dict = dataclasses.field(default_factory=dict)  # known-issue id -> failing tests it covers
-    explained: dict = dataclasses.field(default_factory=dict)  # failing test id -> ids of the issues explaining it
+    known_outcomes: dict[str, int] = dataclasses.field(default_factory=dict)  # issue id -> failing tests it covers
+    explained: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # failing test -> issues explaining it
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -245,45 +244,54 @@ class Classification:
 
 def _raw_status(pytest_rc: int | None, tests: list[TestResult], *, junit_missing: bool = False,
                 junit_problem: str = "") -> Classification:
-    if pytest_rc is None:
-        return Classification("error:crash", "pytest did not run")
-    if pytest_rc < 0:
-        return Classification("error:crash", f"pytest was killed by signal {-pytest_rc}")
-    if pytest_rc in (2, 3, 4):
-        what = {2: "interrupted", 3: "internal error", 4: "usage error"}[pytest_rc]
-        errors = [f"{t.nodeid.strip(':')}: {t.message[:200]}" for t in tests if t.outcome == "error"]
-        detail = f"; {len(errors)} collection/setup errors: " + " | ".join(errors[:5]) if errors else ""
-        return Classification("error:crash", f"pytest exit code {pytest_rc} ({what}){detail}")
-    if pytest_rc not in (0, 1, 5):
-        return Classification("error:crash", f"pytest exit code {pytest_rc}")
-    if junit_problem:
-        return Classification("error:crash", f"pytest's JUnit XML is unreadable: {junit_problem}")
-    if junit_missing:
-        return Classification("error:crash", "pytest wrote no JUnit XML")
+    crash = _crash(pytest_rc, tests, junit_missing=junit_missing, junit_problem=junit_problem)
+    if crash:
+        return Classification(Status.ERROR_CRASH, crash)
     c = counts(tests)
     if c["ran"] == 0:
-        return Classification("error:no-tests", f"the suite ran zero tests ({c['na']} n/a, {c['skipped']} skipped)")
-    bad = [t for t in tests if t.outcome in ("failed", "error")]
+        return Classification(Status.ERROR_NO_TESTS,
+                              f"the suite ran zero tests ({c['na']} n/a, {c['skipped']} skipped)")
+    bad = [t for t in tests if t.outcome in (Outcome.FAILED, Outcome.ERROR)]
     if pytest_rc == 1 and not bad:
-        return Classification("error:crash", "pytest reported failures that are not in the JUnit XML")
+        return Classification(Status.ERROR_CRASH, "pytest reported failures that are not in the JUnit XML")
     if bad and pytest_rc == 0:
-        return Classification("error:crash", "pytest exited 0 but the JUnit XML has failures")
+        return Classification(Status.ERROR_CRASH, "pytest exited 0 but the JUnit XML has failures")
     if bad:
-        return Classification("fail", f"{len(bad)} of {c['ran']} tests failed")
+        return Classification(Status.FAIL, f"{len(bad)} of {c['ran']} tests failed")
     if pytest_rc != 0:
-        return Classification("error:crash", f"pytest exit code {pytest_rc} with no failing test")
-    return Classification("pass", f"{c['passed']} passed, {c['na']} n/a")
+        return Classification(Status.ERROR_CRASH, f"pytest exit code {pytest_rc} with no failing test")
+    return Classification(Status.PASS, f"{c['passed']} passed, {c['na']} n/a")
+
+
+def _crash(pytest_rc: int | None, tests: list[TestResult], *, junit_missing: bool, junit_problem: str) -> str:
+    """Why pytest's run cannot be read as test outcomes (it did not finish, or left no JUnit), or ''."""
+    if pytest_rc is None:
+        return "pytest did not run"
+    if pytest_rc < 0:
+        return f"pytest was killed by signal {-pytest_rc}"
+    if pytest_rc in (2, 3, 4):
+        what = {2: "interrupted", 3: "internal error", 4: "usage error"}[pytest_rc]
+        errors = [f"{t.nodeid.strip(':')}: {t.message[:200]}" for t in tests if t.outcome == Outcome.ERROR]
+        detail = f"; {len(errors)} collection/setup errors: " + " | ".join(errors[:5]) if errors else ""
+        return f"pytest exit code {pytest_rc} ({what}){detail}"
+    if pytest_rc not in (0, 1, 5):
+        return f"pytest exit code {pytest_rc}"
+    if junit_problem:
+        return f"pytest's JUnit XML is unreadable: {junit_problem}"
+    if junit_missing:
+        return "pytest wrote no JUnit XML"
+    return ""
 
 
 def classify(
     *,
     pytest_rc: int | None,
     tests: list[TestResult],
-    error: str | None = None,
+    error: Status | str | None = None,
     error_message: str = "",
     expect: str | None = None,
     expect_tests: tuple[str, ...] = (),
-    known: tuple = (),
+    known: tuple[Any, ...] = (),
     junit_missing: bool = False,
     junit_problem: str = "",
 ) -> Classification:
@@ -303,7 +311,7 @@ def classify(
     >>> classify(pytest_rc=0, tests=[TestResult("t.py::test", "passed")], expect="fail").status
     'xpass'
     """
-    raw = Classification(error, error_message) if error else _raw_status(
+    raw = Classification(Status(error), error_message) if error else _raw_status(
         pytest_rc, tests, junit_missing=junit_missing, junit_problem=junit_problem)
     return judge(raw, tests, expect=expect, expect_tests=expect_tests, known=known)
 
@@ -324,7 +332,7 @@ def explaining(known: tuple[Any, ...], test: TestResult) -> list[str]:
 
 def judge(
     raw: Classification, tests: list[TestResult], *, expect: str | None = None,
-    expect_tests: tuple[str, ...] = (), known: tuple = (),
+    expect_tests: tuple[str, ...] = (), known: tuple[Any, ...] = (),
 ) -> Classification:
     """Turn a raw outcome into the reported one, given what the matrix declares for the cell.
 
@@ -340,37 +348,44 @@ def judge(
     ...     issue, KnownIssue("t5-x", "r", ("*[t5-*",), peft="<0.16"))).status
     'xpass'
     """
-    declared = {"raw_status": raw.status, "raw_message": raw.message}
     if expect is None and not known:
-        return dataclasses.replace(raw, **declared)
-    if expect in (None, "fail"):
-        if raw.status == "fail":
-            bad = [t for t in tests if t.outcome in ("failed", "error")]
-            blanket = expect == "fail" and not expect_tests
-            explained = {t.nodeid: explaining(known, t) for t in bad}
-            hits = {k.id: sum(k.id in ids for ids in explained.values()) for k in known}
-            uncovered = [] if blanket else [
-                n for n, ids in explained.items() if not ids and not any(glob_match(n, p) for p in expect_tests)]
-            if uncovered:
-                return Classification(
-                    "fail", f"{len(uncovered)} failing tests are not covered by any declaration: {uncovered[:5]}",
-                    known_outcomes=hits, explained=explained, **declared)
-            stale = [k.id for k in known if not hits[k.id]]
-            missing = [p for p in expect_tests if not any(glob_match(t.nodeid, p) for t in bad)]
-            if stale or missing:
-                parts = ([f"declared failing tests now pass: {missing}"] if missing else []) + (
-                    [f"known issues that did not reproduce here: {stale}"] if stale else [])
-                return Classification("xpass", "; ".join(parts), known_outcomes=hits, explained=explained, **declared)
-            why = ", ".join(f"{k} ({n})" for k, n in hits.items())
-            msg = f"{raw.message}, all declared" + (f": {why}" if why else "")
-            return Classification("xfail", msg, expected=True, known_outcomes=hits, explained=explained, **declared)
-        if raw.status == "pass":
-            what = "declared to fail" if expect == "fail" else f"known issues {[k.id for k in known]} apply"
-            return Classification("xpass", f"{what}, but every test passed", known_outcomes={k.id: 0 for k in known},
-                                  **declared)
-        return dataclasses.replace(raw, **declared)
-    if raw.status == expect:
-        return Classification("xfail", f"{expect} as declared: {raw.message}", expected=True, **declared)
-    if raw.status == "pass":
-        return Classification("xpass", f"declared {expect}, but every test passed", **declared)
-    return dataclasses.replace(raw, **declared)
+        judged = raw
+    elif expect in (None, "fail"):
+        judged = _judge_failures(raw, tests, expect=expect, expect_tests=expect_tests, known=known)
+    elif raw.status == expect:
+        judged = Classification(Status.XFAIL, f"{expect} as declared: {raw.message}", expected=True)
+    elif raw.status == Status.PASS:
+        judged = Classification(Status.XPASS, f"declared {expect}, but every test passed")
+    else:
+        judged = raw
+    return dataclasses.replace(judged, raw_status=raw.status.value, raw_message=raw.message)
+
+
+def _judge_failures(raw: Classification, tests: list[TestResult], *, expect: str | None,
+                    expect_tests: tuple[str, ...], known: tuple[Any, ...]) -> Classification:
+    """A declared ``fail`` (all tests, or those ``expect_tests`` names) and known issues: every failing
+    test must be covered, and every declaration must cover one."""
+    if raw.status == Status.PASS:
+        what = "declared to fail" if expect == "fail" else f"known issues {[k.id for k in known]} apply"
+        return Classification(Status.XPASS, f"{what}, but every test passed", known_outcomes={k.id: 0 for k in known})
+    if raw.status != Status.FAIL:
+        return raw
+    bad = [t for t in tests if t.outcome in (Outcome.FAILED, Outcome.ERROR)]
+    blanket = expect == "fail" and not expect_tests
+    explained = {t.nodeid: explaining(known, t) for t in bad}
+    hits = {k.id: sum(k.id in ids for ids in explained.values()) for k in known}
+    uncovered = [] if blanket else [
+        n for n, ids in explained.items() if not ids and not any(glob_match(n, p) for p in expect_tests)]
+    if uncovered:
+        return Classification(
+            Status.FAIL, f"{len(uncovered)} failing tests are not covered by any declaration: {uncovered[:5]}",
+            known_outcomes=hits, explained=explained)
+    stale = [k.id for k in known if not hits[k.id]]
+    missing = [p for p in expect_tests if not any(glob_match(t.nodeid, p) for t in bad)]
+    if stale or missing:
+        parts = ([f"declared failing tests now pass: {missing}"] if missing else []) + (
+            [f"known issues that did not reproduce here: {stale}"] if stale else [])
+        return Classification(Status.XPASS, "; ".join(parts), known_outcomes=hits, explained=explained)
+    why = ", ".join(f"{k} ({n})" for k, n in hits.items())
+    msg = f"{raw.message}, all declared" + (f": {why}" if why else "")
+    return Classification(Status.XFAIL, msg, expected=True, known_outcomes=hits, explained=explained)
