@@ -30,10 +30,11 @@ from typing import Any
 from compat.gate import pins as pinlib
 from compat.gate.errors import EXIT_ERROR, GateError
 from compat.gate.report import write_reports
-from compat.gate.suites import compare_suites, default_env, run_suites
+from compat.gate.suites import SideSuites, compare_suites, default_env, run_suites
 from compat.gate.userinput import check_user_input
 from compat.gate.verdict import decide
 from compat.matrix.config import DEFAULT_SUITE
+from compat.suiterun.outcomes import Outcome
 from compat.toolchain import PROJECT_ROOT
 from compat.tools.outputs import OutputError
 from compat.tools.runlock import FolderBusyError, hold_folder, private_dir, sweep
@@ -218,16 +219,6 @@ def _resolve_sides(ns: argparse.Namespace, work: Path) -> tuple[Side, Side]:
     return baseline, candidate
 
 
-def _slim_suite(info: dict[str, Any]) -> dict[str, Any]:
-    """Counts per outcome and only the tests that did not pass (gate.json stays small)."""
-    tests = info.get("tests", {})
-    counts: dict[str, int] = {}
-    for result in tests.values():
-        counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
-    not_passed = {t: r for t, r in tests.items() if r["outcome"] in ("failed", "error")}
-    return {**{k: v for k, v in info.items() if k != "tests"}, "counts": counts, "not_passed": not_passed}
-
-
 def _check_options(ns: argparse.Namespace) -> dict[str, Any] | None:
     """The options that need no environment, checked before anything is built; the user's model
     and adapter (:func:`~compat.gate.userinput.check_user_input`) or None for the zoo."""
@@ -339,27 +330,25 @@ def _replay(ns: argparse.Namespace, candidate: Side, golden_dir: Path, run_dir: 
     return json.loads(result_path.read_text()), None
 
 
-def _suite_findings(base_s: dict[str, Any], cand_s: dict[str, Any],
-                    notes: list[str]) -> list[dict[str, Any]]:
+def _suite_findings(base_s: SideSuites, cand_s: SideSuites, notes: list[str]) -> list[dict[str, Any]]:
     """What the two sides' suite outcomes say (and notes for what they cannot)."""
-    ran = ("pass", "fail")
-    if base_s["status"] in ran and cand_s["status"] in ran:
-        fixed = sorted(t for t, r in base_s["tests"].items() if r["outcome"] in ("failed", "error")
-                       and cand_s["tests"].get(t, {}).get("outcome") == "passed")
+    if base_s.ran and cand_s.ran:
+        fixed = sorted(t for t, r in base_s.tests.items() if r.outcome in (Outcome.FAILED, Outcome.ERROR)
+                       and t in cand_s.tests and cand_s.tests[t].outcome == Outcome.PASSED)
         if fixed:
             notes.append(f"{len(fixed)} suite test(s) fail on the baseline and pass on the candidate, "
                          f"e.g. {', '.join(fixed[:3])}")
-        return compare_suites(base_s["tests"], cand_s["tests"])
-    if base_s["status"] in ran and cand_s["status"].startswith("error"):
-        return [{"severity": "broken", "kind": "suite", "where": f"suites ({cand_s['status']})",
-                 "detail": f"ran on the baseline; on the candidate: {cand_s['message']}"}]
-    notes.append(f"suites not compared: baseline {base_s['status']} ({base_s.get('message', '')}), "
-                 f"candidate {cand_s['status']} ({cand_s.get('message', '')})")
+        return compare_suites(base_s.tests, cand_s.tests)
+    if base_s.ran and cand_s.label.startswith("error"):
+        return [{"severity": "broken", "kind": "suite", "where": f"suites ({cand_s.label})",
+                 "detail": f"ran on the baseline; on the candidate: {cand_s.message}"}]
+    notes.append(f"suites not compared: baseline {base_s.label} ({base_s.message}), "
+                 f"candidate {cand_s.label} ({cand_s.message})")
     return []
 
 
 def _run_suites_on_both(ns: argparse.Namespace, sides: tuple[Side, Side], run_dir: Path,
-                        timings: dict[str, float]) -> dict[str, dict[str, Any]]:
+                        timings: dict[str, float]) -> dict[str, SideSuites]:
     """Step 3: the equivalence suites on each side, with the shared runner."""
     t0 = time.perf_counter()
     suites = {side.role: run_suites(side.python, ns.suites, run_dir, name=f"suites-{side.role}", env=side.environ,
@@ -377,7 +366,7 @@ def _compare(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side
     replay, crash = _replay(ns, candidate, golden_dir, run_dir, timings)
     suite_findings: list[dict[str, Any]] = []
     notes: list[str] = []
-    suites: dict[str, dict[str, Any]] = {}
+    suites: dict[str, SideSuites] = {}
     if user and user.get("base_name_note"):
         notes.append(user["base_name_note"])
     if ns.no_suites or not ns.suites:
@@ -387,7 +376,7 @@ def _compare(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side
         suite_findings = _suite_findings(suites["from"], suites["to"], notes)
     # 4. the verdict
     report.update(decide(manifest, replay, replay_crash=crash, suite_findings=suite_findings, suite_notes=notes))
-    report["suites"] = {"baseline" if k == "from" else "candidate": _slim_suite(v) for k, v in suites.items()}
+    report["suites"] = {"baseline" if k == "from" else "candidate": v.to_json() for k, v in suites.items()}
     report["golden"] = {"dir": str(golden_dir), "producer": manifest["producer"],
                         "what": "your model + adapter" if user else "tiny zoo x prompt-learning methods"}
     report["replay"] = replay or {"crash": crash}

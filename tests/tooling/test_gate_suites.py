@@ -52,13 +52,13 @@ def _run(root, side, tmp_path):
 
 def test_suite_regressions_become_findings(suite_root, tmp_path):
     base, cand = _run(suite_root, "baseline", tmp_path), _run(suite_root, "candidate", tmp_path)
-    assert (base["status"], cand["status"]) == ("pass", "fail"), (base["message"], cand["message"])
-    assert base["missing_paths"] == ["tests/absent"]
-    findings = {f["where"].split("::")[-1]: f["severity"] for f in compare_suites(base["tests"], cand["tests"])}
+    assert (base.status, cand.status) == ("pass", "fail"), (base.message, cand.message)
+    assert base.missing_paths == ["tests/absent"]
+    findings = {f["where"].split("::")[-1]: f["severity"] for f in compare_suites(base.tests, cand.tests)}
     assert findings == {"test_numbers": "changed", "test_api": "broken"}
 
 
 def test_no_suite_directory_is_not_run(tmp_path):
     out = run_suites(sys.executable, ["tests/nothing"], tmp_path, name="j", env=default_env(), cwd=tmp_path,
                      timeout=60, log=tmp_path / "log")
-    assert out["status"] == "not-run" and not out["tests"]
+    assert out.label == "not-run" and not out.tests

@@ -196,8 +196,8 @@ def test_matrix_gate_and_census_classify_alike(scenario, matrix_results, gate_re
     cell = matrix_results[0][scenario]
     side = gate_results[scenario]
     assert (cell["raw"]["status"], cell["status"]) == (raw_expected, judged_expected), cell["message"]
-    assert side["status"] == raw_expected, side["message"]
-    assert side["message"] == cell["raw"]["message"]
+    assert side.status == raw_expected, side.message
+    assert side.message == cell["raw"]["message"]
     if scenario in NOT_CENSUS:
         return
     assert _census_status(scenario, matrix_results, monkeypatch, fake_repo) == (raw_expected, judged_expected)
