@@ -170,10 +170,17 @@ def _md_cell(text: str) -> str:
 
 def markdown(results: list[CellResult], *, strict: bool = False, title: str = "transformers × peft matrix") -> str:
     """GitHub-flavoured summary: one row per cell, then failures, declarations and n/a reasons."""
-    s = summary(results, strict=strict)
-    lines = [f"## {title}", ""]
-    lines += ["| Cell | transformers | peft | Status | Passed | Failed | N/A | Time |",
-              "|---|---|---|---|---:|---:|---:|---:|"]
+    lines = [f"## {title}", "", *_cell_table(results, summary(results, strict=strict))]
+    lines += _known_section(results)
+    lines += _failures_section(results)
+    lines += _skips_section(results)
+    return "\n".join(lines) + "\n"
+
+
+def _cell_table(results: list[CellResult], s: dict[str, Any]) -> list[str]:
+    """One row per cell, then the run's result in one line."""
+    lines = ["| Cell | transformers | peft | Status | Passed | Failed | N/A | Time |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
     for r in results:
         c, cell = r.counts, r.cell
         lines.append(
@@ -183,41 +190,48 @@ def markdown(results: list[CellResult], *, strict: bool = False, title: str = "t
     total = sum(r.durations.get("total", 0) for r in results)
     verdict = "OK" if s["ok"] else f"FAILED: {', '.join(s['failing_cells'])}"
     counts = ", ".join(f"{v} {k}" for k, v in s["statuses"].items())
-    lines += ["", f"**{s['cells']} cells: {counts}.** Run result: **{verdict}**. Cell time summed: {total:.0f} s.", ""]
+    return [*lines, "", f"**{s['cells']} cells: {counts}.** Run result: **{verdict}**. "
+                        f"Cell time summed: {total:.0f} s.", ""]
 
-    lines += _known_section(results)
+
+def _failures_section(results: list[CellResult]) -> list[str]:
+    """Every cell that did not pass: why, its declaration, and its failing tests (folded)."""
     problems = [r for r in results if r.status not in ("pass", "not-applicable")]
-    if problems:
-        lines += ["### Failures and errors", ""]
-        for r in problems:
-            cell = r.cell
-            head = f"`{cell['name']}`: {_status_label(r)} — {_md_cell(_cut(r.message, 400))}"
-            bad = [t for t in r.tests if t.outcome in ("failed", "error")]
-            if cell.get("expect"):
-                head += f" _(declared {cell['expect']}: {_md_cell(cell['reason'])})_"
-            if not bad:
-                lines += [f"- {head}"]
-                continue
-            lines += [f"<details><summary>{html.escape(head)}</summary>", ""]
-            for t in bad[:50]:
-                lines.append(f"- `{t.nodeid}`: {_md_cell(_cut(t.message, 240))}")
-            if len(bad) > 50:
-                lines.append(f"- … and {len(bad) - 50} more")
-            lines += ["", "</details>", ""]
-        lines.append("")
+    if not problems:
+        return []
+    lines = ["### Failures and errors", ""]
+    for r in problems:
+        cell = r.cell
+        head = f"`{cell['name']}`: {_status_label(r)} — {_md_cell(_cut(r.message, 400))}"
+        bad = [t for t in r.tests if t.outcome in ("failed", "error")]
+        if cell.get("expect"):
+            head += f" _(declared {cell['expect']}: {_md_cell(cell['reason'])})_"
+        if not bad:
+            lines += [f"- {head}"]
+            continue
+        lines += [f"<details><summary>{html.escape(head)}</summary>", ""]
+        for t in bad[:50]:
+            lines.append(f"- `{t.nodeid}`: {_md_cell(_cut(t.message, 240))}")
+        if len(bad) > 50:
+            lines.append(f"- … and {len(bad) - 50} more")
+        lines += ["", "</details>", ""]
+    return [*lines, ""]
 
+
+def _skips_section(results: list[CellResult]) -> list[str]:
+    """Not-applicable and other skips over all cells: reason x count."""
     na: Counter[tuple[str, str]] = Counter()
     for r in results:
         for t in r.tests:
             if t.outcome in ("na", "skipped"):
                 na[(t.outcome.value, _cut(t.message, 160))] += 1
-    if na:
-        lines += ["<details><summary>Not applicable / skipped (reason × count over all cells)</summary>", ""]
-        lines += ["| Kind | Reason | Tests |", "|---|---|---:|"]
-        for (kind, reason), n in na.most_common():
-            lines.append(f"| {'n/a' if kind == 'na' else '**skipped**'} | {_md_cell(reason)} | {n} |")
-        lines += ["", "</details>", ""]
-    return "\n".join(lines) + "\n"
+    if not na:
+        return []
+    lines = ["<details><summary>Not applicable / skipped (reason × count over all cells)</summary>", "",
+             "| Kind | Reason | Tests |", "|---|---|---:|"]
+    for (kind, reason), n in na.most_common():
+        lines.append(f"| {'n/a' if kind == 'na' else '**skipped**'} | {_md_cell(reason)} | {n} |")
+    return [*lines, "", "</details>", ""]
 
 
 def known_issues(results: list[CellResult]) -> list[dict[str, Any]]:
