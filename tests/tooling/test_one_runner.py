@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,7 @@ def matrix_results(fake_repo, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PCC_PROBE_IMPORTS", "fakestack")
         mp.setattr(matrix_runner, "build_env", lambda spec, root_dir, **kw: Env(spec=spec, path=Path(sys.prefix)))
-        opts = matrix_runner.RunOptions(out=base / "out", work=base / "work", jobs=2, timeout=4, root=fake_repo,
+        opts = matrix_runner.RunOptions(out=base / "out", work=base / "work", jobs=4, timeout=4, root=fake_repo,
                                         quiet=True)
         results = matrix_runner.run_cells(matrix, list(matrix.cells), opts)
     return {r.name: r.to_json() for r in results}, opts, matrix
@@ -143,12 +144,14 @@ def matrix_results(fake_repo, tmp_path_factory):
 @pytest.fixture(scope="module")
 def gate_results(fake_repo, tmp_path_factory):
     scratch = tmp_path_factory.mktemp("gate")
-    found = {}
-    for scenario in SCENARIOS:
+
+    def side(scenario: str):
         env = default_env({**os.environ, "PCC_PROBE_IMPORTS": "fakestack", "PCC_MATRIX_CELL": scenario})
-        found[scenario] = run_suites(sys.executable, ["tests"], scratch, name=scenario, env=env, cwd=fake_repo,
-                                     timeout=4, log=scratch / f"{scenario}.log")
-    return found
+        return run_suites(sys.executable, ["tests"], scratch, name=scenario, env=env, cwd=fake_repo,
+                          timeout=4, log=scratch / f"{scenario}.log")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # as the matrix runs its cells: mostly process start-ups
+        return dict(zip(SCENARIOS, pool.map(side, SCENARIOS)))
 
 
 def _as_census(tests: list[TestResult], known: tuple, versions: tuple[str, str]) -> tuple[ArchResult, ...]:
