@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from compat.census.results import ArchResult, CheckResult, MethodResult, Status, check_id
-from compat.suiterun.outcomes import NA_PREFIX, Classification, Outcome, TestResult, classify, judge
+from compat.suiterun.outcomes import NA_PREFIX, Classification, Outcome, TestResult, classify, glob_match, judge
 
 __all__ = ["as_tests", "classification", "exit_code"]
 
@@ -70,8 +70,11 @@ def classification(archs: Iterable[ArchResult], known: tuple[Any, ...] = (),
     """The census run's status, as a matrix cell with these outcomes and declarations would get it.
 
     ``known``: the catalogue (:func:`compat.census.catalogue.load`); with ``versions``
-    (transformers, peft) only the declarations in range apply, as in a matrix cell.
+    (transformers, peft) only the declarations in range apply, as in a matrix cell, and of those
+    only the ones about a check that ran (``--archs`` may census a few architectures: a declaration
+    about one not censused says nothing here).
     """
     tests = as_tests(archs)
-    in_range = tuple(k for k in known if versions is None or k.applies(*versions))
+    in_range = tuple(k for k in known if (versions is None or k.applies(*versions))
+                     and any(glob_match(t.nodeid, p) for t in tests for p in k.tests))
     return judge(classify(pytest_rc=exit_code(tests), tests=tests), tests, known=in_range)
