@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from compat.gate.replay import Case, error_text, run_case
+from compat.tools.outputs import atomic_write_text
 
 __all__ = [
     "SCHEMA",
@@ -138,7 +139,7 @@ def record_cases(
         entry["seconds"] = round(time.perf_counter() - started, 3)
         entries.append(entry)
     manifest = {"schema": SCHEMA, "producer": producer_versions(), "cases": entries}
-    (out_dir / "golden.json").write_text(json.dumps(manifest, indent=2))
+    atomic_write_text(out_dir / "golden.json", json.dumps(manifest, indent=2))  # never a half manifest
     return manifest
 
 

@@ -72,7 +72,9 @@ def _replay(args: argparse.Namespace) -> int:
     from compat.gate.golden import replay_golden
 
     result = replay_golden(Path(args.golden))
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    from compat.tools.outputs import atomic_write_text
+
+    atomic_write_text(Path(args.out), json.dumps(result, indent=2))  # never a half result the gate would read
     counts: dict[str, int] = {}
     for entry in result["cases"]:
         counts[entry["status"]] = counts.get(entry["status"], 0) + 1
