@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat import capabilities, to_cache, to_legacy
 
 LAYERS, KV_HEADS, HEAD_DIM, PREFIX = 32, 8, 128, 32
@@ -60,7 +60,7 @@ def fitting_model():
 
 
 def native_to_cache(legacy: tuple):
-    cls = tf.dynamic_cache_class()
+    cls = features.dynamic_cache_class()
     if cls is None:
         return tuple(tuple(layer) for layer in legacy)
     cache = cls()

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from compat.matrix.results import counts, parse_junit
+from compat.suiterun.outcomes import counts, parse_junit
 
 
 def summary(path: Path) -> dict:

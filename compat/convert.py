@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat.errors import CacheTypeError, MalformedCacheError, UnsupportedModelError
 from compat.expect import expect
 from compat.hints import CacheInput, CacheOutput, ConfigLike, LegacyCache, ModelLike
@@ -60,14 +60,14 @@ def to_cache(pkv: CacheInput, *, model: ModelLike = None, config: ConfigLike | N
             count, a layer's KV heads or head dims, dtype, device; see
             :mod:`compat.expect`).
     """
-    cfg = tf.config_of(model, config)
+    cfg = features.config_of(model, config)
     if pkv is None:
         return None
-    if tf.is_cache(pkv):
+    if features.is_cache(pkv):
         layers = _read_cache(pkv)
         if not layers:
             return _empty_like(pkv)
-        if cfg is None and tf.is_encoder_decoder_cache(pkv) and len(layers[0]) == 2:
+        if cfg is None and features.is_encoder_decoder_cache(pkv) and len(layers[0]) == 2:
             return _encoder_decoder(layers, cross=None)
     else:
         layers = normalize(pkv, config=cfg)
@@ -87,11 +87,11 @@ def to_legacy(pkv: CacheInput, *, model: ModelLike = None, config: ConfigLike | 
     and the layers are then checked against the model as in :func:`to_cache`.
     Tensors are returned as they are stored (no copies).
     """
-    cfg = tf.config_of(model, config)
+    cfg = features.config_of(model, config)
     if pkv is None:
         return None
     _refuse_unsupported(cfg, model)
-    layers = _read_cache(pkv) if tf.is_cache(pkv) else normalize(pkv, config=cfg)
+    layers = _read_cache(pkv) if features.is_cache(pkv) else normalize(pkv, config=cfg)
     if layers:
         _check_model_fit(layers, cfg, model)
     return layers
@@ -100,9 +100,9 @@ def to_legacy(pkv: CacheInput, *, model: ModelLike = None, config: ConfigLike | 
 def _refuse_unsupported(cfg: Any, model: Any) -> None:
     """With a model/config that takes a Cache: refuse one whose cache is not per-layer key/value
     (a cache class of its own, linear-attention/SSM layers), naming the layer and its type."""
-    if cfg is None or not tf.family_takes_cache(cfg.model_type, model=model):
+    if cfg is None or not features.family_takes_cache(cfg.model_type, model=model):
         return
-    refusal = tf.prefix_refusal(model, cfg)
+    refusal = features.prefix_refusal(model, cfg)
     if refusal is not None:
         raise UnsupportedModelError(refusal)
 
@@ -124,12 +124,12 @@ def _check_model_fit(layers: Layers, cfg: Any, model: Any) -> None:
 def _build(layers: Layers, cfg: Any, model: Any) -> Any:
     arity = len(layers[0])
     if cfg is None:
-        if tf.dynamic_cache_class() is None or (arity == 4 and tf.encoder_decoder_cache_class() is None):
+        if features.dynamic_cache_class() is None or (arity == 4 and features.encoder_decoder_cache_class() is None):
             return _tuples(layers)
         return _dynamic(layers) if arity == 2 else _encoder_decoder(layers)
     model_type = cfg.model_type
     enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
-    takes_cache = tf.family_takes_cache(model_type, model=model)
+    takes_cache = features.family_takes_cache(model_type, model=model)
     if not takes_cache and model_type in _OWN_CACHE_ONLY:
         raise UnsupportedModelError(
             f"{model_type!r} on this transformers takes only its own HybridCache: neither legacy tuples "
@@ -141,7 +141,7 @@ def _build(layers: Layers, cfg: Any, model: Any) -> Any:
                 f"layer 0: {model_type!r} takes no Cache on this transformers, so it needs "
                 "(self key, self value, cross key, cross value) 4-tuples; found a 2-tuple"
             )
-        layout = tf.native_layout(model_type)
+        layout = features.native_layout(model_type)
         if layout == "bloom":
             return tuple(to_bloom(layer, index=i) for i, layer in enumerate(layers))
         if layout == "gpt_bigcode":
@@ -160,26 +160,26 @@ def _tuples(layers: Layers) -> Layers:
 def _dynamic(pairs: Any) -> Any:
     # Never DynamicCache(legacy) nor from_legacy_cache: both are traps or gone
     # depending on the version. DynamicCache() + update() behaves everywhere.
-    cache = tf.dynamic_cache_class()()
-    adopt = tf.storage_strategy() == "adopt"
+    cache = features.dynamic_cache_class()()
+    adopt = features.storage_strategy() == "adopt"
     for i, (k, v) in enumerate(pairs):
         if adopt:
-            tf.adopt(cache, k, v, i)
+            features.adopt(cache, k, v, i)
         else:
             cache.update(k, v, i)
     return cache
 
 
 def _encoder_decoder(layers: Layers, cross: Any = True) -> Any:
-    edc = tf.encoder_decoder_cache_class()
+    edc = features.encoder_decoder_cache_class()
     self_cache = _dynamic((layer[0], layer[1]) for layer in layers)
     cross_cache = _dynamic((layer[2], layer[3]) for layer in layers) if cross is not None else _dynamic(())
     return edc(self_cache, cross_cache)  # the two-argument form exists in 4.43-5.x
 
 
 def _empty_like(cache: Any) -> Any:
-    if tf.is_encoder_decoder_cache(cache):
-        return tf.encoder_decoder_cache_class()(_dynamic(()), _dynamic(()))
+    if features.is_encoder_decoder_cache(cache):
+        return features.encoder_decoder_cache_class()(_dynamic(()), _dynamic(()))
     return _dynamic(())
 
 
@@ -187,7 +187,7 @@ def _empty_like(cache: Any) -> Any:
 
 
 def _read_cache(cache: Any) -> Layers:
-    if tf.is_encoder_decoder_cache(cache):
+    if features.is_encoder_decoder_cache(cache):
         self_layers = _read_cache(cache.self_attention_cache)
         cross_layers = _read_cache(cache.cross_attention_cache)
         if not cross_layers:
@@ -200,7 +200,7 @@ def _read_cache(cache: Any) -> Layers:
         out = tuple(s + c for s, c in zip(self_layers, cross_layers))
         check_layers(out)
         return out
-    cu = tf.cache_utils()
+    cu = features.cache_utils()
     quantized = getattr(cu, "QuantizedCache", None)
     if quantized is not None and isinstance(cache, quantized):
         raise CacheTypeError(

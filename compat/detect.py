@@ -16,16 +16,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-from importlib import metadata
 from typing import Any
 
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat.convert import _OWN_CACHE_ONLY
+from compat.tools.versions import installed_here
 
-__all__ = ["FAMILIES", "Capabilities", "FamilySupport", "capabilities"]
+__all__ = ["MODEL_TYPES", "Capabilities", "FamilySupport", "capabilities"]
 
 #: model_type of every family the harness knows about (encoder-decoders last).
-FAMILIES = (
+MODEL_TYPES = (
     "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "gpt2", "gpt_neox",
     "opt", "bloom", "falcon", "gpt_bigcode", "t5", "bart",
 )
@@ -105,17 +105,14 @@ def _yn(flag: bool) -> str:
 
 
 def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
+    return installed_here((dist,))[dist]
 
 
 def _family(model_type: str) -> FamilySupport:
-    if not tf.family_present(model_type):
+    if not features.family_present(model_type):
         return FamilySupport(False, False, "-", "- (family absent)")
-    takes = tf.family_takes_cache(model_type)
-    layout = tf.native_layout(model_type)
+    takes = features.family_takes_cache(model_type)
+    layout = features.native_layout(model_type)
     if takes:
         returns = "EncoderDecoderCache" if model_type in _ENCODER_DECODER else "DynamicCache"
     elif model_type in _OWN_CACHE_ONLY:
@@ -132,10 +129,10 @@ def _family(model_type: str) -> FamilySupport:
 def capabilities() -> Capabilities:
     """Detect the installed transformers/peft/torch and what the shim does with them."""
     importlib.import_module("torch")
-    has_cu = tf.cache_utils() is not None
-    strategy = tf.storage_strategy()
+    has_cu = features.cache_utils() is not None
+    strategy = features.storage_strategy()
     generic = "tuple" if not has_cu else "DynamicCache"
-    if has_cu and tf.encoder_decoder_cache_class() is not None:
+    if has_cu and features.encoder_decoder_cache_class() is not None:
         generic += " (EncoderDecoderCache for 4-tuples)"
     elif has_cu:
         generic += " (tuple for 4-tuples: no EncoderDecoderCache)"
@@ -149,13 +146,13 @@ def capabilities() -> Capabilities:
         peft=_version("peft"),
         torch=_version("torch"),
         cache_utils=has_cu,
-        cache_classes=tf.cache_classes(),
+        cache_classes=features.cache_classes(),
         storage_strategy=strategy,
         zero_copy=strategy in {"none", "update-aliases", "adopt"},
         generic_returns=generic,
         generate_convention=convention,
-        cache_argument=tf.cache_argument(),
-        families={name: _family(name) for name in FAMILIES},
+        cache_argument=features.cache_argument(),
+        families={name: _family(name) for name in MODEL_TYPES},
     )
 
 

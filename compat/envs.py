@@ -164,20 +164,12 @@ class Env:
 
     def installed_versions(self, names=VERSION_NAMES) -> dict[str, str | None]:
         """``{distribution: version or None}`` as installed (read from metadata, no imports)."""
-        code = (
-            "import json, sys\nfrom importlib import metadata\nout = {}\n"
-            "for n in sys.argv[1:]:\n"
-            "    try: out[n] = metadata.version(n)\n"
-            "    except metadata.PackageNotFoundError: out[n] = None\n"
-            "print(json.dumps(out))"
-        )
-        proc = subprocess.run(
-            [str(self.python), "-I", "-c", code, *names],
-            capture_output=True, text=True, check=False, env=self.environ(),
-        )
-        if proc.returncode != 0:
-            raise InstallError(self.spec.name, f"cannot read installed versions: {proc.stderr}")
-        return json.loads(proc.stdout)
+        from compat.tools.versions import VersionsError, installed_in
+
+        try:
+            return installed_in(str(self.python), names, env=self.environ(), timeout=600)
+        except VersionsError as exc:
+            raise InstallError(self.spec.name, f"cannot read installed versions: {exc}") from None
 
     def freeze(self) -> list[str]:
         """``pip freeze``-style lines (``name==version``), from ``uv pip freeze``."""

@@ -100,10 +100,10 @@ class Expectation:
 
 def expect(model: Any = None, config: Any = None) -> Expectation:
     """The :class:`Expectation` of ``model`` (PEFT models are unwrapped) or ``config``."""
-    from compat import _transformers as tf
+    from compat import _transformers as features
 
-    cfg = tf.config_of(model, config)
-    base = tf.unwrap_model(model) if model is not None else None
+    cfg = features.config_of(model, config)
+    base = features.unwrap_model(model) if model is not None else None
     enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
     # Encoder-decoders keep decoder_* names on their own config (5.x's get_text_config(decoder=True)
     # of BART is a fresh config with default decoder_layers/decoder_attention_heads).

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat.convert import to_cache
 from compat.errors import CacheTypeError
 
@@ -37,19 +37,19 @@ def from_legacy_cache(pkv: Any, *, encoder_decoder: bool = False) -> Any:
     Where transformers has no Cache classes (before 4.36, where ``from_legacy_cache``
     did not exist either) ``None`` stays ``None`` and data stays a legacy tuple.
     """
-    dynamic = tf.dynamic_cache_class()
+    dynamic = features.dynamic_cache_class()
     if pkv is None:
         if dynamic is None:
             return None
         return _encoder_decoder(dynamic(), dynamic) if encoder_decoder else dynamic()
     cache = to_cache(pkv)
-    if encoder_decoder and dynamic is not None and not tf.is_encoder_decoder_cache(cache):
+    if encoder_decoder and dynamic is not None and not features.is_encoder_decoder_cache(cache):
         return _encoder_decoder(cache, dynamic)
     return cache
 
 
 def _encoder_decoder(self_attention: Any, dynamic: type) -> Any:
-    cls = tf.encoder_decoder_cache_class()
+    cls = features.encoder_decoder_cache_class()
     if cls is None:
         raise CacheTypeError(
             "EncoderDecoderCache.from_legacy_cache: this transformers has no EncoderDecoderCache "

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat.convert import to_cache, to_legacy
 from compat.errors import MalformedCacheError, UnsupportedModelError
 from compat.hints import CacheInput, LegacyCache, ModelLike
@@ -95,7 +95,7 @@ def prefixed_call(
             starts from ``decoder_start_token_id`` if omitted).
         for_generate: build arguments for ``generate`` instead of ``forward``.
     """
-    base = tf.unwrap_model(model)
+    base = features.unwrap_model(model)
     req = _request(base, prefix, input_ids, attention_mask, for_generate)
     new_ids, new_mask = _decoder_tokens(req, decoder_input_ids, decoder_attention_mask)
     full_mask = _prefixed_mask(new_mask, req.prefix_length)
@@ -104,7 +104,7 @@ def prefixed_call(
         legacy, new_ids = _prepare_generate(req, new_ids, full_mask)
         placeholders = req.prefix_length
     kwargs = _cache_arguments(req, legacy)
-    if not for_generate and tf.forward_takes(base, "cache_position"):
+    if not for_generate and features.forward_takes(base, "cache_position"):
         # Positions of the new tokens after the prefix: what most models derive from the
         # cache, but Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds.
         kwargs["cache_position"] = _positions_after_prefix(req.prefix_length, new_ids)
@@ -136,7 +136,7 @@ class _Request:
 def _request(base: Any, prefix: Any, input_ids: Any, attention_mask: Any, for_generate: bool) -> _Request:
     import torch
 
-    cfg = tf.config_of(base)
+    cfg = features.config_of(base)
     legacy = to_legacy(prefix, model=base)
     if not legacy:
         raise MalformedCacheError("prefix is empty: expected at least one filled layer")
@@ -184,7 +184,7 @@ def _prepare_generate(req: _Request, new_ids: Any, full_mask: Any) -> tuple[Lega
     import torch
 
     legacy = req.legacy
-    if tf.cache_utils() is None and new_ids.shape[1] > 1:
+    if features.cache_utils() is None and new_ids.shape[1] > 1:
         # Before 4.36 (no cache_utils) every prepare_inputs_for_generation keeps
         # only the LAST input id once a past is given: run the others through
         # the model first, so the cache covers all but the last token (the
@@ -197,13 +197,13 @@ def _prepare_generate(req: _Request, new_ids: Any, full_mask: Any) -> tuple[Lega
 def _cache_arguments(req: _Request, legacy: LegacyCache) -> dict[str, Any]:
     """A fresh cache under the keyword the model takes, and ``use_cache=True``."""
     past = to_cache(legacy, model=req.base)
-    if req.for_generate and not req.enc_dec and tf.is_cache(past) and tf.generate_resets_cache_position():
+    if req.for_generate and not req.enc_dec and features.is_cache(past) and features.generate_resets_cache_position():
         # This generate starts cache_position at 0, so a Cache's prefix would be taken as
         # empty; every model of that era also takes legacy tuples, whose length it reads.
         past = legacy
-    kwargs: dict[str, Any] = {tf.cache_argument(req.base): past, "use_cache": True}
+    kwargs: dict[str, Any] = {features.cache_argument(req.base): past, "use_cache": True}
     generation_config = getattr(req.base, "generation_config", None)
-    if req.for_generate and tf.is_cache(past) and getattr(generation_config, "cache_implementation", None):
+    if req.for_generate and features.is_cache(past) and getattr(generation_config, "cache_implementation", None):
         # A model whose generation config names a cache implementation (Gemma-2's "hybrid",
         # 4.42-4.5x) makes generate refuse a Cache passed in ("Passing both `cache_implementation`
         # ... and `past_key_values` ... is unsupported"): the prefix's cache replaces it.
@@ -251,7 +251,7 @@ def _encoder_takes_past(base: Any) -> bool:
     encoder = getattr(base, "get_encoder", None)
     if encoder is None:
         return False
-    return tf.forward_takes(encoder(), tf.cache_argument(base))
+    return features.forward_takes(encoder(), features.cache_argument(base))
 
 
 def _encode(base: Any, input_ids: Any, attention_mask: Any) -> Any:
@@ -269,7 +269,7 @@ def _prefill(req: _Request, new_ids: Any, full_mask: Any) -> LegacyCache:
     kwargs.update(_token_arguments(dataclasses.replace(req, for_generate=False), new_ids[:, :-1], full_mask[:, :-1]))
     with torch.no_grad():
         out = req.base(**kwargs)
-    extended = to_legacy(tf.output_cache(out), model=req.base)
+    extended = to_legacy(features.output_cache(out), model=req.base)
     if extended is None:  # pragma: no cover - every pre-4.36 model returns its past
         raise UnsupportedModelError(f"{type(req.base).__name__} returned no cache after the prefix")
     return extended

@@ -2,7 +2,8 @@
 census of the installed transformers + peft -> ``reports/census.{json,md,html}``.
 
 Exit code 0 when the census ran (its findings are the report, not the exit code), 2 on bad
-input (an unknown architecture id).
+input (an unknown architecture id) or when torch, transformers, peft or the shim does not import
+(``error:import``, as a matrix cell would say).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None, prog: str = "peft-cache-compat census") 
     args = _parser(prog).parse_args(argv)
     from compat.census import registry, report, run, sample
 
+    failed = run.check_imports()  # before the registry reads transformers: one line, not a traceback
+    if failed is not None:
+        print(f"{prog}: {failed.status}: {failed.message}", file=sys.stderr)
+        return 2
     known_ids = [a.id for a in registry.architectures()]
     if args.list:
         print("\n".join(known_ids))

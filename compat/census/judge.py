@@ -1,7 +1,7 @@
 """Judge census checks against the known-issue catalogue (the matrix's format,
 :mod:`compat.matrix.known`: globs on ``census[arch-method-check]`` ids, version ranges, and the
-optional ``match`` signature searched in the failure message), and fold checks into method and
-architecture statuses.
+optional ``match`` signature searched in the failure message; the matrix's rule,
+:func:`compat.suiterun.outcomes.explaining`), and fold checks into method and architecture statuses.
 
 >>> from compat.matrix.known import KnownIssue
 >>> issue = KnownIssue("x", "why", ("census[gemma4-prefix-*",), transformers=">=5", match="heads")
@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 
 from compat.census.results import CheckResult, MethodResult, Status, check_id
+from compat.suiterun.outcomes import TestResult, explaining
 
 __all__ = ["arch_status", "method", "not_reproduced"]
 
@@ -29,7 +30,8 @@ _ORDER = (Status.FAIL, Status.KNOWN, Status.PASS, Status.NOT_APPLICABLE)
 def _check(arch: str, method_id: str, c: CheckResult, known: tuple, versions: tuple[str, str]) -> CheckResult:
     if c.status is not Status.FAIL:
         return c
-    ids = tuple(k.id for k in known if k.applies(*versions) and k.covers(check_id(arch, method_id, c.check), c.message))
+    in_range = tuple(k for k in known if k.applies(*versions))
+    ids = tuple(explaining(in_range, TestResult(check_id(arch, method_id, c.check), "failed", c.message)))
     return dataclasses.replace(c, status=Status.KNOWN, known=ids) if ids else c
 
 

@@ -17,7 +17,9 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from compat.census import outcomes
 from compat.census.results import Census, Status
+from compat.matrix.known import KnownIssue
 from compat.tools.outputs import atomic_write_text
 
 __all__ = ["markdown", "summary", "write_reports"]
@@ -49,7 +51,15 @@ def summary(c: Census) -> dict:
                     "p90": round(_quantile(secs, 0.9), 2), "max": round(max(secs, default=0.0), 2),
                     "slowest": [(a.arch, round(a.seconds, 1)) for a in sorted(c.archs, key=lambda a: -a.seconds)[:5]]},
         "known_seen": known,
+        **_run_status(c),
     }
+
+
+def _run_status(c: Census) -> dict[str, str]:
+    """The census run's status in the words a matrix cell uses (:mod:`compat.census.outcomes`)."""
+    issues = tuple(KnownIssue(**{**k, "tests": tuple(k["tests"])}) for k in c.known)
+    run = outcomes.classification(c.archs, issues, (c.transformers, c.peft))
+    return {"status": run.status.value, "status_message": run.message}
 
 
 def _cut(text: str, n: int = 220) -> str:
@@ -74,6 +84,7 @@ def markdown(c: Census) -> str:
              f"Generated {c.generated}; {s['archs']} architectures (causal-LM + seq2seq-LM auto mappings), "
              f"{s['built']} built tiny ({s['built_pct']} %); "
              f"wall time {s['seconds']['wall']} s with {c.workers} workers.",
+             "", f"As a matrix cell with these outcomes: **{s['status']}** ({_cut(s['status_message'], 400)}).",
              "", "| status | architectures | architecture x method |", "|---|---:|---:|"]
     for st in Status:
         lines.append(f"| {_ICON[st.value]} {st.value} | {s['arch_statuses'].get(st.value, 0)} | "

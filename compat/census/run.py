@@ -14,17 +14,32 @@ import time
 from collections.abc import Callable, Sequence
 
 from compat.census.results import ArchResult, Census, CheckResult, MethodResult, Status
+from compat.suiterun.outcomes import Classification
+from compat.suiterun.run import SUITE_ENV, probe_error
+from compat.tools.children import spawn_options
 
-__all__ = ["run_census"]
+__all__ = ["CensusImportError", "check_imports", "run_census"]
+
+
+class CensusImportError(RuntimeError):
+    """torch, transformers, peft or the shim does not import here: no census (the message says which)."""
+
+
+def check_imports() -> Classification | None:
+    """The suites' import probe (:mod:`compat.suiterun.probe`), run here before any worker starts:
+    ``error:import`` as a matrix cell or a gate side would get it, or None when everything imports."""
+    from compat.suiterun.probe import probe
+
+    return probe_error(None, probe(), cpu_only=False)
 
 
 def _spawn(ids: Sequence[str]) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    """A worker for ``ids``: the suites' environment (offline, one thread), dying with this process."""
+    env = {**os.environ, **SUITE_ENV}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return subprocess.Popen([sys.executable, "-m", "compat.census.worker", *ids], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env)
+                            stderr=subprocess.DEVNULL, text=True, **spawn_options(env))
 
 
 def _died(ident: str, rc: int) -> ArchResult:
@@ -42,7 +57,11 @@ def _shares(ids: Sequence[str], jobs: int) -> list[list[str]]:
 
 def run_census(ids: Sequence[str], *, jobs: int = 2, progress: Callable[[ArchResult, int, int], None] | None = None
                ) -> Census:
-    """Census ``ids`` with ``jobs`` workers; results in registry order."""
+    """Census ``ids`` with ``jobs`` workers; results in registry order. :class:`CensusImportError`
+    when the stack does not import here."""
+    failed = check_imports()
+    if failed is not None:
+        raise CensusImportError(f"{failed.status}: {failed.message}")
     import peft
     import torch
     import transformers

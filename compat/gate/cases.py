@@ -69,10 +69,10 @@ def zoo_cases(
     from compat.testing import zoo
 
     out_dir = Path(out_dir)
-    families = list(families or zoo.FAMILIES)
-    unknown = [f for f in families if f not in zoo.FAMILIES]
+    families = list(families or zoo.FAMILY_IDS)
+    unknown = [f for f in families if f not in zoo.FAMILY_IDS]
     if unknown:
-        raise ValueError(f"unknown famil(y/ies) {unknown}; expected some of {', '.join(zoo.FAMILIES)}")
+        raise ValueError(f"unknown famil(y/ies) {unknown}; expected some of {', '.join(zoo.FAMILY_IDS)}")
     method_ids = list(methods or METHODS)
     unknown = [m for m in method_ids if m not in method_lib.METHODS]
     if unknown:

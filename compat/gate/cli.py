@@ -30,10 +30,11 @@ from typing import Any
 from compat.gate import pins as pinlib
 from compat.gate.errors import EXIT_ERROR, GateError
 from compat.gate.report import write_reports
-from compat.gate.suites import compare_suites, default_env, run_suites
+from compat.gate.suites import SideSuites, compare_suites, default_env, run_suites
 from compat.gate.userinput import check_user_input
 from compat.gate.verdict import decide
 from compat.matrix.config import DEFAULT_SUITE
+from compat.suiterun.outcomes import Outcome
 from compat.toolchain import PROJECT_ROOT
 from compat.tools.outputs import OutputError
 from compat.tools.runlock import FolderBusyError, hold_folder, private_dir, sweep
@@ -218,19 +219,9 @@ def _resolve_sides(ns: argparse.Namespace, work: Path) -> tuple[Side, Side]:
     return baseline, candidate
 
 
-def _slim_suite(info: dict[str, Any]) -> dict[str, Any]:
-    """Counts per outcome and only the tests that did not pass (gate.json stays small)."""
-    tests = info.get("tests", {})
-    counts: dict[str, int] = {}
-    for result in tests.values():
-        counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
-    not_passed = {t: r for t, r in tests.items() if r["outcome"] in ("failed", "error")}
-    return {**{k: v for k, v in info.items() if k != "tests"}, "counts": counts, "not_passed": not_passed}
-
-
-def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str, Any]) -> dict[str, Any]:
-    """Everything between the input check and the verdict; raises :class:`GateError`."""
-    work = Path(ns.work) if ns.work else _default_work()
+def _check_options(ns: argparse.Namespace) -> dict[str, Any] | None:
+    """The options that need no environment, checked before anything is built; the user's model
+    and adapter (:func:`~compat.gate.userinput.check_user_input`) or None for the zoo."""
     user = None
     if ns.model or ns.adapter:
         if not (ns.model and ns.adapter):
@@ -241,20 +232,29 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
     if ns.families or ns.methods:
         if user:
             raise GateError("--families/--methods choose zoo cases; they do not apply to --model/--adapter")
-        from compat.gate.cases import METHODS as GATE_METHODS  # torch-free constants
-        from compat.testing.methods import METHODS as ALL_METHODS
-        from compat.testing.zoo import FAMILIES
-
-        for option, given, known in (("--families", ns.families, FAMILIES), ("--methods", ns.methods, ALL_METHODS)):
-            unknown = [x for x in given or [] if x not in known]
-            if unknown:
-                raise GateError(f"{option}: unknown {' '.join(unknown)}; expected some of {', '.join(known)} "
-                                f"(default methods: {', '.join(GATE_METHODS)})")
+        _check_zoo_choice(ns)
     if ns.max_new_tokens < 1:
         raise GateError(f"--max-new-tokens must be at least 1, got {ns.max_new_tokens}")
     if not math.isfinite(ns.timeout) or ns.timeout <= 0:
         raise GateError(f"--timeout must be a positive number of seconds, got {ns.timeout:g}")
+    return user
 
+
+def _check_zoo_choice(ns: argparse.Namespace) -> None:
+    from compat.gate.cases import METHODS as GATE_METHODS  # torch-free constants
+    from compat.testing.methods import METHODS as ALL_METHODS
+    from compat.testing.zoo import FAMILY_IDS
+
+    for option, given, known in (("--families", ns.families, FAMILY_IDS), ("--methods", ns.methods, ALL_METHODS)):
+        unknown = [x for x in given or [] if x not in known]
+        if unknown:
+            raise GateError(f"{option}: unknown {' '.join(unknown)}; expected some of {', '.join(known)} "
+                            f"(default methods: {', '.join(GATE_METHODS)})")
+
+
+def _prepare_sides(ns: argparse.Namespace, work: Path, timings: dict[str, float],
+                   report: dict[str, Any]) -> tuple[Side, Side]:
+    """Both environments, on the asked device and dtype, recorded in the report."""
     t0 = time.perf_counter()
     baseline, candidate = _resolve_sides(ns, work)
     for side in (baseline, candidate):
@@ -264,6 +264,14 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
     timings["environments"] = time.perf_counter() - t0
     report["from"], report["to"] = str(baseline.pins), str(candidate.pins)
     report["baseline"], report["candidate"] = baseline.to_json(), candidate.to_json()
+    return baseline, candidate
+
+
+def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str, Any]) -> dict[str, Any]:
+    """Everything between the input check and the verdict; raises :class:`GateError`."""
+    work = Path(ns.work) if ns.work else _default_work()
+    user = _check_options(ns)
+    baseline, candidate = _prepare_sides(ns, work, timings, report)
     runs = work / "runs" / f"{'user' if user else 'zoo'}_{baseline.pins.label()}__{candidate.pins.label()}"
     # A private folder per run (goldens, logs, JUnit, pytest --basetemp): two gates never share one.
     # It stays as evidence until a later run of the same pair finds this run gone (sweep).
@@ -273,82 +281,102 @@ def run_gate(ns: argparse.Namespace, timings: dict[str, float], report: dict[str
     return report
 
 
-def _compare(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side, candidate: Side, run_dir: Path,
-             timings: dict[str, float], report: dict[str, Any]) -> None:
-    """Record goldens on the baseline, replay them on the candidate, run the suites, decide."""
-    golden_dir = run_dir / "goldens"
-
-    # 1. goldens on the baseline
-    rec_args = ["record", "--out", str(golden_dir), "--max-new-tokens", str(ns.max_new_tokens),
-                "--device", ns.device, "--dtype", ns.dtype]
+def _record_args(ns: argparse.Namespace, user: dict[str, Any] | None, golden_dir: Path) -> list[str]:
+    args = ["record", "--out", str(golden_dir), "--max-new-tokens", str(ns.max_new_tokens),
+            "--device", ns.device, "--dtype", ns.dtype]
     if user:
-        rec_args += ["--model", user["model"], "--adapter", user["adapter"]]
+        args += ["--model", user["model"], "--adapter", user["adapter"]]
         if user["prompts"]:
-            rec_args += ["--prompts", user["prompts"]]
-    else:
-        rec_args.append("--zoo")
-        if ns.families:
-            rec_args += ["--families", *ns.families]
-        if ns.methods:
-            rec_args += ["--methods", *ns.methods]
+            args += ["--prompts", user["prompts"]]
+        return args
+    args.append("--zoo")
+    if ns.families:
+        args += ["--families", *ns.families]
+    if ns.methods:
+        args += ["--methods", *ns.methods]
+    return args
+
+
+def _record_goldens(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side, golden_dir: Path,
+                    run_dir: Path, timings: dict[str, float]) -> dict[str, Any]:
+    """Step 1: goldens on the baseline; their manifest."""
     t0 = time.perf_counter()
-    proc = _inenv(baseline, rec_args, run_dir / "record.log", ns.timeout)
+    proc = _inenv(baseline, _record_args(ns, user, golden_dir), run_dir / "record.log", ns.timeout)
     timings["record (baseline)"] = time.perf_counter() - t0
     manifest_path = golden_dir / "golden.json"
     if proc.returncode != 0 or not manifest_path.is_file():
         raise GateError(f"recording goldens on the baseline ({baseline.pins}) failed (exit {proc.returncode}): "
                         f"{_tail(proc.stderr or proc.stdout)} (log: {run_dir / 'record.log'})")
-    manifest = json.loads(manifest_path.read_text())
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
     if user:
         entry = manifest["cases"][0]
         if entry["status"] == "error":
             raise GateError(f"your model + adapter do not run on the baseline ({baseline.pins}), so there is "
                             f"nothing to compare: {entry['reason']}")
+    return manifest
 
-    # 2. replay on the candidate
+
+def _replay(ns: argparse.Namespace, candidate: Side, golden_dir: Path, run_dir: Path,
+            timings: dict[str, float]) -> tuple[dict[str, Any] | None, str | None]:
+    """Step 2: the goldens replayed on the candidate: (the replay, None) or (None, why it crashed)."""
     result_path = run_dir / "replay.json"
     result_path.unlink(missing_ok=True)
     t0 = time.perf_counter()
     proc = _inenv(candidate, ["replay", "--golden", str(golden_dir), "--out", str(result_path)],
                   run_dir / "replay.log", ns.timeout)
     timings["replay (candidate)"] = time.perf_counter() - t0
-    replay, crash = None, None
     if proc.returncode != 0 or not result_path.is_file():
-        crash = f"exit {proc.returncode}: {_tail(proc.stderr or proc.stdout)} (log: {run_dir / 'replay.log'})"
-    else:
-        replay = json.loads(result_path.read_text())
+        return None, f"exit {proc.returncode}: {_tail(proc.stderr or proc.stdout)} (log: {run_dir / 'replay.log'})"
+    return json.loads(result_path.read_text()), None
 
-    # 3. suites on both sides
-    suite_findings, notes, suites = [], [], {}
+
+def _suite_findings(base_s: SideSuites, cand_s: SideSuites, notes: list[str]) -> list[dict[str, Any]]:
+    """What the two sides' suite outcomes say (and notes for what they cannot)."""
+    if base_s.ran and cand_s.ran:
+        fixed = sorted(t for t, r in base_s.tests.items() if r.outcome in (Outcome.FAILED, Outcome.ERROR)
+                       and t in cand_s.tests and cand_s.tests[t].outcome == Outcome.PASSED)
+        if fixed:
+            notes.append(f"{len(fixed)} suite test(s) fail on the baseline and pass on the candidate, "
+                         f"e.g. {', '.join(fixed[:3])}")
+        return compare_suites(base_s.tests, cand_s.tests)
+    if base_s.ran and cand_s.label.startswith("error"):
+        return [{"severity": "broken", "kind": "suite", "where": f"suites ({cand_s.label})",
+                 "detail": f"ran on the baseline; on the candidate: {cand_s.message}"}]
+    notes.append(f"suites not compared: baseline {base_s.label} ({base_s.message}), "
+                 f"candidate {cand_s.label} ({cand_s.message})")
+    return []
+
+
+def _run_suites_on_both(ns: argparse.Namespace, sides: tuple[Side, Side], run_dir: Path,
+                        timings: dict[str, float]) -> dict[str, SideSuites]:
+    """Step 3: the equivalence suites on each side, with the shared runner."""
+    t0 = time.perf_counter()
+    suites = {side.role: run_suites(side.python, ns.suites, run_dir, name=f"suites-{side.role}", env=side.environ,
+                                    cwd=PROJECT_ROOT, timeout=ns.timeout, log=run_dir / f"suites-{side.role}.log")
+              for side in sides}
+    timings["suites (both)"] = time.perf_counter() - t0
+    return suites
+
+
+def _compare(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side, candidate: Side, run_dir: Path,
+             timings: dict[str, float], report: dict[str, Any]) -> None:
+    """Record goldens on the baseline, replay them on the candidate, run the suites, decide."""
+    golden_dir = run_dir / "goldens"
+    manifest = _record_goldens(ns, user, baseline, golden_dir, run_dir, timings)
+    replay, crash = _replay(ns, candidate, golden_dir, run_dir, timings)
+    suite_findings: list[dict[str, Any]] = []
+    notes: list[str] = []
+    suites: dict[str, SideSuites] = {}
     if user and user.get("base_name_note"):
         notes.append(user["base_name_note"])
     if ns.no_suites or not ns.suites:
         notes.append("equivalence suites not run (--no-suites): the verdict rests on the golden replay only")
     else:
-        t0 = time.perf_counter()
-        for side in (baseline, candidate):
-            suites[side.role] = run_suites(side.python, ns.suites, run_dir / f"junit-{side.role}.xml",
-                                           env=side.environ, cwd=PROJECT_ROOT, timeout=ns.timeout,
-                                           log=run_dir / f"suites-{side.role}.log")
-        timings["suites (both)"] = time.perf_counter() - t0
-        base_s, cand_s = suites["from"], suites["to"]
-        ran = ("pass", "fail")
-        if base_s["status"] in ran and cand_s["status"] in ran:
-            suite_findings = compare_suites(base_s["tests"], cand_s["tests"])
-            fixed = sorted(t for t, r in base_s["tests"].items() if r["outcome"] in ("failed", "error")
-                           and cand_s["tests"].get(t, {}).get("outcome") == "passed")
-            if fixed:
-                notes.append(f"{len(fixed)} suite test(s) fail on the baseline and pass on the candidate, "
-                             f"e.g. {', '.join(fixed[:3])}")
-        elif base_s["status"] in ran and cand_s["status"].startswith("error"):
-            suite_findings = [{"severity": "broken", "kind": "suite", "where": f"suites ({cand_s['status']})",
-                               "detail": f"ran on the baseline; on the candidate: {cand_s['message']}"}]
-        else:
-            notes.append(f"suites not compared: baseline {base_s['status']} ({base_s.get('message', '')}), "
-                         f"candidate {cand_s['status']} ({cand_s.get('message', '')})")
-    outcome = decide(manifest, replay, replay_crash=crash, suite_findings=suite_findings, suite_notes=notes)
-    report.update(outcome)
-    report["suites"] = {"baseline" if k == "from" else "candidate": _slim_suite(v) for k, v in suites.items()}
+        suites = _run_suites_on_both(ns, (baseline, candidate), run_dir, timings)
+        suite_findings = _suite_findings(suites["from"], suites["to"], notes)
+    # 4. the verdict
+    report.update(decide(manifest, replay, replay_crash=crash, suite_findings=suite_findings, suite_notes=notes))
+    report["suites"] = {"baseline" if k == "from" else "candidate": v.to_json() for k, v in suites.items()}
     report["golden"] = {"dir": str(golden_dir), "producer": manifest["producer"],
                         "what": "your model + adapter" if user else "tiny zoo x prompt-learning methods"}
     report["replay"] = replay or {"crash": crash}

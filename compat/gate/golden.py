@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from compat.gate.replay import Case, error_text, run_case
+from compat.tools.outputs import atomic_write_text
 
 __all__ = [
     "SCHEMA",
@@ -44,14 +45,11 @@ class GoldenRefused(ValueError):
 def producer_versions() -> dict[str, str]:
     """Versions of the libraries that produce (or replay) the numbers."""
     import sys
-    from importlib import metadata
 
-    out = {"python": platform.python_version()}
-    for name in ("transformers", "peft", "torch", "tokenizers", "safetensors"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
+    from compat.tools.versions import installed_here
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    out.update(installed_here(("transformers", "peft", "torch", "tokenizers", "safetensors")))
     torch = sys.modules.get("torch")  # in-env processes have it imported; the name of the GPU, if one
     out["cuda_device"] = torch.cuda.get_device_name() if torch is not None and torch.cuda.is_available() else None
     return out
@@ -141,7 +139,7 @@ def record_cases(
         entry["seconds"] = round(time.perf_counter() - started, 3)
         entries.append(entry)
     manifest = {"schema": SCHEMA, "producer": producer_versions(), "cases": entries}
-    (out_dir / "golden.json").write_text(json.dumps(manifest, indent=2))
+    atomic_write_text(out_dir / "golden.json", json.dumps(manifest, indent=2))  # never a half manifest
     return manifest
 
 

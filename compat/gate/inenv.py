@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -25,11 +24,9 @@ __all__ = ["main"]
 
 
 def _setup() -> None:
-    from compat.tools.children import OFFLINE_ENV, watch_parent
+    from compat.tools.children import offline_child
 
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-    watch_parent()  # only where the gate could not set PR_SET_PDEATHSIG: end with the gate
+    offline_child()  # watches the gate only where it could not set PR_SET_PDEATHSIG: end with the gate
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -75,7 +72,9 @@ def _replay(args: argparse.Namespace) -> int:
     from compat.gate.golden import replay_golden
 
     result = replay_golden(Path(args.golden))
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    from compat.tools.outputs import atomic_write_text
+
+    atomic_write_text(Path(args.out), json.dumps(result, indent=2))  # never a half result the gate would read
     counts: dict[str, int] = {}
     for entry in result["cases"]:
         counts[entry["status"]] = counts.get(entry["status"], 0) + 1

@@ -15,7 +15,6 @@ e.g. transformers==4.57.6
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import subprocess
@@ -103,30 +102,14 @@ def parse_pins(items: list[str], option: str) -> Pins:
     return Pins(found["transformers"], found["peft"], tuple(extra))
 
 
-_VERSIONS_SCRIPT = (
-    "import json\n"
-    "from importlib import metadata\n"
-    "out = {}\n"
-    "for name in ('transformers', 'peft', 'torch'):\n"
-    "    try:\n"
-    "        out[name] = metadata.version(name)\n"
-    "    except metadata.PackageNotFoundError:\n"
-    "        out[name] = None\n"
-    "print(json.dumps(out))\n"
-)
-
-
 def installed_versions(python: str) -> dict[str, str | None]:
     """transformers/peft/torch versions installed for ``python`` (no import of them)."""
+    from compat.tools.versions import VersionsError, installed_in
+
     try:
-        out = subprocess.run(
-            [python, "-c", _VERSIONS_SCRIPT], capture_output=True, text=True, timeout=120, check=False
-        )
-    except OSError as exc:
-        raise GateError(f"cannot run the interpreter {python!r}: {exc}") from None
-    if out.returncode != 0:
-        raise GateError(f"the interpreter {python!r} failed: {out.stderr.strip()[-500:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        return installed_in(python, ("transformers", "peft", "torch"), isolated=False)
+    except VersionsError as exc:
+        raise GateError(str(exc)) from None
 
 
 def installed_pins(python: str | None = None) -> Pins:

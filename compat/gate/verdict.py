@@ -85,29 +85,10 @@ def decide(
     suite_notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """The verdict, its exit code, and every finding behind it (most severe first)."""
-    recorded = [c["id"] for c in manifest.get("cases", []) if c["status"] == "recorded"]
-    if not recorded:
-        reasons = "; ".join(f"{c['id']}: {c['status']} ({c.get('reason', '')})" for c in manifest.get("cases", []))
-        raise GateError("the baseline produced no usable golden, so there is nothing to compare: "
-                        f"{reasons or 'no cases'}")
+    recorded = _recorded(manifest)
     if replay is not None and replay_crash is None:
-        compared = [c for c in replay.get("cases", []) if c["status"] in ("same", "changed", "error")]
-        if not compared:
-            reasons = "; ".join(f"{c['id']}: {c.get('reason', c['status'])}" for c in replay.get("cases", []))
-            raise GateError(f"no golden could be compared (every output with the adapter raised on the "
-                            f"baseline): {reasons[:800]}")
-    findings: list[dict[str, Any]] = []
-    if replay_crash is not None:
-        findings.append({"severity": "broken", "kind": "replay", "where": "candidate environment",
-                         "detail": f"the replay could not run on the candidate: {replay_crash}"})
-    elif replay is not None:
-        findings.extend(_replay_findings(replay))
-        replayed = {c["id"] for c in replay.get("cases", [])}
-        for case_id in recorded:
-            if case_id not in replayed:
-                findings.append({"severity": "broken", "kind": "replay", "where": case_id,
-                                 "detail": "recorded on the baseline but not replayed on the candidate"})
-    findings.extend(suite_findings or [])
+        _check_compared(replay)
+    findings = _findings(recorded, replay, replay_crash) + list(suite_findings or [])
     findings.sort(key=lambda f: (-SEVERITY[f["severity"]], f["kind"], f["where"]))
     verdict = "same"
     for f in findings:
@@ -122,12 +103,51 @@ def decide(
         "findings": findings,
         "replay_counts": counts,
         "recorded": len(recorded),
-        "not_compared": [
-            {"id": c["id"], "status": c["status"], "reason": c.get("reason", "")}
-            for c in manifest.get("cases", []) if c["status"] != "recorded"
-        ] + [
-            {"id": c["id"], "status": "baseline error", "reason": c.get("reason", "")}
-            for c in (replay or {}).get("cases", []) if c["status"] == "not-compared" and "outputs" in c
-        ],
+        "not_compared": _not_compared(manifest, replay),
         "notes": list(suite_notes or []),
     }
+
+
+def _recorded(manifest: dict[str, Any]) -> list[str]:
+    """The ids of the goldens the baseline recorded; :class:`GateError` when there are none (no evidence)."""
+    recorded = [c["id"] for c in manifest.get("cases", []) if c["status"] == "recorded"]
+    if not recorded:
+        reasons = "; ".join(f"{c['id']}: {c['status']} ({c.get('reason', '')})" for c in manifest.get("cases", []))
+        raise GateError("the baseline produced no usable golden, so there is nothing to compare: "
+                        f"{reasons or 'no cases'}")
+    return recorded
+
+
+def _check_compared(replay: dict[str, Any]) -> None:
+    """:class:`GateError` when no golden could be compared at all (no evidence)."""
+    compared = [c for c in replay.get("cases", []) if c["status"] in ("same", "changed", "error")]
+    if not compared:
+        reasons = "; ".join(f"{c['id']}: {c.get('reason', c['status'])}" for c in replay.get("cases", []))
+        raise GateError(f"no golden could be compared (every output with the adapter raised on the "
+                        f"baseline): {reasons[:800]}")
+
+
+def _findings(recorded: list[str], replay: dict[str, Any] | None, replay_crash: str | None) -> list[dict[str, Any]]:
+    """What the replay says: a crash of the candidate, each changed or raising output, each golden not replayed."""
+    if replay_crash is not None:
+        return [{"severity": "broken", "kind": "replay", "where": "candidate environment",
+                 "detail": f"the replay could not run on the candidate: {replay_crash}"}]
+    if replay is None:
+        return []
+    findings = _replay_findings(replay)
+    replayed = {c["id"] for c in replay.get("cases", [])}
+    findings += [{"severity": "broken", "kind": "replay", "where": case_id,
+                  "detail": "recorded on the baseline but not replayed on the candidate"}
+                 for case_id in recorded if case_id not in replayed]
+    return findings
+
+
+def _not_compared(manifest: dict[str, Any], replay: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Cases with no comparison: not recorded on the baseline, or raising there on replay."""
+    return [
+        {"id": c["id"], "status": c["status"], "reason": c.get("reason", "")}
+        for c in manifest.get("cases", []) if c["status"] != "recorded"
+    ] + [
+        {"id": c["id"], "status": "baseline error", "reason": c.get("reason", "")}
+        for c in (replay or {}).get("cases", []) if c["status"] == "not-compared" and "outputs" in c
+    ]

@@ -2,7 +2,7 @@
 
 Import-light (no torch): :mod:`.config` loads ``matrices/*.toml``, :mod:`.runner`
 builds one uv environment per cell (:mod:`compat.envs`) and runs the cell suite,
-:mod:`.results` turns JUnit XML into honest statuses, :mod:`.store` writes
+:mod:`compat.suiterun` runs the suite and turns JUnit XML into honest statuses, :mod:`.store` writes
 per-cell results atomically and :mod:`.report` merges them.
 
 >>> from compat.matrix import load_matrix_text
@@ -13,6 +13,5 @@ per-cell results atomically and :mod:`.report` merges them.
 from __future__ import annotations
 
 from compat.matrix.config import DEFAULT_SUITE, Cell, Matrix, MatrixError, load_matrix, load_matrix_text
-from compat.matrix.results import STATUSES
 
-__all__ = ["DEFAULT_SUITE", "STATUSES", "Cell", "Matrix", "MatrixError", "load_matrix", "load_matrix_text"]
+__all__ = ["DEFAULT_SUITE", "Cell", "Matrix", "MatrixError", "load_matrix", "load_matrix_text"]

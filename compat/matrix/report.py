@@ -5,11 +5,11 @@ or a PR comment); ``matrix.html`` is one self-contained page (no network) with
 a heatmap of cells x family/method, click-through to failing tests, and each
 cell's installed versions. jinja2 is imported only when HTML is written.
 
->>> cell = {"cell": {"name": "t5.23.0-p0.21.2", "transformers": "5.23.0", "peft": "0.21.2",
-...         "expect": None, "reason": "", "tags": []}, "status": "pass", "message": "",
+>>> cell = CellResult.from_json({"cell": {"name": "t5.23.0-p0.21.2", "transformers": "5.23.0",
+...         "peft": "0.21.2", "expect": None, "reason": "", "tags": []}, "status": "pass", "message": "",
 ...         "counts": {"passed": 2, "failed": 0, "error": 0, "na": 1, "skipped": 0, "xfailed": 0,
 ...         "xpassed": 0, "ran": 2, "total": 3}, "durations": {"total": 9.5}, "tests": [],
-...         "installed": {}, "unexpected": False}
+...         "installed": {}, "unexpected": False})
 >>> print(markdown([cell]).splitlines()[2])
 | Cell | transformers | peft | Status | Passed | Failed | N/A | Time |
 """
@@ -21,9 +21,11 @@ import datetime as _dt
 import html
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from compat.matrix.results import FAILING
+from compat.matrix.cellresult import CellResult
 from compat.matrix.store import (
     CELL_SCHEMA,
     SCHEMA_VERSION,
@@ -33,6 +35,7 @@ from compat.matrix.store import (
     find_cell_results,
     read_json_file,
 )
+from compat.suiterun.outcomes import TestResult
 
 __all__ = [
     "MERGED_SCHEMA",
@@ -67,7 +70,7 @@ class MergeError(ValueError):
 class Found:
     """What :func:`load_results` found: the cell results, and JSON files that are not cell results."""
 
-    results: list[dict]
+    results: list[CellResult]
     ignored: list[Path]
 
 
@@ -88,7 +91,7 @@ def load_results(folders) -> Found:
     ``gate.json``) are returned in ``ignored``. The same cell found twice (e.g. two artifact
     folders) keeps the later-finished result.
     """
-    by_name: dict[str, dict] = {}
+    by_name: dict[str, CellResult] = {}
     problems: list[str] = []
     ignored: list[Path] = []
     try:
@@ -103,13 +106,12 @@ def load_results(folders) -> Found:
             if not _is_cell_file(path, data):
                 ignored.append(path)
                 continue
-            data = check_cell_result(data, path)
+            result = check_cell_result(data, path)
         except CellFileError as exc:
             problems.append(str(exc))
             continue
-        name = data["cell"]["name"]
-        if name not in by_name or data.get("finished", "") >= by_name[name].get("finished", ""):
-            by_name[name] = data
+        if result.name not in by_name or result.finished >= by_name[result.name].finished:
+            by_name[result.name] = result
     if problems:
         raise MergeError(problems)
     return Found(_ordered(by_name.values()), ignored)
@@ -124,38 +126,35 @@ def _version_key(v: str):
         return Version("0")
 
 
-def _ordered(results) -> list[dict]:
+def _ordered(results: Iterable[CellResult]) -> list[CellResult]:
     return sorted(
         results,
-        key=lambda r: (_version_key(r["cell"]["transformers"]), _version_key(r["cell"]["peft"]), r["cell"]["name"]),
+        key=lambda r: (_version_key(r.cell["transformers"]), _version_key(r.cell["peft"]), r.name),
     )
 
 
-def summary(results: list[dict], *, strict: bool = False) -> dict:
+def summary(results: list[CellResult], *, strict: bool = False) -> dict[str, Any]:
     """Status counts, and the cells that make the run fail (unexpected failures; xpass if ``strict``)."""
-    statuses = Counter(r["status"] for r in results)
-    failing = [
-        r["cell"]["name"] for r in results
-        if (r["status"] in FAILING and not r.get("expected")) or (strict and r["status"] == "xpass")
-    ]
+    statuses = Counter(r.status.value for r in results)
+    failing = [r.name for r in results if r.unexpected or (strict and r.status == "xpass")]
     return {"cells": len(results), "statuses": dict(sorted(statuses.items())), "failing_cells": failing,
             "ok": not failing}
 
 
-def merged(results: list[dict], *, strict: bool = False) -> dict:
+def merged(results: list[CellResult], *, strict: bool = False) -> dict[str, Any]:
     """The ``matrix.json`` document."""
     return {
         "schema": MERGED_SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "summary": summary(results, strict=strict),
-        "cells": results,
+        "cells": [r.to_json() for r in results],
     }
 
 
-def _status_label(r: dict) -> str:
-    label = _ICON.get(r["status"], f"💥 {r['status']}")
-    if r.get("unexpected") is False and r["status"].startswith("error") and r.get("expected"):
+def _status_label(r: CellResult) -> str:
+    label = _ICON.get(r.status.value, f"💥 {r.status}")
+    if not r.unexpected and r.status.startswith("error") and r.expected:
         label += " (declared)"
     return label
 
@@ -169,75 +168,89 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(results: list[dict], *, strict: bool = False, title: str = "transformers × peft matrix") -> str:
+def markdown(results: list[CellResult], *, strict: bool = False, title: str = "transformers × peft matrix") -> str:
     """GitHub-flavoured summary: one row per cell, then failures, declarations and n/a reasons."""
-    s = summary(results, strict=strict)
-    lines = [f"## {title}", ""]
-    lines += ["| Cell | transformers | peft | Status | Passed | Failed | N/A | Time |",
-              "|---|---|---|---|---:|---:|---:|---:|"]
-    for r in results:
-        c, cell = r["counts"], r["cell"]
-        lines.append(
-            f"| `{cell['name']}` | {cell['transformers']} | {cell['peft']} | {_status_label(r)} | "
-            f"{c['passed']} | {c['failed'] + c['error']} | {c['na']} | {r['durations'].get('total', 0):.0f} s |"
-        )
-    total = sum(r["durations"].get("total", 0) for r in results)
-    verdict = "OK" if s["ok"] else f"FAILED: {', '.join(s['failing_cells'])}"
-    counts = ", ".join(f"{v} {k}" for k, v in s["statuses"].items())
-    lines += ["", f"**{s['cells']} cells: {counts}.** Run result: **{verdict}**. Cell time summed: {total:.0f} s.", ""]
-
+    lines = [f"## {title}", "", *_cell_table(results, summary(results, strict=strict))]
     lines += _known_section(results)
-    problems = [r for r in results if r["status"] not in ("pass", "not-applicable")]
-    if problems:
-        lines += ["### Failures and errors", ""]
-        for r in problems:
-            cell = r["cell"]
-            head = f"`{cell['name']}`: {_status_label(r)} — {_md_cell(_cut(r.get('message', ''), 400))}"
-            bad = [t for t in r["tests"] if t["outcome"] in ("failed", "error")]
-            if cell.get("expect"):
-                head += f" _(declared {cell['expect']}: {_md_cell(cell['reason'])})_"
-            if not bad:
-                lines += [f"- {head}"]
-                continue
-            lines += [f"<details><summary>{html.escape(head)}</summary>", ""]
-            for t in bad[:50]:
-                lines.append(f"- `{t['nodeid']}`: {_md_cell(_cut(t['message'], 240))}")
-            if len(bad) > 50:
-                lines.append(f"- … and {len(bad) - 50} more")
-            lines += ["", "</details>", ""]
-        lines.append("")
-
-    na = Counter()
-    for r in results:
-        for t in r["tests"]:
-            if t["outcome"] in ("na", "skipped"):
-                na[(t["outcome"], _cut(t["message"], 160))] += 1
-    if na:
-        lines += ["<details><summary>Not applicable / skipped (reason × count over all cells)</summary>", ""]
-        lines += ["| Kind | Reason | Tests |", "|---|---|---:|"]
-        for (kind, reason), n in na.most_common():
-            lines.append(f"| {'n/a' if kind == 'na' else '**skipped**'} | {_md_cell(reason)} | {n} |")
-        lines += ["", "</details>", ""]
+    lines += _failures_section(results)
+    lines += _skips_section(results)
     return "\n".join(lines) + "\n"
 
 
-def known_issues(results: list[dict]) -> list[dict]:
+def _cell_table(results: list[CellResult], s: dict[str, Any]) -> list[str]:
+    """One row per cell, then the run's result in one line."""
+    lines = ["| Cell | transformers | peft | Status | Passed | Failed | N/A | Time |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    for r in results:
+        c, cell = r.counts, r.cell
+        lines.append(
+            f"| `{cell['name']}` | {cell['transformers']} | {cell['peft']} | {_status_label(r)} | "
+            f"{c['passed']} | {c['failed'] + c['error']} | {c['na']} | {r.durations.get('total', 0):.0f} s |"
+        )
+    total = sum(r.durations.get("total", 0) for r in results)
+    verdict = "OK" if s["ok"] else f"FAILED: {', '.join(s['failing_cells'])}"
+    counts = ", ".join(f"{v} {k}" for k, v in s["statuses"].items())
+    return [*lines, "", f"**{s['cells']} cells: {counts}.** Run result: **{verdict}**. "
+                        f"Cell time summed: {total:.0f} s.", ""]
+
+
+def _failures_section(results: list[CellResult]) -> list[str]:
+    """Every cell that did not pass: why, its declaration, and its failing tests (folded)."""
+    problems = [r for r in results if r.status not in ("pass", "not-applicable")]
+    if not problems:
+        return []
+    lines = ["### Failures and errors", ""]
+    for r in problems:
+        cell = r.cell
+        head = f"`{cell['name']}`: {_status_label(r)} — {_md_cell(_cut(r.message, 400))}"
+        bad = [t for t in r.tests if t.outcome in ("failed", "error")]
+        if cell.get("expect"):
+            head += f" _(declared {cell['expect']}: {_md_cell(cell['reason'])})_"
+        if not bad:
+            lines += [f"- {head}"]
+            continue
+        lines += [f"<details><summary>{html.escape(head)}</summary>", ""]
+        for t in bad[:50]:
+            lines.append(f"- `{t.nodeid}`: {_md_cell(_cut(t.message, 240))}")
+        if len(bad) > 50:
+            lines.append(f"- … and {len(bad) - 50} more")
+        lines += ["", "</details>", ""]
+    return [*lines, ""]
+
+
+def _skips_section(results: list[CellResult]) -> list[str]:
+    """Not-applicable and other skips over all cells: reason x count."""
+    na: Counter[tuple[str, str]] = Counter()
+    for r in results:
+        for t in r.tests:
+            if t.outcome in ("na", "skipped"):
+                na[(t.outcome.value, _cut(t.message, 160))] += 1
+    if not na:
+        return []
+    lines = ["<details><summary>Not applicable / skipped (reason × count over all cells)</summary>", "",
+             "| Kind | Reason | Tests |", "|---|---|---:|"]
+    for (kind, reason), n in na.most_common():
+        lines.append(f"| {'n/a' if kind == 'na' else '**skipped**'} | {_md_cell(reason)} | {n} |")
+    return [*lines, "", "</details>", ""]
+
+
+def known_issues(results: list[CellResult]) -> list[dict[str, Any]]:
     """Every known issue met in ``results``: its declaration, the cells where it reproduced
     (with the number of failing tests it covered) and those where it did not."""
-    issues: dict[str, dict] = {}
+    issues: dict[str, dict[str, Any]] = {}
     for r in results:
-        for k in r.get("known") or []:
-            entry = issues.setdefault(k["id"], {**{f: k[f] for f in ("id", "reason", "tests", "transformers",
-                                                                       "peft", "source")},
-                                                 "reproduced": {}, "not_reproduced": []})
-            if k["failures"]:
-                entry["reproduced"][r["cell"]["name"]] = k["failures"]
-            elif r.get("raw", {}).get("status") in ("pass", "fail"):  # an error cell ran nothing to judge
-                entry["not_reproduced"].append(r["cell"]["name"])
+        for k in r.known:
+            declared = {f: getattr(k, f) for f in ("id", "reason", "transformers", "peft", "source")}
+            entry = issues.setdefault(k.id, {**declared, "tests": list(k.tests), "reproduced": {},
+                                             "not_reproduced": []})
+            if k.failures:
+                entry["reproduced"][r.name] = k.failures
+            elif r.raw is not None and r.raw.status in ("pass", "fail"):  # an error cell ran nothing to judge
+                entry["not_reproduced"].append(r.name)
     return sorted(issues.values(), key=lambda e: e["id"])
 
 
-def _known_section(results: list[dict]) -> list[str]:
+def _known_section(results: list[CellResult]) -> list[str]:
     issues = known_issues(results)
     if not issues:
         return []
@@ -252,35 +265,36 @@ def _known_section(results: list[dict]) -> list[str]:
     return [*lines, ""]
 
 
-def heatmap(results: list[dict]) -> tuple[list[str], list[dict]]:
+def heatmap(results: list[CellResult]) -> tuple[list[str], list[dict[str, Any]]]:
     """Columns (``family/method`` groups) and rows (per cell: status per group, with test lists).
 
     An id counts as ``family-method-check`` when its family occurs with at least two methods and
     its method with at least two families (so ``arity-1-...`` shim ids do not become columns);
     every other test is grouped by its module.
     """
-    methods_of, families_of = defaultdict(set), defaultdict(set)
+    methods_of: defaultdict[str, set[str]] = defaultdict(set)
+    families_of: defaultdict[str, set[str]] = defaultdict(set)
     for r in results:
-        for t in r["tests"]:
-            if t["family"]:
-                methods_of[t["family"]].add(t["method"])
-                families_of[t["method"]].add(t["family"])
+        for t in r.tests:
+            if t.family:
+                methods_of[t.family].add(t.method)
+                families_of[t.method].add(t.family)
 
-    def group_of(t: dict) -> str:
-        if t["family"] and len(methods_of[t["family"]]) > 1 and len(families_of[t["method"]]) > 1:
-            return f"{t['family']}/{t['method']}"
-        return t["nodeid"].split("::")[0]
+    def group_of(t: TestResult) -> str:
+        if t.family and len(methods_of[t.family]) > 1 and len(families_of[t.method]) > 1:
+            return f"{t.family}/{t.method}"
+        return t.nodeid.split("::")[0]
 
-    groups = sorted({group_of(t) for r in results for t in r["tests"]})
+    groups = sorted({group_of(t) for r in results for t in r.tests})
     rows = []
     for r in results:
-        by_group: dict[str, list] = defaultdict(list)
-        for t in r["tests"]:
+        by_group: dict[str, list[TestResult]] = defaultdict(list)
+        for t in r.tests:
             by_group[group_of(t)].append(t)
         cells = {}
         for g in groups:
             tests = by_group.get(g, [])
-            outcomes = Counter(t["outcome"] for t in tests)
+            outcomes = Counter(t.outcome.value for t in tests)
             if not tests:
                 state = "none"
             elif outcomes["failed"] or outcomes["error"]:
@@ -291,8 +305,8 @@ def heatmap(results: list[dict]) -> tuple[list[str], list[dict]]:
                 state = "na"
             maxima: dict[str, float] = {}
             for t in tests:
-                if t["outcome"] == "passed":
-                    for key, value in t.get("properties", {}).items():
+                if t.outcome == "passed":
+                    for key, value in t.properties.items():
                         if key.startswith("max_") and isinstance(value, (int, float)):
                             maxima[key] = max(maxima.get(key, value), value)
             cells[g] = {"state": state, "counts": dict(outcomes), "tests": tests,
@@ -301,85 +315,32 @@ def heatmap(results: list[dict]) -> tuple[list[str], list[dict]]:
     return groups, rows
 
 
-# A backslash at a line's end joins the next line to it (the page has no line break there).
-_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}
-th.g{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:normal;white-space:nowrap}
-td.h{width:18px;height:18px;padding:0;text-align:center}\
-td.h a{display:block;width:100%;height:100%;text-decoration:none}
-.pass{background:#3c9a4b}.pass-na{background:#9fd39f}.fail{background:#d33}.na{background:#bbb}.none{background:#fff}
-.s-pass{color:#2a7a36}.s-fail,.s-error{color:#c00;font-weight:bold}.s-xfail{color:#777}.s-xpass{color:#b60}
-code{font-size:12px}details{margin:.3em 0}.msg{white-space:pre-wrap;font-family:monospace;font-size:12px;color:#600}
-</style></head><body>
-<h1>{{ title }}</h1>
-<p>Generated {{ doc.generated }}. {{ doc.summary.cells }} cells:
-{% for k, v in doc.summary.statuses.items() %}{{ v }} {{ k }}{% if not loop.last %}, {% endif %}{% endfor %}.
-Run result: <b>{% if doc.summary.ok %}OK{% else %}FAILED ({{ doc.summary.failing_cells|join(", ") }}){% endif %}</b></p>
-<p>Heatmap: <span class="pass">&nbsp;&nbsp;&nbsp;</span> all ran and passed,
-<span class="pass-na">&nbsp;&nbsp;&nbsp;</span> passed with some n/a,
-<span class="fail">&nbsp;&nbsp;&nbsp;</span> a failure, <span class="na">&nbsp;&nbsp;&nbsp;</span> only n/a/skipped,
-blank: no such tests. Click a square for its tests.</p>
-<table><tr><th>cell</th><th>status</th>{% for g in groups %}<th class="g">{{ g }}</th>{% endfor %}</tr>
-{% for row in rows %}{% set r = row.result %}<tr><td>\
-<a href="#{{ r.cell.name }}"><code>{{ r.cell.name }}</code></a></td>
-<td class="s-{{ r.status.split(':')[0] }}">{{ r.status }}</td>
-{% for g in groups %}{% set c = row.groups[g] %}<td class="h {{ c.state }}" title="{{ g }}: {{ c.counts }}">\
-{% if c.tests %}<a href="#{{ r.cell.name }}--{{ loop.index }}">&nbsp;</a>{% endif %}</td>\
-{% endfor %}</tr>
-{% endfor %}</table>
-{% for row in rows %}{% set r = row.result %}
-<h2 id="{{ r.cell.name }}"><code>{{ r.cell.name }}</code> — \
-<span class="s-{{ r.status.split(':')[0] }}">{{ r.status }}</span></h2>
-<p>{{ r.message }}{% if r.cell.expect %} <i>Declared {{ r.cell.expect }}: {{ r.cell.reason }}</i>{% endif %}</p>
-{% if r.get('known') %}<ul>{% for k in r.known %}\
-<li>Known issue <b>{{ k.id }}</b> ({{ k.failures }} failing tests covered here): <i>{{ k.reason }}</i></li>\
-{% endfor %}</ul>{% endif %}
-<p>{{ r.counts.ran }} ran: {{ r.counts.passed }} passed, {{ r.counts.failed + r.counts.error }} failed, \
-{{ r.counts.na }} n/a,
-{{ r.counts.skipped }} other skips. Time: \
-{% for k, v in r.durations.items() %}\
-{{ k }} {{ '%.1f'|format(v) }} s{% if not loop.last %}, {% endif %}{% endfor %}.</p>
-{% if r.probe and r.probe.error %}<div class="msg">{{ r.probe.error.traceback }}</div>{% endif %}
-<details><summary>Installed versions</summary><table>\
-{% for k, v in r.installed.items() %}<tr><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</table>
-<p><code>{{ r.freeze|join(" ") }}</code></p></details>
-{% for g in groups %}{% set c = row.groups[g] %}{% if c.tests %}
-<details id="{{ r.cell.name }}--{{ loop.index }}"{% if c.state == 'fail' %} open{% endif %}>\
-<summary>{{ g }} ({{ c.state }}: {{ c.counts }})</summary><ul>
-{% for t in c.tests if t.outcome != 'passed' %}\
-<li class="s-{{ 'fail' if t.outcome in ('failed', 'error') else t.outcome }}">\
-<code>{{ t.nodeid }}</code> {{ t.outcome }}
-{% if r.get('explained', {}).get(t.nodeid) %} <b>explained by {{ r.explained[t.nodeid]|join(", ") }}</b>{% endif %}\
-{% if t.properties %} <small>{{ t.properties }}</small>{% endif %}\
-{% if t.message %}<div class="msg">{{ t.message }}</div>{% endif %}</li>{% endfor %}
-{% if c.counts.get('passed') %}<li class="s-pass">{{ c.counts.get('passed') }} passed\
-{% if c.passed_props %} (largest recorded differences: {{ c.passed_props }}){% endif %}</li>{% endif %}
-</ul></details>{% endif %}{% endfor %}
-{% endfor %}
-</body></html>
-"""
+#: The page's template (package data). A backslash at a line's end joins the next line to it (the
+#: page has no line break there).
+_TEMPLATE = Path(__file__).with_name("matrix.html.j2")
 
 
-def html_report(doc: dict, title: str = "transformers × peft matrix") -> str:
+def _template_text() -> str:
+    return _TEMPLATE.read_text(encoding="utf-8").replace("\\\n", "")
+
+
+def html_report(results: list[CellResult], doc: dict[str, Any], title: str = "transformers × peft matrix") -> str:
     """The self-contained HTML page (needs jinja2: ``pip install .[report]``)."""
     try:
         import jinja2
     except ImportError:
         raise SystemExit("compat.matrix: matrix.html needs jinja2 (pip install 'peft-cache-compat[report]')") from None
-    groups, rows = heatmap(doc["cells"])
+    groups, rows = heatmap(results)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(_HTML).render(title=title, doc=doc, groups=groups, rows=rows)
+    return env.from_string(_template_text()).render(title=title, doc=doc, groups=groups, rows=rows)
 
 
-def write_reports(results: list[dict], out: Path, *, strict: bool = False) -> dict:
+def write_reports(results: list[CellResult], out: Path, *, strict: bool = False) -> dict[str, Any]:
     """Write ``matrix.json``, ``matrix.md`` and ``matrix.html`` into ``out``; returns the merged doc."""
     out = Path(out)
     results = _ordered(results)
     doc = merged(results, strict=strict)
     atomic_write_text(out / "matrix.json", json.dumps(doc, indent=1, sort_keys=True))
     atomic_write_text(out / "matrix.md", markdown(results, strict=strict))
-    atomic_write_text(out / "matrix.html", html_report(doc))
+    atomic_write_text(out / "matrix.html", html_report(results, doc))
     return doc

@@ -29,7 +29,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from compat.matrix.results import STATUSES
+from compat.matrix.cellresult import CELL_SCHEMA, SCHEMA_VERSION, CellResult
+from compat.suiterun.outcomes import STATUSES
 from compat.tools.jsonfiles import JsonFileError, read_json
 from compat.tools.outputs import atomic_write_text
 
@@ -37,6 +38,7 @@ __all__ = [
     "CELL_SCHEMA",
     "SCHEMA_VERSION",
     "CellFileError",
+    "CellResult",
     "atomic_write_text",
     "cell_paths",
     "check_cell_result",
@@ -45,10 +47,6 @@ __all__ = [
     "read_json_file",
     "write_cell_result",
 ]
-
-CELL_SCHEMA = "peft-cache-compat/matrix-cell"
-SCHEMA_VERSION = 2  # 2: raw outcome, run_fingerprint and known issues stored (--resume judges again)
-
 
 def cell_paths(out: Path, name: str) -> dict[str, Path]:
     """The files belonging to cell ``name`` under output folder ``out``."""
@@ -59,10 +57,10 @@ def cell_paths(out: Path, name: str) -> dict[str, Path]:
     }
 
 
-def write_cell_result(out: Path, result: dict) -> Path:
+def write_cell_result(out: Path, result: CellResult) -> Path:
     """Write one cell's result JSON atomically; returns its path."""
-    path = cell_paths(out, result["cell"]["name"])["json"]
-    atomic_write_text(path, json.dumps(result, indent=1, sort_keys=True))
+    path = cell_paths(out, result.name)["json"]
+    atomic_write_text(path, json.dumps(result.to_json(), indent=1, sort_keys=True))
     return path
 
 
@@ -113,15 +111,19 @@ def _problem(data: Any) -> str | None:
     return None
 
 
-def check_cell_result(data: Any, path: str | Path) -> dict:
-    """``data`` if it is a complete cell result of this schema; else :class:`CellFileError`."""
+def check_cell_result(data: Any, path: str | Path) -> CellResult:
+    """The typed result in ``data`` if it is a complete cell result of this schema; else
+    :class:`CellFileError` naming ``path`` and what is wrong, in one line."""
     problem = _problem(data)
     if problem:
         raise CellFileError(f"{path}: not a usable cell result: {problem}")
-    return data
+    try:
+        return CellResult.from_json(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CellFileError(f"{path}: not a usable cell result: {type(exc).__name__}: {exc}") from None
 
 
-def load_cell_result(path: str | Path) -> dict:
+def load_cell_result(path: str | Path) -> CellResult:
     """Load and check one per-cell JSON file (readable, schema name and version, the fields reports use)."""
     return check_cell_result(read_json_file(path), path)
 

@@ -26,9 +26,9 @@ def after_prefix(model, plen: int, new_len: int) -> dict:
     from the cache; Gemma-2 on 4.42-4.44 counts from 0 whatever the cache holds."""
     import torch
 
-    from compat import _transformers as tf
+    from compat import _transformers as features
 
-    if not tf.forward_takes(model, "cache_position"):
+    if not features.forward_takes(model, "cache_position"):
         return {}
     return {"cache_position": torch.arange(plen, plen + new_len, device=model.device)}
 
@@ -37,10 +37,10 @@ def own_cache_only(model) -> str:
     """A "not-applicable: ..." reason if the model takes neither tuples nor a generic Cache on
     this install, only its own fixed-size cache (Gemma-2/3 where ``_supports_cache_class`` is
     False), else ``""``: no prefix can be handed to it through the shim."""
-    from compat import _transformers as tf
+    from compat import _transformers as features
     from compat.convert import _OWN_CACHE_ONLY
 
-    if tf.cache_utils() is None or tf.family_takes_cache(model=model):
+    if features.cache_utils() is None or features.family_takes_cache(model=model):
         return ""
     if getattr(model.config, "model_type", None) not in _OWN_CACHE_ONLY:
         return ""
@@ -50,11 +50,11 @@ def own_cache_only(model) -> str:
 
 def takes_cache(model) -> tuple[bool, str]:
     """``(True, "")`` if the model's family accepts a Cache on this install."""
-    from compat import _transformers as tf
+    from compat import _transformers as features
 
-    if tf.cache_utils() is None:
+    if features.cache_utils() is None:
         return False, "not-applicable: this transformers has no cache_utils (no Cache classes)"
-    if not tf.family_takes_cache(model=model):
+    if not features.family_takes_cache(model=model):
         return False, (f"not-applicable: {type(model).__name__} does not accept a Cache on this transformers "
                        "(_supports_cache_class is False)")
     return True, ""
@@ -94,10 +94,10 @@ def tuple_for(model, layers) -> tuple:
 def native_cache(layers) -> Any:
     """A Cache built the native way: ``DynamicCache()`` + ``update`` per layer
     (``EncoderDecoderCache(self, cross)`` for 4-tuples)."""
-    from compat import _transformers as tf
+    from compat import _transformers as features
 
     def dyn(pairs):
-        cache = tf.dynamic_cache_class()()
+        cache = features.dynamic_cache_class()()
         for i, (k, v) in enumerate(pairs):
             cache.update(k, v, i)
         return cache
@@ -105,12 +105,12 @@ def native_cache(layers) -> Any:
     if len(layers[0]) == 4:
         self_attention = dyn((layer[0], layer[1]) for layer in layers)
         cross_attention = dyn((layer[2], layer[3]) for layer in layers)
-        return tf.encoder_decoder_cache_class()(self_attention, cross_attention)
+        return features.encoder_decoder_cache_class()(self_attention, cross_attention)
     return dyn(layers)
 
 
 def empty_cache() -> Any:
     """A fresh empty ``DynamicCache`` (only where ``cache_utils`` exists)."""
-    from compat import _transformers as tf
+    from compat import _transformers as features
 
-    return tf.dynamic_cache_class()()
+    return features.dynamic_cache_class()()

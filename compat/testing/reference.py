@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from compat import _transformers as tf
+from compat import _transformers as features
 
 __all__ = [
     "Decoded",
@@ -288,7 +288,7 @@ def next_logits(base, seq, mask, *, prefix=None, virtual=None, source=None, sour
         kwargs["input_ids"] = seq
         pos = position_ids_from_mask(full)
     kwargs["attention_mask"] = full
-    if position_ids and tf.forward_takes(base, "position_ids") and base.config.model_type not in ("opt",):
+    if position_ids and features.forward_takes(base, "position_ids") and base.config.model_type not in ("opt",):
         kwargs["position_ids"] = pos
     with torch.no_grad():
         logits = base(**kwargs).logits
@@ -303,7 +303,7 @@ def honours_position_ids(peft_model) -> bool:
     import torch
 
     base = peft_model.get_base_model()
-    if _enc_dec(base) or not tf.forward_takes(base, "position_ids") or base.config.model_type == "opt":
+    if _enc_dec(base) or not features.forward_takes(base, "position_ids") or base.config.model_type == "opt":
         return True
     ids = torch.arange(3, 8, device=base.device).unsqueeze(0)
     mask = torch.ones_like(ids)

@@ -11,7 +11,7 @@ for, e.g. GQA; or whose class cannot use the asked attention kernel; or that
 has no realistic shape) is reported by :func:`family_available` with the
 reason, never dropped silently.
 
->>> FAMILIES[:4]
+>>> FAMILY_IDS[:4]
 ('llama', 'llama_gqa', 'mistral', 'qwen2')
 >>> is_encoder_decoder("t5"), is_encoder_decoder("gpt2")
 (True, False)
@@ -32,9 +32,9 @@ import functools
 from typing import Any, NamedTuple
 
 __all__ = [
-    "DECODER_FAMILIES",
-    "ENCODER_DECODER_FAMILIES",
-    "FAMILIES",
+    "DECODER_IDS",
+    "ENCODER_DECODER_IDS",
+    "FAMILY_IDS",
     "PAD_ID",
     "REALISTIC",
     "VOCAB",
@@ -96,7 +96,7 @@ _COMMON = {"vocab_size": VOCAB, "pad_token_id": PAD_ID, "bos_token_id": 1, "eos_
            "initializer_range": INIT_RANGE}
 _ROPE = {"max_position_embeddings": 128, "intermediate_size": 48, "tie_word_embeddings": False}
 
-_FAMILIES = [
+_ZOO = [
     Family("llama", "LlamaConfig", "LlamaForCausalLM",
            {**_COMMON, **_ROPE, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
             "num_key_value_heads": 4},
@@ -188,10 +188,10 @@ REALISTIC: dict[str, dict[str, Any]] = {
     "t5": {"layers": 12, "hidden": 768, "heads": 12, "head_dim": 64, "vocab": 32128, "d_ff": 2048},
 }
 
-_BY_ID = {f.id: f for f in _FAMILIES}
-FAMILIES = tuple(f.id for f in _FAMILIES)
-ENCODER_DECODER_FAMILIES = tuple(f.id for f in _FAMILIES if f.encoder_decoder)
-DECODER_FAMILIES = tuple(f.id for f in _FAMILIES if not f.encoder_decoder)
+_BY_ID = {f.id: f for f in _ZOO}
+FAMILY_IDS = tuple(f.id for f in _ZOO)
+ENCODER_DECODER_IDS = tuple(f.id for f in _ZOO if f.encoder_decoder)
+DECODER_IDS = tuple(f.id for f in _ZOO if not f.encoder_decoder)
 
 
 def family(family_id: str) -> Family:
@@ -199,7 +199,7 @@ def family(family_id: str) -> Family:
     try:
         return _BY_ID[family_id]
     except KeyError:
-        raise ValueError(f"unknown family {family_id!r}; expected one of {', '.join(FAMILIES)}") from None
+        raise ValueError(f"unknown family {family_id!r}; expected one of {', '.join(FAMILY_IDS)}") from None
 
 
 def suite_families() -> tuple[str, ...]:
@@ -208,8 +208,8 @@ def suite_families() -> tuple[str, ...]:
     from compat.testing import axes
 
     if axes.current().size == "realistic":
-        return tuple(f for f in FAMILIES if f in REALISTIC)
-    return FAMILIES
+        return tuple(f for f in FAMILY_IDS if f in REALISTIC)
+    return FAMILY_IDS
 
 
 def _size_overrides(family_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@
   gate's user input, the watch's gate report).
 * :mod:`.children`: how tool subprocesses start: the offline environment, and dying with their
   parent (``PR_SET_PDEATHSIG`` on Linux, a parent watchdog elsewhere).
+* :mod:`.versions`: which distributions are installed, here or in another interpreter (metadata only).
 
 Like ``compat.matrix``/``compat.gate``/``compat.migrate``, nothing here affects a cell's test
 results, so editing it keeps ``--resume`` results (see ``compat.matrix.runner.suite_digest``).

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["OFFLINE_ENV", "PARENT_ENV", "has_pdeathsig", "spawn_options", "watch_parent"]
+__all__ = ["OFFLINE_ENV", "PARENT_ENV", "has_pdeathsig", "offline_child", "spawn_options", "watch_parent"]
 
 #: Nothing is downloaded at run time: tests build tiny models from configs.
 OFFLINE_ENV = {
@@ -108,3 +108,11 @@ def watch_parent(poll: float = 0.5) -> threading.Thread | None:
     thread = threading.Thread(target=watch, name="pcc-parent-watch", daemon=True)
     thread.start()
     return thread
+
+
+def offline_child() -> threading.Thread | None:
+    """At the start of a tool's child process: the offline variables (those not set already), and
+    :func:`watch_parent` (where the parent could not set ``PR_SET_PDEATHSIG``)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    return watch_parent()

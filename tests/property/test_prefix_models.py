@@ -15,7 +15,7 @@ from compat.tolerance import assert_close
 from tests.property.strategies import ModelShape, model_shapes
 
 # family -> which drawn fields it can take (the rest of its config stays fixed)
-FAMILIES = {
+DRAWN_FIELDS = {
     "llama": ("layers", "heads", "kv_heads", "head_dim"),  # hidden = heads * head_dim
     "qwen3": ("layers", "heads", "kv_heads", "head_dim"),  # explicit head_dim, hidden stays 32
     "gpt2": ("layers", "heads", "head_dim"),
@@ -25,13 +25,13 @@ FAMILIES = {
 
 
 def _build(family: str, shape: ModelShape):
-    overrides = {k: getattr(shape, k) for k in FAMILIES[family] if k != "hidden"}
+    overrides = {k: getattr(shape, k) for k in DRAWN_FIELDS[family] if k != "hidden"}
     if family == "llama" and not zoo.family_available("llama_gqa")[0]:
         # This transformers' Llama ignores num_key_value_heads (before 4.31) but the config keeps the
         # attribute and peft >=0.12 reads it: a drawn kv_heads < heads would describe a model that
         # cannot be built here. Draw plain multi-head attention instead.
         overrides["kv_heads"] = overrides["heads"]
-    if "hidden" in FAMILIES[family]:
+    if "hidden" in DRAWN_FIELDS[family]:
         overrides["hidden"] = shape.heads * shape.head_dim
     base = zoo.build(family, seed=shape.seed % 97, **overrides)
     pm = methods.wrap(base, "prefix", seed=shape.seed, num_virtual_tokens=shape.num_virtual_tokens)
@@ -49,7 +49,7 @@ def _drawn_shapes_apply() -> None:
                     f"PCC_SIZE={axes.current().size} fixes the shapes")
 
 
-@pytest.mark.parametrize("family", [pytest.param(f, id=f"{f}-prefix-property") for f in FAMILIES])
+@pytest.mark.parametrize("family", [pytest.param(f, id=f"{f}-prefix-property") for f in DRAWN_FIELDS])
 @settings(max_examples=8)
 @given(shape=model_shapes())
 def test_prefix_forward_matches_explicit_prefix(family, shape):

@@ -17,7 +17,7 @@ from compat.tolerance import assert_close
 
 P, L = 3, 2
 
-FAMILIES = [
+FAMILY_PARAMS = [
     pytest.param("llama", id="llama"),
     pytest.param("qwen3", id="qwen3-head_dim"),
     pytest.param("gpt2", id="gpt2"),
@@ -33,7 +33,7 @@ def _model(family_id):
     return zoo.build(family_id)
 
 
-@pytest.mark.parametrize("family_id", FAMILIES)
+@pytest.mark.parametrize("family_id", FAMILY_PARAMS)
 def test_cache_kwargs_continue_the_models_own_cache(family_id, deprecations, record_property):
     model = _model(family_id)
     ids = torch.randint(3, zoo.VOCAB, (1, P + L), generator=torch.Generator().manual_seed(0))
@@ -48,7 +48,7 @@ def test_cache_kwargs_continue_the_models_own_cache(family_id, deprecations, rec
     assert said_out + said_in == [], "reading or passing the cache drew a deprecation warning"
 
 
-@pytest.mark.parametrize("family_id", FAMILIES)
+@pytest.mark.parametrize("family_id", FAMILY_PARAMS)
 def test_the_chosen_keyword_is_the_forwards_and_the_other_is_deprecated_or_absent(family_id, deprecations):
     """The name is not cosmetic: where the shim chooses ``cache`` (5.24+), ``past_key_values=``
     draws a deprecation; where it chooses ``past_key_values``, the forward has no ``cache``."""

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from compat import Capabilities, UnsupportedModelError, capabilities, to_cache
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat.__main__ import main
-from compat.detect import FAMILIES
+from compat.detect import MODEL_TYPES
 from compat.testing import zoo
 
 
@@ -30,11 +30,11 @@ def test_versions_are_the_installed_ones(caps):
 def test_zero_copy_flag_matches_behaviour(caps):
     k = torch.randn(1, 1, 2, 2)
     out = to_cache(((k, k.clone()),))
-    stored = out[0][0] if isinstance(out, tuple) else tf._layer_tensors(out, 0)[0]
+    stored = out[0][0] if isinstance(out, tuple) else features._layer_tensors(out, 0)[0]
     assert caps.zero_copy == (stored.data_ptr() == k.data_ptr())
 
 
-@pytest.mark.parametrize("family", [pytest.param(f, id=f) for f in FAMILIES])
+@pytest.mark.parametrize("family", [pytest.param(f, id=f) for f in MODEL_TYPES])
 def test_family_row_matches_to_cache(caps, family):
     row = caps.families[family]
     if not row.present:
@@ -48,7 +48,7 @@ def test_family_row_matches_to_cache(caps, family):
             to_cache(prefix, config=cfg)
         return
     out = to_cache(prefix, config=cfg)
-    assert tf.is_cache(out) == row.takes_cache
+    assert features.is_cache(out) == row.takes_cache
     if row.takes_cache:
         assert row.returns == type(out).__name__
 
@@ -67,7 +67,7 @@ def test_cli_table_and_json(capsys, caps):
     assert main([]) == 0
     table = capsys.readouterr().out
     assert "transformers:" in table and (caps.transformers or "") in table
-    assert all(f in table for f in FAMILIES)
+    assert all(f in table for f in MODEL_TYPES)
     assert main(["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["transformers"] == caps.transformers

@@ -7,13 +7,13 @@ import warnings
 import pytest
 import torch
 
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat import to_cache, to_legacy
 from compat.testing import zoo
 
-HAS_CACHE = tf.cache_utils() is not None
-HAS_EDC = tf.encoder_decoder_cache_class() is not None
-STRATEGY = tf.storage_strategy()
+HAS_CACHE = features.cache_utils() is not None
+HAS_EDC = features.encoder_decoder_cache_class() is not None
+STRATEGY = features.storage_strategy()
 needs_cache = pytest.mark.skipif(not HAS_CACHE, reason="not-applicable: no transformers.cache_utils (Cache classes)")
 needs_edc = pytest.mark.skipif(not HAS_EDC, reason="not-applicable: no EncoderDecoderCache in this transformers")
 
@@ -42,9 +42,9 @@ def test_generic_container_without_model(arity):
     if not HAS_CACHE or (arity == 4 and not HAS_EDC):
         assert isinstance(out, tuple) and out is not legacy
     elif arity == 2:
-        assert type(out) is tf.dynamic_cache_class()
+        assert type(out) is features.dynamic_cache_class()
     else:
-        assert type(out) is tf.encoder_decoder_cache_class()
+        assert type(out) is features.encoder_decoder_cache_class()
     _same(to_legacy(out), legacy)
 
 
@@ -75,7 +75,7 @@ def test_two_calls_never_share_a_container():
 def test_edc_with_empty_cross_reads_as_two_tuples():
     """GPTBigCode's decoder-only EncoderDecoderCache (4.56-4.57) and PEFT >= 0.14's seq2seq prefix."""
     self_cache = to_cache(_legacy())
-    edc = tf.encoder_decoder_cache_class()(self_cache, tf.dynamic_cache_class()())
+    edc = features.encoder_decoder_cache_class()(self_cache, features.dynamic_cache_class()())
     _same(to_legacy(edc), _legacy())
     fresh = to_cache(edc)
     assert type(fresh) is type(edc) and fresh is not edc
@@ -153,8 +153,8 @@ def test_model_and_config_give_the_same_container(family_id):
     legacy = _legacy(layers=d.layers, arity=arity, heads=d.kv_heads, dim=d.head_dim)
     by_model, by_config = to_cache(legacy, model=model), to_cache(legacy, config=model.config)
     assert type(by_model) is type(by_config)
-    if tf.family_takes_cache(model.config.model_type, model=model):
-        assert tf.is_cache(by_model)
+    if features.family_takes_cache(model.config.model_type, model=model):
+        assert features.is_cache(by_model)
     else:
         assert isinstance(by_model, tuple)
     _same(to_legacy(by_model, model=model), legacy)
@@ -175,7 +175,7 @@ def test_peft_model_is_unwrapped():
 def _static_cache(max_cache_len: int):
     import inspect
 
-    cls = getattr(tf.cache_utils(), "StaticCache", None) if HAS_CACHE else None
+    cls = getattr(features.cache_utils(), "StaticCache", None) if HAS_CACHE else None
     if cls is None:
         pytest.skip("not-applicable: no StaticCache in this transformers")
     # the parameters of the first __init__ in the MRO that names them (4.54 forwards *args/**kwargs)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from compat import CacheTypeError, CompatError, MalformedCacheError, to_cache, to_legacy
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat.expect import Expectation, LayerSpec, expect
 from compat.testing import zoo
 from compat.validate import check_fit, normalize
@@ -94,7 +94,7 @@ def test_peft_stacked_prefix_is_checked_too(zoo_models, fn):
 
 @pytest.mark.parametrize("fn", FN)
 def test_cache_input_is_checked_too(zoo_models, fn):
-    if tf.dynamic_cache_class() is None:
+    if features.dynamic_cache_class() is None:
         pytest.skip("not-applicable: no Cache classes on this transformers")
     cache = to_cache((kv(), kv(), kv()))  # no model: any consistent layers
     with pytest.raises(MalformedCacheError) as info:
@@ -188,7 +188,7 @@ def test_unknown_expectations_are_skipped():
 
 # --------------------------------------------------------------------------- the expectations are right
 
-ZOO = [pytest.param(f, id=f) for f in zoo.FAMILIES] + [pytest.param("gpt_bigcode:mha", id="gpt_bigcode-mha")]
+ZOO = [pytest.param(f, id=f) for f in zoo.FAMILY_IDS] + [pytest.param("gpt_bigcode:mha", id="gpt_bigcode-mha")]
 
 
 def _own_layers(model) -> list:
@@ -201,7 +201,7 @@ def _own_layers(model) -> list:
             own = model(ids, use_cache=True).past_key_values
     if own is None:
         pytest.skip("not-applicable: the forward returns no cache on this transformers (Gemma-2 4.42-4.44)")
-    if not tf.is_cache(own):
+    if not features.is_cache(own):
         return list(normalize(own, config=model.config))  # native layouts read as the model stores them
     try:
         return list(to_legacy(own))
@@ -266,7 +266,8 @@ def test_expectation_matches_per_layer_head_dims():
 def test_valid_prefix_passes_unchanged(zoo_models, family_id, how):
     """The model's own KV, as tuples and as PEFT's stacked tensors, goes through with the same tensors."""
     model = zoo_models(family_id)
-    if model.config.model_type.startswith("gemma") and not tf.family_takes_cache(model.config.model_type, model=model):
+    model_type = model.config.model_type
+    if model_type.startswith("gemma") and not features.family_takes_cache(model_type, model=model):
         pytest.skip("not-applicable: takes only its own HybridCache here (to_cache refuses it by design)")
     layers = tuple(tuple(t.contiguous() for t in layer) for layer in _own_layers(model))
     if any(layer[0].shape[2] != P for layer in layers):

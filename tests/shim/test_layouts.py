@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat import to_cache, to_legacy
 from compat.layouts import to_bloom, to_gpt_bigcode
 from compat.testing import zoo
@@ -44,15 +44,15 @@ def test_to_cache_gives_the_installed_native_layout(family_id, overrides):
     dim = zoo.dims(model).head_dim
     legacy = _legacy(zoo.dims(model).layers, heads, dim)
     out = to_cache(legacy, model=model)
-    layout = tf.native_layout(cfg.model_type)
+    layout = features.native_layout(cfg.model_type)
     if layout == "bloom":
         h = zoo.dims(model).heads
         assert [tuple(t.shape) for t in out[0]] == [(B * h, dim, S), (B * h, S, dim)]
     elif layout == "gpt_bigcode":
         want = (B, S, 2 * dim) if cfg.multi_query else (B, heads, S, 2 * dim)
         assert all(tuple(layer.shape) == want for layer in out)
-    elif tf.family_takes_cache(cfg.model_type, model=model):
-        assert tf.is_cache(out)
+    elif features.family_takes_cache(cfg.model_type, model=model):
+        assert features.is_cache(out)
     else:
         assert isinstance(out, tuple) and [tuple(t.shape) for t in out[0]] == [(B, heads, S, dim)] * 2
     _same(to_legacy(out, model=model), legacy)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat import output_cache, prefixed_call, to_cache, to_legacy
 from compat.testing import zoo
 from compat.tolerance import assert_close, assert_same_tokens
 
 P, L, B, NEW = 3, 4, 2, 3
 
-FAMILIES = [
+FAMILY_PARAMS = [
     pytest.param("llama", id="llama"),
     pytest.param("llama_gqa", id="llama-gqa"),
     pytest.param("qwen3", id="qwen3-head_dim"),
@@ -41,7 +41,7 @@ def models(zoo_models):
     def get(key):
         found = zoo_models(key)
         mt = found.config.model_type
-        if mt.startswith("gemma") and not tf.family_takes_cache(mt, model=found):
+        if mt.startswith("gemma") and not features.family_takes_cache(mt, model=found):
             pytest.skip(f"not-applicable: {mt} takes only its own HybridCache here (no tuples, no DynamicCache)")
         return found
 
@@ -65,8 +65,8 @@ def _own_prefix(model, enc, full):
     if own is None:  # 4.42-4.44 Gemma-2: only generate builds its HybridCache
         pytest.skip(f"not-applicable: {type(model).__name__}'s forward returns no cache with "
                     "use_cache=True on this transformers (only generate creates its cache)")
-    dynamic = tf.dynamic_cache_class()
-    if tf.is_cache(own) and not isinstance(own, dynamic) and not tf.is_encoder_decoder_cache(own):
+    dynamic = features.dynamic_cache_class()
+    if features.is_cache(own) and not isinstance(own, dynamic) and not features.is_encoder_decoder_cache(own):
         pytest.skip(f"not-applicable: the model's own prefix cache is a fixed-size {type(own).__name__} "
                     "sized to the prefix; to_legacy cannot prove its sliding layers have not rolled")
     return own
@@ -79,7 +79,7 @@ def _case(model):
     return None, _ids(2, P + L).to(model.device)
 
 
-@pytest.mark.parametrize("family_id", FAMILIES)
+@pytest.mark.parametrize("family_id", FAMILY_PARAMS)
 def test_forward_with_prefix_matches_full_forward(family_id, models, record_property, deprecations):
     model = models(family_id)
     enc, full = _case(model)
@@ -103,7 +103,7 @@ def test_forward_with_prefix_matches_full_forward(family_id, models, record_prop
     assert said == [], "the shim's arguments drew a deprecation warning"
 
 
-@pytest.mark.parametrize("family_id", FAMILIES)
+@pytest.mark.parametrize("family_id", FAMILY_PARAMS)
 def test_generate_with_prefix_matches_full_generate(family_id, models, deprecations, record_property):
     model = models(family_id)
     enc, full = _case(model)
@@ -134,7 +134,7 @@ def test_generate_with_prefix_matches_full_generate(family_id, models, deprecati
     assert torch.equal(got[:, :L], full[:, P:])
 
 
-@pytest.mark.parametrize("family_id", FAMILIES)
+@pytest.mark.parametrize("family_id", FAMILY_PARAMS)
 def test_own_cache_round_trips_through_the_shim(family_id, models):
     """to_cache(to_legacy(model output)) is what this family takes, holding the same tensors."""
     model = models(family_id)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from compat import MalformedCacheError, cache_argument, output_cache, prefixed_call, to_legacy
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat.testing import zoo
 from compat.tolerance import assert_close
 
@@ -66,7 +66,7 @@ def test_batch_one_prefix_is_broadcast(llama, prefix):
         got = llama(**prefixed_call(llama, prefix, ids).kwargs).logits
         want = llama(**prefixed_call(llama, wide, ids).kwargs).logits
     assert_close(got, want, what="broadcast prefix vs repeated prefix")
-    if tf.storage_strategy() != "copy":
+    if features.storage_strategy() != "copy":
         legacy = to_legacy(prefixed_call(llama, prefix, ids).kwargs[cache_argument(llama)], model=llama)
         assert legacy[0][0].data_ptr() == prefix[0][0].data_ptr()  # an expanded view, not a copy
 

@@ -419,10 +419,10 @@ def test_concurrent_runs_in_two_folders_share_no_temporary_path(fake_repo):
     for t in threads:
         t.join(120)
     assert not errors, errors
-    assert {n: r["status"] for n, r in results.items()} == {"a": "pass", "b": "pass"}
+    assert {n: r.status for n, r in results.items()} == {"a": "pass", "b": "pass"}
 
     def private(result, flag):
-        return next(arg.split("=", 1)[1] for arg in result["command"] if arg.startswith(flag))
+        return next(arg.split("=", 1)[1] for arg in result.command if arg.startswith(flag))
 
     for flag in ("--junitxml=", "--basetemp="):
         assert private(results["a"], flag) != private(results["b"], flag), flag
@@ -533,7 +533,7 @@ def test_matrix_runs_and_merges_a_cell_whose_output_is_fine(fake_repo, capsys):
     """The control for the faults above: the same run into a healthy folder passes and leaves no debris."""
     rc, out, err = fake_repo.run_cli(capsys)
     assert rc == 0, out + err
-    assert load_cell_result(fake_repo.out / "cells" / "c1.json")["status"] == "pass"
+    assert load_cell_result(fake_repo.out / "cells" / "c1.json").status == "pass"
     assert (fake_repo.out / "cells" / "c1.junit.xml").stat().st_size > 0
     assert _leftovers(fake_repo.out) == [] and not list((fake_repo.work / "runs").iterdir())
     assert sorted(p.name for p in fake_repo.out.iterdir() if p.name.startswith(".")) == [".pcc-matrix.lock"]

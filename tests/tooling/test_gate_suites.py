@@ -46,19 +46,19 @@ def suite_root(tmp_path):
 
 def _run(root, side, tmp_path):
     env = default_env({**os.environ, "SIDE": side, "PYTHONPATH": str(PROJECT_ROOT)})
-    return run_suites(sys.executable, ["tests/demo", "tests/absent"], tmp_path / f"{side}.xml", env=env,
+    return run_suites(sys.executable, ["tests/demo", "tests/absent"], tmp_path, name=side, env=env,
                       cwd=root, timeout=300, log=tmp_path / f"{side}.log")
 
 
 def test_suite_regressions_become_findings(suite_root, tmp_path):
     base, cand = _run(suite_root, "baseline", tmp_path), _run(suite_root, "candidate", tmp_path)
-    assert (base["status"], cand["status"]) == ("pass", "fail"), (base["message"], cand["message"])
-    assert base["missing_paths"] == ["tests/absent"]
-    findings = {f["where"].split("::")[-1]: f["severity"] for f in compare_suites(base["tests"], cand["tests"])}
+    assert (base.status, cand.status) == ("pass", "fail"), (base.message, cand.message)
+    assert base.missing_paths == ["tests/absent"]
+    findings = {f["where"].split("::")[-1]: f["severity"] for f in compare_suites(base.tests, cand.tests)}
     assert findings == {"test_numbers": "changed", "test_api": "broken"}
 
 
 def test_no_suite_directory_is_not_run(tmp_path):
-    out = run_suites(sys.executable, ["tests/nothing"], tmp_path / "j.xml", env=default_env(), cwd=tmp_path,
+    out = run_suites(sys.executable, ["tests/nothing"], tmp_path, name="j", env=default_env(), cwd=tmp_path,
                      timeout=60, log=tmp_path / "log")
-    assert out["status"] == "not-run" and not out["tests"]
+    assert out.label == "not-run" and not out.tests

@@ -10,6 +10,7 @@ from compat.gate.errors import GateError
 from compat.gate.report import write_reports
 from compat.gate.suites import compare_suites
 from compat.gate.verdict import decide
+from compat.suiterun.outcomes import TestResult
 
 MANIFEST = {"cases": [{"id": "gpt2-prefix", "status": "recorded"}, {"id": "t5-prompt", "status": "recorded"},
                       {"id": "gemma2-prefix", "status": "error", "reason": "IndexError"}]}
@@ -63,8 +64,8 @@ def test_no_golden_recorded_is_an_error_not_a_verdict():
     pytest.param("AttributeError: 'DynamicCache' object has no attribute 'key_cache'", "broken", id="raise-broken"),
 ])
 def test_suite_regressions(message, severity):
-    base = {"t.py::test[gpt2-prefix-forward]": {"outcome": "passed"}}
-    cand = {"t.py::test[gpt2-prefix-forward]": {"outcome": "failed", "message": message}}
+    base = {"t.py::test[gpt2-prefix-forward]": TestResult("t.py::test[gpt2-prefix-forward]", "passed")}
+    cand = {"t.py::test[gpt2-prefix-forward]": TestResult("t.py::test[gpt2-prefix-forward]", "failed", message)}
     findings = compare_suites(base, cand)
     assert [(f["severity"], f["where"]) for f in findings] == [(severity, "t.py::test[gpt2-prefix-forward]")]
     out = decide(MANIFEST, {"cases": [_same("gpt2-prefix"), _same("t5-prompt")]}, suite_findings=findings)
@@ -72,8 +73,8 @@ def test_suite_regressions(message, severity):
 
 
 def test_suite_tests_that_vanish_or_were_failing_already():
-    base = {"a": {"outcome": "passed"}, "b": {"outcome": "failed", "message": "x"}}
-    cand = {"b": {"outcome": "failed", "message": "x"}}
+    base = {"a": TestResult("a", "passed"), "b": TestResult("b", "failed", "x")}
+    cand = {"b": TestResult("b", "failed", "x")}
     assert [(f["severity"], f["where"]) for f in compare_suites(base, cand)] == [("broken", "a")]
 
 

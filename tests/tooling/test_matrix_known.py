@@ -6,7 +6,7 @@ import pytest
 
 from compat.matrix.config import MatrixError, load_matrix, load_matrix_text
 from compat.matrix.known import KnownIssue
-from compat.matrix.results import Classification, TestResult, judge
+from compat.suiterun.outcomes import Classification, TestResult, judge
 
 CELLS = """
 [[cells]]

@@ -17,7 +17,7 @@ def test_probe_leaves_the_lazy_package_as_a_fresh_process_would(tmp_path, monkey
     monkeypatch.syspath_prepend(str(tmp_path))
     import lazypkg
 
-    from compat.matrix.probe import _resolve_without_trace
+    from compat.suiterun.probe import _resolve_without_trace
 
     _resolve_without_trace(lazypkg)
     from lazypkg import thing

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from compat.matrix.__main__ import main
-from compat.matrix.results import counts, parse_junit_text
-from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, write_cell_result
+from compat.matrix.store import CELL_SCHEMA, SCHEMA_VERSION, CellResult, write_cell_result
+from compat.suiterun.outcomes import counts, parse_junit_text
 
 JUNIT = """<testsuites><testsuite>
 <testcase classname="tests.equivalence.test_gen" \
@@ -29,6 +29,10 @@ name="test_gen[gpt2-prompt-tuple]" file="tests/equivalence/test_gen.py">
 
 
 def _cell(name, tf, peft, status, body="", finished="2026-01-01T00:00:00+00:00", expect=None):
+    return CellResult.from_json(_cell_json(name, tf, peft, status, body, finished, expect))
+
+
+def _cell_json(name, tf, peft, status, body="", finished="2026-01-01T00:00:00+00:00", expect=None):
     tests = parse_junit_text(JUNIT.format(body=body))
     return {
         "schema": CELL_SCHEMA, "schema_version": SCHEMA_VERSION,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compat.matrix.results import PROBE_EXIT, TestResult, classify, counts, parse_junit_text
+from compat.suiterun.outcomes import PROBE_EXIT, TestResult, classify, counts, parse_junit_text
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest">

@@ -113,7 +113,7 @@ def finished(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         matrix, opts, built = _make_repo(tmp_path_factory.mktemp("full"), mp)
         results = run_cells(matrix, list(matrix.cells), opts)
-        yield {r["cell"]["name"]: r for r in results}, matrix, opts, built
+        yield {r.name: r.to_json() for r in results}, matrix, opts, built
 
 
 def test_every_cell_finishes_with_an_honest_status(finished):
@@ -139,7 +139,7 @@ def test_results_are_on_disk(finished):
     results, _, opts, _ = finished
     for name in results:
         paths = cell_paths(opts.out, name)
-        assert load_cell_result(paths["json"])["status"] == results[name]["status"]
+        assert load_cell_result(paths["json"]).status == results[name]["status"]
     assert cell_paths(opts.out, "good")["junit"].is_file()
     assert not list((opts.out / "cells").glob(".*.tmp"))
 
@@ -150,7 +150,7 @@ def test_resume_skips_finished_cells(finished, monkeypatch):
     monkeypatch.setattr(runner_mod, "run_cell", lambda cell, *a: calls.append(cell.name))
     again = run_cells(matrix, list(matrix.cells), dataclasses.replace(opts, resume=True))
     assert calls == []
-    assert [r["started"] for r in again] == [results[c.name]["started"] for c in matrix.cells]
+    assert [r.started for r in again] == [results[c.name]["started"] for c in matrix.cells]
 
 
 def test_resume_after_an_interrupted_run(fake_repo):
@@ -163,7 +163,7 @@ def test_resume_after_an_interrupted_run(fake_repo):
     rest = [c for c in matrix.cells if c.name in ("good", "bad", "declared")]
     results = run_cells(matrix, rest, opts)
     assert built == ["bad", "declared"] or sorted(built) == ["bad", "declared"]
-    assert [r["status"] for r in results] == ["pass", "fail", "xfail"]
+    assert [r.status for r in results] == ["pass", "fail", "xfail"]
 
 
 def test_resume_reruns_a_cell_whose_definition_changed(fake_repo):
@@ -232,16 +232,16 @@ def test_resume_reruns_cells_when_the_suite_changed(fake_repo):
 def test_resume_judges_a_finished_run_again_when_only_declarations_change(fake_repo, known, status):
     matrix, opts, built = fake_repo
     bad = [c for c in matrix.cells if c.name == "bad"]
-    assert run_cells(matrix, bad, opts)[0]["status"] == "fail"
+    assert run_cells(matrix, bad, opts)[0].status == "fail"
     declared = MATRIX + f'[[known]]\nid = "fake-1"\ntransformers = "==4.46.3"\npeft = "<0.14"\nreason = "r"\n{known}\n'
     changed = load_matrix_text(declared, "f")
     built.clear()
     again = run_cells(changed, [c for c in changed.cells if c.name == "bad"], dataclasses.replace(opts, resume=True))
     assert built == []  # not rerun
-    assert again[0]["status"] == status
-    assert again[0]["raw"]["status"] == "fail"
-    assert [k["id"] for k in again[0]["known"]] == ["fake-1"]
-    assert load_cell_result(cell_paths(opts.out, "bad")["json"])["status"] == status
+    assert again[0].status == status
+    assert again[0].raw.status == "fail"
+    assert [k.id for k in again[0].known] == ["fake-1"]
+    assert load_cell_result(cell_paths(opts.out, "bad")["json"]).status == status
 
 
 def test_a_known_issue_that_does_not_reproduce_is_xpass(fake_repo):
@@ -249,5 +249,5 @@ def test_a_known_issue_that_does_not_reproduce_is_xpass(fake_repo):
     declared = MATRIX + '[[known]]\nid = "fixed-upstream"\npeft = "==0.14.0"\nreason = "r"\ntests = ["*"]\n'
     changed = load_matrix_text(declared, "f")
     result = run_cells(changed, [c for c in changed.cells if c.name == "good"], opts)[0]
-    assert result["status"] == "xpass" and "fixed-upstream" in result["message"]
-    assert result["known"][0]["failures"] == 0
+    assert result.status == "xpass" and "fixed-upstream" in result.message
+    assert result.known[0].failures == 0

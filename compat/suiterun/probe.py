@@ -1,10 +1,10 @@
-"""Import probe run inside a matrix cell's pytest process (``-p compat.matrix.probe``).
+"""Import probe run inside the suites' pytest process (``-p compat.suiterun.probe``).
 
 Before any conftest is imported it imports torch, transformers, peft and the
 ``compat`` shim (:data:`DEFAULT_IMPORTS`), and writes what it found as JSON to ``$PCC_PROBE_OUT``. If an
-import fails the process exits with :data:`~compat.matrix.results.PROBE_EXIT`
+import fails the process exits with :data:`~compat.suiterun.outcomes.PROBE_EXIT`
 so the runner reports ``error:import`` (not a test failure) without paying for
-a second interpreter start-up. ``python -m compat.matrix.probe`` runs it
+a second interpreter start-up. ``python -m compat.suiterun.probe`` runs it
 standalone and prints the JSON.
 """
 
@@ -15,12 +15,15 @@ import json
 import os
 import sys
 import traceback
+import types
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 __all__ = ["DEFAULT_IMPORTS", "probe", "pytest_load_initial_conftests"]
 
-_PROBE_EXIT = 13  # == compat.matrix.results.PROBE_EXIT (kept literal: this runs in the cell)
+_PROBE_EXIT = 13  # == compat.suiterun.outcomes.PROBE_EXIT (kept literal: this runs in the suite's process)
 
 
 #: What the probe imports, in order; ``$PCC_PROBE_IMPORTS`` (comma-separated) overrides it
@@ -28,7 +31,7 @@ _PROBE_EXIT = 13  # == compat.matrix.results.PROBE_EXIT (kept literal: this runs
 DEFAULT_IMPORTS = ("torch", "transformers", "peft", "compat")
 
 
-def _resolve_without_trace(package) -> None:
+def _resolve_without_trace(package: types.ModuleType) -> None:
     """Resolve every public name of a lazy package, then restore its namespace.
 
     Resolving imports submodules, and importing a submodule binds it as an attribute of the
@@ -46,7 +49,7 @@ def _resolve_without_trace(package) -> None:
         namespace.update(before)
 
 
-def probe(modules=None) -> dict:
+def probe(modules: Sequence[str] | None = None) -> dict[str, Any]:
     """Import ``modules``; return their versions, ``torch.version.cuda`` and the first failure, if any.
 
     ``compat`` is checked by resolving every public shim name (its API is lazy).
@@ -54,7 +57,7 @@ def probe(modules=None) -> dict:
     if modules is None:
         env = os.environ.get("PCC_PROBE_IMPORTS", "")
         modules = [m.strip() for m in env.split(",") if m.strip()] or DEFAULT_IMPORTS
-    found: dict = {"ok": False, "python": sys.version.split()[0], "versions": {}, "error": None,
+    found: dict[str, Any] = {"ok": False, "python": sys.version.split()[0], "versions": {}, "error": None,
                    "imports": list(modules)}
     stage = ""
     try:
@@ -77,17 +80,16 @@ def probe(modules=None) -> dict:
     return found
 
 
-def _write(found: dict) -> None:
+def _write(found: dict[str, Any]) -> None:
     out = os.environ.get("PCC_PROBE_OUT")
     if out:
-        tmp = f"{out}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(found, fh)
-        os.replace(tmp, out)
+        from compat.tools.outputs import atomic_write_text  # after the probe: it imports compat
+
+        atomic_write_text(out, json.dumps(found))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config, parser, args):
+@pytest.hookimpl(tryfirst=True)  # type: ignore[untyped-decorator, misc, unused-ignore]
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     """Probe before the suites' conftests import anything."""
     if os.environ.get("PCC_PARENT_PID"):  # no PR_SET_PDEATHSIG here: end with the runner by ourselves
         from compat.tools.children import watch_parent
@@ -96,7 +98,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     found = probe()
     _write(found)
     if not found["ok"]:
-        sys.stderr.write(f"compat.matrix.probe: import of {found['error']['stage']} failed:\n")
+        sys.stderr.write(f"compat.suiterun.probe: import of {found['error']['stage']} failed:\n")
         sys.stderr.write(found["error"]["traceback"])
         sys.stderr.flush()
         os._exit(_PROBE_EXIT)
