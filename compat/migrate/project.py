@@ -25,7 +25,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 
-__all__ = ["ClassInfo", "ProjectIndex", "module_name"]
+__all__ = ["ClassInfo", "ModuleFacts", "ProjectIndex", "collect", "module_name"]
 
 _MAX_CHAIN = 16
 
@@ -78,10 +78,32 @@ def _absolute(module: str, level: int, target: str | None, is_package: bool) -> 
     return ".".join([*base, *([target] if target else [])])
 
 
+@dataclasses.dataclass(frozen=True)
+class ModuleFacts:
+    """What one module contributes to the index (picklable: worker processes collect it)."""
+
+    module: str
+    info: _Module
+    classes: tuple[tuple[str, tuple[str, ...], frozenset[str], frozenset[str]], ...]
+    patches: tuple[tuple[str, str], ...]
+
+
+def collect(module: str, tree: ast.Module, is_package: bool = False, deep: bool = True) -> ModuleFacts:
+    """The index's facts of one parsed module. ``deep=False``: skip the ``self.x = ...``
+    assignments inside methods (only needed where some rule's word occurs)."""
+    collector = _Collector(module, is_package, deep)
+    for node in tree.body:  # top level only: nested classes are not resolved
+        collector.visit(node)
+    return ModuleFacts(module, collector.info,
+                       tuple((n, tuple(b), frozenset(d), frozenset(a)) for n, b, d, a in collector.classes),
+                       tuple(collector.patches))
+
+
 class _Collector(ast.NodeVisitor):
-    def __init__(self, module: str, is_package: bool) -> None:
+    def __init__(self, module: str, is_package: bool, deep: bool = True) -> None:
         self.module = module
         self.is_package = is_package
+        self.deep = deep
         self.info = _Module({}, [], set())
         self.classes: list[tuple[str, list[str], set[str], set[str]]] = []
         self.patches: list[tuple[str, str]] = []  # (target class expr, function expr)
@@ -108,7 +130,7 @@ class _Collector(ast.NodeVisitor):
         for item in node.body:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 defines.add(item.name)
-                for sub in ast.walk(item):
+                for sub in ast.walk(item) if self.deep else ():
                     targets = sub.targets if isinstance(sub, ast.Assign) else (
                         [sub.target] if isinstance(sub, (ast.AnnAssign, ast.AugAssign)) else [])
                     for target in targets:
@@ -159,26 +181,35 @@ class ProjectIndex:
         self.patched: dict[str, str] = {}  # function qualname -> transformers cache class name
         self._bases: dict[str, str | None] = {}
         self._own: dict[str, set[str]] = {}  # attribute -> classes defining it (not transformers caches)
+        self._cache_names: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, sources: Mapping[str, str], packages: Iterable[str] = ()) -> ProjectIndex:
+    def build(cls, sources: Mapping[str, str], packages: Iterable[str] = (),
+              trees: Mapping[str, ast.Module] | None = None) -> ProjectIndex:
         """Index ``{module name: source}``; unparsable sources are skipped (the engine reports them)."""
-        index = cls()
         packages = set(packages)
-        patches: list[tuple[str, str, str]] = []
+        facts = []
         for module, source in sources.items():
-            try:
-                tree = ast.parse(source)
-            except (SyntaxError, ValueError, RecursionError):
-                continue
-            collector = _Collector(module, module in packages)
-            for node in tree.body:  # top level only: nested classes are not resolved
-                collector.visit(node)
-            index.modules[module] = collector.info
-            for name, bases, defines, assigns in collector.classes:
-                index.classes[f"{module}.{name}"] = ClassInfo(
-                    f"{module}.{name}", tuple(bases), frozenset(defines), frozenset(assigns))
-            patches.extend((module, owner, func) for owner, func in collector.patches)
+            tree = (trees or {}).get(module)
+            if tree is None:
+                try:
+                    tree = ast.parse(source)
+                except (SyntaxError, ValueError, RecursionError):
+                    continue
+            facts.append(collect(module, tree, module in packages))
+        return cls.from_facts(facts)
+
+    @classmethod
+    def from_facts(cls, facts: Iterable[ModuleFacts]) -> ProjectIndex:
+        """The index of the modules whose facts :func:`collect` gathered."""
+        index = cls()
+        patches: list[tuple[str, str, str]] = []
+        for fact in facts:
+            module = fact.module
+            index.modules[module] = fact.info
+            for name, bases, defines, assigns in fact.classes:
+                index.classes[f"{module}.{name}"] = ClassInfo(f"{module}.{name}", bases, defines, assigns)
+            patches.extend((module, owner, func) for owner, func in fact.patches)
         for qualname, info in list(index.classes.items()):  # bases resolved once every module is known
             module = qualname.rpartition(".")[0]
             resolved = tuple(index.resolve(module, base) for base in info.bases)
@@ -191,7 +222,12 @@ class ProjectIndex:
             own = info.defines if index.cache_base(info.qualname) else info.defines | info.assigns
             for attr in own:
                 index._own.setdefault(attr, set()).add(info.qualname)
+        index._cache_names = tuple(sorted({q.rpartition(".")[2] for q in index.classes if index.cache_base(q)}))
         return index
+
+    def cache_class_names(self) -> tuple[str, ...]:
+        """Names of the tree's own classes deriving from a transformers cache (prefilter words)."""
+        return self._cache_names
 
     @staticmethod
     def _qualify(info: _Module, module: str, dotted: str) -> str:
