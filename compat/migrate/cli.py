@@ -14,6 +14,7 @@ PCC001  from-legacy-cache  [*]  DynamicCache.from_legacy_cache(x) ...
 from __future__ import annotations
 
 import argparse
+import ast
 import concurrent.futures
 import dataclasses
 import os
@@ -112,26 +113,29 @@ class _Scan:
     facts: ModuleFacts | None
     candidate: bool
     error: str | None = None
+    tree: ast.Module | None = None  # kept for step 2 when both run in this process
 
 
 def _init_worker(index: ProjectIndex) -> None:
     _WORKER.index = index
 
 
-def _scan(source: SourceFile) -> _Scan:
+def _scan(source: SourceFile, keep_tree: bool = False) -> _Scan:
     try:
         tree = parse(source.text)
     except ParseFailure as exc:
         return _Scan(None, False, str(exc))
     candidate = may_match(source.text)
-    return _Scan(collect(source.module, tree, source.is_package, deep=candidate), candidate)
+    facts = collect(source.module, tree, source.is_package, deep=candidate)
+    return _Scan(facts, candidate, tree=tree if keep_tree and candidate else None)
 
 
-def _check(job: _Job, index: ProjectIndex | None = None) -> Result | str:
+def _check(job: _Job, index: ProjectIndex | None = None, tree: ast.Module | None = None) -> Result | str:
     """One file's result, or the one-line reason it could not be checked."""
     try:
         return check_source(job.source.text, job.source.path, rules=job.rules, fix=job.fix,
-                            index=index if index is not None else _WORKER.index, module=job.source.module)
+                            index=index if index is not None else _WORKER.index, module=job.source.module,
+                            tree=tree)
     except ParseFailure as exc:
         return str(exc)
     except RecursionError:
@@ -168,7 +172,7 @@ def _run(files: list[SourceFile], rules: tuple[str, ...], fix: bool, workers: in
         with _pool(workers) as pool:
             scans = list(pool.map(_scan, files, chunksize=_chunks(len(files), workers)))
     else:
-        scans = [_scan(f) for f in files]
+        scans = [_scan(f, keep_tree=True) for f in files]
     index = ProjectIndex.from_facts(s.facts for s in scans if s.facts is not None)
     words = index.cache_class_names()
     todo = [i for i, (f, s) in enumerate(zip(files, scans))
@@ -178,7 +182,7 @@ def _run(files: list[SourceFile], rules: tuple[str, ...], fix: bool, workers: in
         with _pool(workers, index) as pool:
             checked = list(pool.map(_check, jobs, chunksize=_chunks(len(jobs), workers)))
     else:
-        checked = [_check(job, index) for job in jobs]
+        checked = [_check(job, index, scans[i].tree) for i, job in zip(todo, jobs)]
     results: list[Result | str] = [
         s.error if s.error is not None else Result(f.path, [], f.text, f.text) for f, s in zip(files, scans)]
     for i, result in zip(todo, checked):

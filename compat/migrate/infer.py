@@ -25,7 +25,8 @@ import enum
 import re
 from collections.abc import Iterator
 
-from compat.migrate.project import ProjectIndex
+from compat.migrate.prefilter import may_match
+from compat.migrate.project import ProjectIndex, dotted
 
 __all__ = ["CACHE_ISH", "MODEL_ISH", "Inference", "NameSource", "terminal_name"]
 
@@ -102,16 +103,6 @@ def terminal_name(node: ast.AST) -> str | None:
     return None
 
 
-def dotted(node: ast.AST) -> str | None:
-    """``a.b.C`` as text for a Name/Attribute chain, else None."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        head = dotted(node.value)
-        return None if head is None else f"{head}.{node.attr}"
-    return None
-
-
 def _children(node: ast.AST) -> list[ast.AST]:
     """Children in source order (libcst's visiting order, which the TODO order follows)."""
     if isinstance(node, ast.Call):
@@ -151,7 +142,25 @@ class Inference:
 
     # -- building ------------------------------------------------------------
     def _walk_module(self) -> None:
-        stack: list[tuple[ast.AST, _Scope, bool]] = [(self.tree, self._module_scope, False)]
+        stack: list[tuple[ast.AST, _Scope, bool]] = []
+        for statement in reversed(self.tree.body):
+            self.parents[statement] = self.tree
+            if self._inert(statement):  # bound, never walked: no rule can fire inside
+                self._bind(self._module_scope, statement.name, _Binding(_Kind.DEFINITION, statement))
+                continue
+            stack.append((statement, self._module_scope, False))
+        self._walk(stack)
+        self.order.append(self.tree)
+
+    def _inert(self, statement: ast.stmt) -> bool:
+        """A top-level def/class with no word any rule needs (the prefilter's test, per definition)."""
+        if not isinstance(statement, (*_FUNCTIONS, ast.ClassDef)) or statement.end_lineno is None:
+            return False
+        first = min([statement.lineno, *(d.lineno for d in statement.decorator_list)])
+        end = self._line_starts[statement.end_lineno] if statement.end_lineno < len(self._line_starts) else None
+        return not may_match(self.source[self._line_starts[first - 1]:end], self.index.cache_class_names())
+
+    def _walk(self, stack: list[tuple[ast.AST, _Scope, bool]]) -> None:
         # iterative post-order walk: (node, scope, children done)
         while stack:
             node, scope, done = stack.pop()

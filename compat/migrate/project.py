@@ -25,7 +25,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 
-__all__ = ["ClassInfo", "ModuleFacts", "ProjectIndex", "collect", "module_name"]
+__all__ = ["ClassInfo", "ModuleFacts", "ProjectIndex", "collect", "dotted", "module_name"]
 
 _MAX_CHAIN = 16
 
@@ -58,14 +58,16 @@ def module_name(path: str, root: str | None = None) -> str:
     return ".".join(p for p in parts if p != "..") or "__main__"
 
 
-def _dotted(node: ast.expr) -> str | None:
+def dotted(node: ast.AST, *, generic: bool = False) -> str | None:
+    """``a.b.C`` as text for a Name/Attribute chain (``generic``: also ``a.B[...]``, as in
+    ``Generic[T]`` bases), else None."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        head = _dotted(node.value)
+        head = dotted(node.value, generic=generic)
         return None if head is None else f"{head}.{node.attr}"
-    if isinstance(node, ast.Subscript):  # Generic[...] bases
-        return _dotted(node.value)
+    if generic and isinstance(node, ast.Subscript):
+        return dotted(node.value, generic=generic)
     return None
 
 
@@ -141,7 +143,7 @@ class _Collector(ast.NodeVisitor):
                 defines.update(t.id for t in item.targets if isinstance(t, ast.Name))
             elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                 defines.add(item.target.id)
-        bases = [b for b in (_dotted(base) for base in node.bases) if b]
+        bases = [b for b in (dotted(base, generic=True) for base in node.bases) if b]
         self.classes.append((node.name, bases, defines, assigns))
         self.info.defined.add(node.name)
 
@@ -157,7 +159,7 @@ class _Collector(ast.NodeVisitor):
                 if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
                         and value.func.id in ("property", "staticmethod", "classmethod") and value.args):
                     value = value.args[0]  # DynamicCache.x = property(f)
-                owner, func = _dotted(target.value), _dotted(value)
+                owner, func = dotted(target.value, generic=True), dotted(value, generic=True)
                 if owner and func:
                     self.patches.append((owner, func))
             elif isinstance(target, ast.Name):
@@ -167,7 +169,7 @@ class _Collector(ast.NodeVisitor):
         call = node.value
         if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "setattr"
                 and len(call.args) == 3):
-            owner, func = _dotted(call.args[0]), _dotted(call.args[2])
+            owner, func = dotted(call.args[0], generic=True), dotted(call.args[2], generic=True)
             if owner and func:
                 self.patches.append((owner, func))
 

@@ -282,6 +282,39 @@ def limits(past_key_values):
     ),
     pytest.param(
         '''\
+from transformers import Cache
+
+
+class PairedCache(Cache):
+    def __init__(self, base):
+        self.base = base
+
+    def get_max_cache_shape(self, layer_idx=0):
+        return self.base.get_max_cache_shape(layer_idx)
+
+    def limit(self):
+        return self.get_max_cache_shape()
+''',
+        '''\
+from transformers import Cache
+
+
+class PairedCache(Cache):
+    def __init__(self, base):
+        self.base = base
+
+    def get_max_cache_shape(self, layer_idx=0):
+        # TODO(compat): PCC007 no portable call: read the limit from the model config
+        return self.base.get_max_cache_shape(layer_idx)
+
+    def limit(self):
+        return self.get_max_cache_shape()
+''',
+        ['PCC007'],
+        id='PCC007-todo-wrapper-forwards-to-its-cache',
+    ),
+    pytest.param(
+        '''\
 if cache.seen_tokens > 0:
     pass
 ''',
