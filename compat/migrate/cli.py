@@ -17,11 +17,13 @@ import argparse
 import ast
 import concurrent.futures
 import dataclasses
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from compat.migrate import INSTALL_HINT
 from compat.migrate.engine import Finding, ParseFailure, Result, check_source, parse
 from compat.migrate.prefilter import may_match
 from compat.migrate.project import ModuleFacts, ProjectIndex, collect
@@ -199,6 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         enabled = select_rules(_split(args.select) or None, _split(args.ignore))
     except UnknownRuleError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if (args.fix or args.diff) and importlib.util.find_spec("libcst") is None:
+        # --fix re-renders an import line that loses some of its names with libcst
+        print(f"error: --fix and --diff need libcst, which is not installed; install the migrate extra: "
+              f"{INSTALL_HINT}", file=sys.stderr)
         return 2
     if args.jobs < 0:
         print(f"error: --jobs must be 0 (the CPU count) or more, got {args.jobs}", file=sys.stderr)

@@ -468,14 +468,14 @@ class Inference:
             return (patched, None) if patched else None
         return None
 
-    def enclosing_cache_class(self, node: ast.AST) -> tuple[ast.AST, str] | None:
-        """``(function, its name)`` when ``node`` is inside a method of a top-level class that
-        derives from a transformers cache (a wrapper forwarding the cache API)."""
+    def enclosing_cache_method(self, node: ast.AST) -> tuple[str, str] | None:
+        """``(method name, class qualname)`` when ``node`` is inside a method of a top-level class
+        that derives from a transformers cache."""
         for child, parent in self.ancestors(node):
             if isinstance(child, _FUNCTIONS) and isinstance(parent, ast.ClassDef):
-                if isinstance(self.parents.get(parent), ast.Module) and self.index.cache_base(
-                        f"{self.module}.{parent.name}"):
-                    return child, child.name
+                qualname = f"{self.module}.{parent.name}"
+                if isinstance(self.parents.get(parent), ast.Module) and self.index.cache_base(qualname):
+                    return child.name, qualname
                 return None
         return None
 

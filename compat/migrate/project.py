@@ -306,10 +306,10 @@ class ProjectIndex:
         """Some class of the tree defines ``attr`` itself."""
         return attr in self._own
 
-    def owned_in_reach(self, module: str, attr: str) -> bool:
-        """A class of the tree that defines ``attr`` itself is defined in or imported into ``module``
-        (so an unknown receiver there may be one of its instances)."""
-        owners = self._own.get(attr, ())
+    def owned_in_reach(self, module: str, attr: str, exclude: str | None = None) -> bool:
+        """A class of the tree that defines ``attr`` itself (other than ``exclude``) is defined in or
+        imported into ``module`` (so an unknown receiver there may be one of its instances)."""
+        owners = self._own.get(attr, set()) - {exclude}
         info = self.modules.get(module)
         if not owners or info is None:
             return False

@@ -70,20 +70,23 @@ def receiver(inf: Inference, node: ast.AST, attr: str, *, name_hint: bool = Fals
         return kind
     if _is_self(node):
         return None  # self of a class that is not a transformers cache
-    if _forwards_to_wrapped(inf, node, attr):
-        return ""  # a cache subclass's own ``attr`` passing the call on to the cache it wraps
-    if inf.index.owned_in_reach(inf.module, attr):
+    wrapper = _forwarding_wrapper(inf, node, attr)
+    if inf.index.owned_in_reach(inf.module, attr, exclude=wrapper):
         return None  # a class defining it is in reach of this module: may be one of those
+    if wrapper is not None:
+        return ""  # a cache subclass's own ``attr`` passing the call on to the cache it wraps
     if name_hint and not CACHE_ISH.search(terminal_name(node) or ""):
         return None
     return ""
 
 
-def _forwards_to_wrapped(inf: Inference, node: ast.AST, attr: str) -> bool:
-    """``self.base.attr`` inside the method ``attr`` of a cache subclass: a wrapper defining
-    the API itself and forwarding it to the transformers cache it holds (peft's ShadowCache)."""
-    enclosing = inf.enclosing_cache_class(node)
-    return enclosing is not None and enclosing[1] == attr
+def _forwarding_wrapper(inf: Inference, node: ast.AST, attr: str) -> str | None:
+    """The cache subclass whose method ``attr`` holds ``node.attr`` (``self.base.attr`` inside
+    its own ``attr``: a wrapper forwarding the API to the transformers cache it holds, like
+    peft's ShadowCache), or None. Its own definition of ``attr`` is then no reason for silence;
+    another class in reach defining ``attr`` still is."""
+    enclosing = inf.enclosing_cache_method(node)
+    return enclosing[1] if enclosing is not None and enclosing[0] == attr else None
 
 
 def own_assigned(inf: Inference, node: ast.AST, attr: str) -> bool:
