@@ -16,6 +16,7 @@ cache = compat.to_cache(tuple(pkv))
 from __future__ import annotations
 
 import ast
+import bisect
 import dataclasses
 import re
 from collections.abc import Iterable
@@ -125,6 +126,8 @@ class _Checker:
         self.notes: dict[tuple[str, int], object] = {}
         self._edits: dict[ast.AST, list[Edit]] = {}
         self._todos: dict[int, list[str]] = {}  # first line of a statement -> its TODO lines
+        self._spans: list[tuple[int, int, ast.AST]] | None = None
+        self._starts: list[int] = []
 
     # -- the Context protocol ---------------------------------------------------
     def report(self, node: ast.AST, code: str, fixable: bool, *, via_compat: bool = True,
@@ -177,11 +180,16 @@ class _Checker:
 
     # -- rendering -------------------------------------------------------------
     def _outermost(self, start: int, end: int, exclude: ast.AST | None) -> list[tuple[int, int, ast.AST]]:
-        spans = sorted(((*self.inf.span(n), n) for n, edits in self._edits.items() if edits and n is not exclude),
-                       key=lambda s: (s[0], -s[1]))
+        """The edited nodes inside ``[start, end)`` not inside another one (``exclude`` left out)."""
+        if self._spans is None:  # fixed once rendering starts (edits are registered before)
+            self._spans = sorted(((*self.inf.span(n), n) for n, edits in self._edits.items() if edits),
+                                 key=lambda s: (s[0], -s[1]))
+            self._starts = [s[0] for s in self._spans]
         found, last = [], start
-        for s, e, node in spans:
-            if s >= last and e <= end and s >= start:
+        for s, e, node in self._spans[bisect.bisect_left(self._starts, start):]:
+            if s >= end:
+                break
+            if s >= last and e <= end and node is not exclude:
                 found.append((s, e, node))
                 last = e
         return found

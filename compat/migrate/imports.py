@@ -27,22 +27,32 @@ __all__ = ["fix_imports"]
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
-def _uses(tree: ast.Module) -> tuple[set[str], list[str]]:
-    """Every identifier used outside import statements, and every string constant."""
+def _uses(tree: ast.Module, text: str, words: set[str]) -> tuple[set[str], list[str]]:
+    """The identifiers among ``words`` used outside import statements, and the string constants,
+    in the top-level statements whose text mentions one of ``words`` (the others cannot use them)."""
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(words))) + r")\b")
+    starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
     names: set[str] = set()
     strings: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            names.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            names.add(node.attr)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arg) or (isinstance(node, ast.keyword) and node.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            strings.append(node.value)
-    return names, strings
+    for statement in tree.body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            continue
+        end = statement.end_lineno or statement.lineno
+        segment = text[starts[statement.lineno - 1]:starts[end] if end < len(starts) else len(text)]
+        if not pattern.search(segment):
+            continue
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                names.add(node.attr)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.arg) or (isinstance(node, ast.keyword) and node.arg):
+                names.add(node.arg)  # type: ignore[arg-type]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                strings.append(node.value)
+    return names & words, strings
 
 
 def _names_in_string(name: str, text: str) -> bool:
@@ -109,9 +119,7 @@ def _unused_cache_imports(before: Inference, layout: _Lines, path: str) -> dict[
     """
     if os.path.basename(path) == "__init__.py":
         return {}
-    before_names, _ = _uses(before.tree)
-    after_names, after_strings = _uses(layout.tree)
-    out: dict[int, set[str] | None] = {}
+    candidates: dict[int, list[str]] = {}  # statement -> local names of its *Cache aliases
     for i, stmt in enumerate(layout.tree.body):
         if not isinstance(stmt, ast.ImportFrom) or stmt.level or any(a.name == "*" for a in stmt.names):
             continue
@@ -119,14 +127,21 @@ def _unused_cache_imports(before: Inference, layout: _Lines, path: str) -> dict[
             continue
         if any(line.lstrip().startswith("#") for line in layout.gap(i)):
             continue
-        unused = {
-            local for alias in stmt.names
-            if alias.name.endswith("Cache") and (local := alias.asname or alias.name) in before_names
-            and local not in after_names and not any(_names_in_string(local, s) for s in after_strings)
-        }
+        local = [alias.asname or alias.name for alias in stmt.names if alias.name.endswith("Cache")]
+        if local:
+            candidates[i] = local
+    if not candidates:
+        return {}
+    words = {name for names in candidates.values() for name in names}
+    before_names, _ = _uses(before.tree, before.source, words)
+    after_names, after_strings = _uses(layout.tree, layout.text, words)
+    out: dict[int, set[str] | None] = {}
+    for i, local in candidates.items():
+        unused = {name for name in local if name in before_names and name not in after_names
+                  and not any(_names_in_string(name, s) for s in after_strings)}
         if not unused:
             continue
-        if len(unused) < len(stmt.names):
+        if len(unused) < len(layout.tree.body[i].names):  # type: ignore[attr-defined]
             out[i] = unused
         elif not layout.trailing_comment(i):  # else its comment would go with it
             out[i] = None
