@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 from compat.migrate.imports import fix_imports
 from compat.migrate.infer import Inference
+from compat.migrate.parsing import ParseFailure, gc_paused, parse
 from compat.migrate.prefilter import may_match
 from compat.migrate.project import ProjectIndex
 from compat.migrate.receivers import version_guarded
@@ -35,10 +36,6 @@ _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:[,\s]+[A-Za-z]+[
 _TODO_PREFIX = "# TODO(compat): "
 _MAX_TODO = 100
 _NEWLINE = re.compile(r"\r\n|\r|\n")
-
-
-class ParseFailure(Exception):
-    """The file is not Python that libcst can parse; ``str()`` is the one-line reason."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,16 +236,6 @@ class _Checker:
         return self._render(0, len(source), inserts=inserts)
 
 
-def parse(source: str) -> ast.Module:
-    """Parse or raise :class:`ParseFailure` with a one-line reason."""
-    try:
-        return ast.parse(source)
-    except SyntaxError as syntax:
-        raise ParseFailure(f"cannot parse: {syntax.msg} (line {syntax.lineno}, column {syntax.offset})") from None
-    except (RecursionError, ValueError, MemoryError) as exc:
-        raise ParseFailure(f"cannot parse: {type(exc).__name__}: {exc}") from None
-
-
 def check_source(
     source: str,
     path: str = "<string>",
@@ -274,7 +261,8 @@ def check_source(
     if not may_match(source, index.cache_class_names()):
         return Result(path, [], source, source)  # no rule can fire: no word any rule needs
     try:
-        inference = Inference(tree, source, index, module)
+        with gc_paused():
+            inference = Inference(tree, source, index, module)
         checker = _Checker(inference, path, set(rules if rules is not None else RULES), fix)
         checker.run()
     except RecursionError:

@@ -21,6 +21,7 @@ import os
 import re
 
 from compat.migrate.infer import Inference
+from compat.migrate.parsing import gc_paused
 
 __all__ = ["fix_imports"]
 
@@ -66,7 +67,8 @@ class _Lines:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.tree = ast.parse(text)
+        with gc_paused():
+            self.tree = ast.parse(text)
         self.lines = [m.group() for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)]
         body = self.tree.body
         self.ranges = [(min([s.lineno, *(d.lineno for d in getattr(s, "decorator_list", ()))]),
