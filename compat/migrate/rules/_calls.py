@@ -45,14 +45,14 @@ def keywords_of(call: ast.Call) -> dict[str, ast.keyword]:
 
 def argument_text(ctx: Context, call: ast.Call, value: ast.expr) -> str:
     """``value`` as the only argument of a new call: its text and the space after it (the
-    argument keeps its own spacing; a trailing comma is dropped)."""
+    argument keeps its own spacing; a trailing comma is dropped with what follows it)."""
     text = ctx.text(value)
     last = max([*call.args, *call.keywords], key=lambda n: (n.end_lineno, n.end_col_offset))
     if last is not value and not (isinstance(last, ast.keyword) and last.value is value):
         return text
     inf = ctx.inf
     tail = inf.source[inf.span(value)[1]:inf.span(call)[1] - 1]
-    return text + tail.replace(",", "", 1)
+    return text + tail.partition(",")[0]  # a trailing comma goes, and the space after it
 
 
 def compat_call(name: str, *args: str) -> str:
