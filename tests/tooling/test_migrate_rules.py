@@ -36,6 +36,22 @@ def f(pkv):
     ),
     pytest.param(
         '''\
+from transformers import DynamicCache
+
+cache = DynamicCache.from_legacy_cache(
+    tuple(pkv),
+)
+''',
+        '''\
+import compat
+
+cache = compat.to_cache(tuple(pkv))
+''',
+        ['PCC001'],
+        id='PCC001-multiline-trailing-comma',
+    ),
+    pytest.param(
+        '''\
 import transformers
 
 
