@@ -165,6 +165,8 @@ class _Checker:
 
     # -- checking --------------------------------------------------------------
     def run(self) -> None:
+        """Every unit's hook on every node, children first; the first unit whose hook claims a
+        node (returns True) ends that node's dispatch (``any`` stops there)."""
         for node in self.inf.order:
             if isinstance(node, ast.Call):
                 any(unit.on_call(self, node) for unit in UNITS)
