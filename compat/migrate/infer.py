@@ -214,16 +214,15 @@ class Inference:
             self._bind(scope, node.name, _Binding(_Kind.OPAQUE))
         return None
 
-    def _child_scope(self, node: ast.AST, child: ast.AST, scope: _Scope, inner: _Scope | None) -> _Scope:
-        """The scope ``child`` of ``node`` is evaluated in (decorators, defaults, bases: outside)."""
+    @staticmethod
+    def _child_scope(node: ast.AST, child: ast.AST, scope: _Scope, inner: _Scope | None) -> _Scope:
+        """The scope ``child`` of ``node`` is evaluated in: a def's or class's decorators, bases and
+        return annotation outside it, its parameters and body inside; a lambda's or comprehension's
+        parts inside (the first iterable too: a simplification)."""
         if inner is None:
             return scope
         if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
-            return inner if child in node.body or child is getattr(node, "args", None) else scope
-        if isinstance(node, ast.Lambda):
-            return inner
-        if isinstance(node, _COMPREHENSIONS) and node.generators and child is node.generators[0]:
-            return inner  # its iter is looked up from inside too: close enough (libcst does the same)
+            return inner if child is getattr(node, "args", None) or any(c is child for c in node.body) else scope
         return inner
 
     def _store_binding(self, name: ast.Name) -> _Binding:
