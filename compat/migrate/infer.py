@@ -433,10 +433,6 @@ class Inference:
             return "past_key_values", None
         return None
 
-    def annotated_cache(self, annotation: ast.AST) -> tuple[str, str | None] | None:
-        """A transformers cache (or the tree's subclass of one) named in ``X``, ``Optional[X]``, ``X | None``."""
-        return self._annotated_cache(annotation)
-
     def _annotated_cache(self, annotation: ast.AST) -> tuple[str, str | None] | None:
         if isinstance(annotation, ast.Subscript):
             inner = annotation.slice
