@@ -5,9 +5,9 @@ Fixes go only where the rewrite works on every transformers version the shim
 supports, routed through :mod:`compat`; everything else gets a
 ``# TODO(compat):`` comment. See ``docs/migrate.md``.
 
-libcst is the ``migrate`` extra: the public names load lazily, so :func:`run` (what
-``python -m compat migrate`` and ``python -m compat.migrate`` call) can say which extra to
-install, in one line, when libcst is missing.
+The rules run on Python's own ``ast``; libcst (the ``migrate`` extra) is needed by
+``--fix``/``--diff`` only (to re-render an import line that loses some of its names), and
+the command says which extra to install, in one line, when it is missing.
 
 >>> from compat.migrate import check_source
 >>> [f.code for f in check_source("cache.crop(0)\\n").findings]

@@ -14,15 +14,19 @@ PCC001  from-legacy-cache  [*]  DynamicCache.from_legacy_cache(x) ...
 from __future__ import annotations
 
 import argparse
+import ast
 import concurrent.futures
 import dataclasses
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from compat.migrate.engine import Finding, ParseFailure, Result, check_source
-from compat.migrate.project import ProjectIndex
+from compat.migrate import INSTALL_HINT
+from compat.migrate.engine import Finding, ParseFailure, Result, check_source, parse
+from compat.migrate.prefilter import may_match
+from compat.migrate.project import ModuleFacts, ProjectIndex, collect
 from compat.migrate.reporter import FileError, render_diff, render_json, render_statistics, render_text
 from compat.migrate.rules import RULES, UnknownRuleError, select_rules
 from compat.migrate.sources import SourceFile, read_source, write_source
@@ -82,7 +86,7 @@ def _list_rules() -> int:
     return 0
 
 
-# Below this many files to analyse, worker processes cost more than they save.
+# Below this many files to scan or analyse, worker processes cost more than they save.
 _PARALLEL_MIN_FILES = 8
 
 
@@ -103,15 +107,37 @@ class _Job:
     fix: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class _Scan:
+    """Step 1 for one file: its syntax checked, its facts for the tree index, whether any rule's
+    word occurs in it (else step 2 skips it), or the one-line reason it could not be parsed."""
+
+    facts: ModuleFacts | None
+    candidate: bool
+    error: str | None = None
+    tree: ast.Module | None = None  # kept for step 2 when both run in this process
+
+
 def _init_worker(index: ProjectIndex) -> None:
     _WORKER.index = index
 
 
-def _check(job: _Job, index: ProjectIndex | None = None) -> Result | str:
+def _scan(source: SourceFile, keep_tree: bool = False) -> _Scan:
+    try:
+        tree = parse(source.text)
+    except ParseFailure as exc:
+        return _Scan(None, False, str(exc))
+    candidate = may_match(source.text)
+    facts = collect(source.module, tree, source.is_package, deep=candidate)
+    return _Scan(facts, candidate, tree=tree if keep_tree and candidate else None)
+
+
+def _check(job: _Job, index: ProjectIndex | None = None, tree: ast.Module | None = None) -> Result | str:
     """One file's result, or the one-line reason it could not be checked."""
     try:
         return check_source(job.source.text, job.source.path, rules=job.rules, fix=job.fix,
-                            index=index if index is not None else _WORKER.index, module=job.source.module)
+                            index=index if index is not None else _WORKER.index, module=job.source.module,
+                            tree=tree)
     except ParseFailure as exc:
         return str(exc)
     except RecursionError:
@@ -131,11 +157,39 @@ def _read_all(paths: Sequence[str], errors: list[FileError]) -> list[SourceFile]
     return files
 
 
-def _run(jobs: list[_Job], index: ProjectIndex, workers: int) -> list[Result | str]:
-    if workers == 1 or len(jobs) < _PARALLEL_MIN_FILES:
-        return [_check(job, index) for job in jobs]
-    with concurrent.futures.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(index,)) as pool:
-        return list(pool.map(_check, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+def _pool(workers: int, index: ProjectIndex | None = None) -> concurrent.futures.ProcessPoolExecutor:
+    if index is None:
+        return concurrent.futures.ProcessPoolExecutor(workers)
+    return concurrent.futures.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(index,))
+
+
+def _chunks(count: int, workers: int) -> int:
+    return max(1, count // (workers * 4))
+
+
+def _run(files: list[SourceFile], rules: tuple[str, ...], fix: bool, workers: int) -> list[Result | str]:
+    """Step 1 (every file: parse, index facts, prefilter), then step 2 (the files some rule's
+    word occurs in: the rules), each in ``workers`` processes when there are enough files."""
+    if workers > 1 and len(files) >= _PARALLEL_MIN_FILES:
+        with _pool(workers) as pool:
+            scans = list(pool.map(_scan, files, chunksize=_chunks(len(files), workers)))
+    else:
+        scans = [_scan(f, keep_tree=True) for f in files]
+    index = ProjectIndex.from_facts(s.facts for s in scans if s.facts is not None)
+    words = index.cache_class_names()
+    todo = [i for i, (f, s) in enumerate(zip(files, scans))
+            if s.error is None and (s.candidate or (words and may_match(f.text, words)))]
+    jobs = [_Job(files[i], rules, fix) for i in todo]
+    if workers > 1 and len(jobs) >= _PARALLEL_MIN_FILES:
+        with _pool(workers, index) as pool:
+            checked = list(pool.map(_check, jobs, chunksize=_chunks(len(jobs), workers)))
+    else:
+        checked = [_check(job, index, scans[i].tree) for i, job in zip(todo, jobs)]
+    results: list[Result | str] = [
+        s.error if s.error is not None else Result(f.path, [], f.text, f.text) for f, s in zip(files, scans)]
+    for i, result in zip(todo, checked):
+        results[i] = result
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,6 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnknownRuleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if (args.fix or args.diff) and importlib.util.find_spec("libcst") is None:
+        # --fix re-renders an import line that loses some of its names with libcst
+        print(f"error: --fix and --diff need libcst, which is not installed; install the migrate extra: "
+              f"{INSTALL_HINT}", file=sys.stderr)
+        return 2
     if args.jobs < 0:
         print(f"error: --jobs must be 0 (the CPU count) or more, got {args.jobs}", file=sys.stderr)
         return 2
@@ -157,9 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     changed_files = 0
     diffs: dict[str, str] = {}
     files = _read_all(args.paths, errors)
-    index = ProjectIndex.build({f.module: f.text for f in files}, packages=[f.module for f in files if f.is_package])
-    jobs = [_Job(f, tuple(enabled), args.fix or args.diff) for f in files]
-    results = _run(jobs, index, args.jobs or os.cpu_count() or 1)
+    results = _run(files, tuple(enabled), args.fix or args.diff, args.jobs or os.cpu_count() or 1)
     for source, result in zip(files, results):
         if isinstance(result, str):
             errors.append(FileError(source.path, result))

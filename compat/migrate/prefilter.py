@@ -31,7 +31,8 @@ CANDIDATE_WORDS = (
 @functools.lru_cache(maxsize=64)
 def _pattern(extra: tuple[str, ...]) -> re.Pattern[str]:
     words = "|".join(re.escape(w) for w in (*CANDIDATE_WORDS, *extra))
-    return re.compile(rf"\b(?:\w*Cache|{words})\b")
+    # ``Cache\b`` finds every word ending in Cache (``\w*Cache`` would try each word's start)
+    return re.compile(rf"Cache\b|\b(?:{words})\b")
 
 
 def may_match(source: str, extra: Iterable[str] = ()) -> bool:

@@ -25,7 +25,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 
-__all__ = ["ClassInfo", "ProjectIndex", "module_name"]
+__all__ = ["ClassInfo", "ModuleFacts", "ProjectIndex", "collect", "dotted", "module_name"]
 
 _MAX_CHAIN = 16
 
@@ -58,14 +58,16 @@ def module_name(path: str, root: str | None = None) -> str:
     return ".".join(p for p in parts if p != "..") or "__main__"
 
 
-def _dotted(node: ast.expr) -> str | None:
+def dotted(node: ast.AST, *, generic: bool = False) -> str | None:
+    """``a.b.C`` as text for a Name/Attribute chain (``generic``: also ``a.B[...]``, as in
+    ``Generic[T]`` bases), else None."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        head = _dotted(node.value)
+        head = dotted(node.value, generic=generic)
         return None if head is None else f"{head}.{node.attr}"
-    if isinstance(node, ast.Subscript):  # Generic[...] bases
-        return _dotted(node.value)
+    if generic and isinstance(node, ast.Subscript):
+        return dotted(node.value, generic=generic)
     return None
 
 
@@ -78,10 +80,32 @@ def _absolute(module: str, level: int, target: str | None, is_package: bool) -> 
     return ".".join([*base, *([target] if target else [])])
 
 
+@dataclasses.dataclass(frozen=True)
+class ModuleFacts:
+    """What one module contributes to the index (picklable: worker processes collect it)."""
+
+    module: str
+    info: _Module
+    classes: tuple[tuple[str, tuple[str, ...], frozenset[str], frozenset[str]], ...]
+    patches: tuple[tuple[str, str], ...]
+
+
+def collect(module: str, tree: ast.Module, is_package: bool = False, deep: bool = True) -> ModuleFacts:
+    """The index's facts of one parsed module. ``deep=False``: skip the ``self.x = ...``
+    assignments inside methods (only needed where some rule's word occurs)."""
+    collector = _Collector(module, is_package, deep)
+    for node in tree.body:  # top level only: nested classes are not resolved
+        collector.visit(node)
+    return ModuleFacts(module, collector.info,
+                       tuple((n, tuple(b), frozenset(d), frozenset(a)) for n, b, d, a in collector.classes),
+                       tuple(collector.patches))
+
+
 class _Collector(ast.NodeVisitor):
-    def __init__(self, module: str, is_package: bool) -> None:
+    def __init__(self, module: str, is_package: bool, deep: bool = True) -> None:
         self.module = module
         self.is_package = is_package
+        self.deep = deep
         self.info = _Module({}, [], set())
         self.classes: list[tuple[str, list[str], set[str], set[str]]] = []
         self.patches: list[tuple[str, str]] = []  # (target class expr, function expr)
@@ -108,7 +132,7 @@ class _Collector(ast.NodeVisitor):
         for item in node.body:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 defines.add(item.name)
-                for sub in ast.walk(item):
+                for sub in ast.walk(item) if self.deep else ():
                     targets = sub.targets if isinstance(sub, ast.Assign) else (
                         [sub.target] if isinstance(sub, (ast.AnnAssign, ast.AugAssign)) else [])
                     for target in targets:
@@ -119,7 +143,7 @@ class _Collector(ast.NodeVisitor):
                 defines.update(t.id for t in item.targets if isinstance(t, ast.Name))
             elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                 defines.add(item.target.id)
-        bases = [b for b in (_dotted(base) for base in node.bases) if b]
+        bases = [b for b in (dotted(base, generic=True) for base in node.bases) if b]
         self.classes.append((node.name, bases, defines, assigns))
         self.info.defined.add(node.name)
 
@@ -135,7 +159,7 @@ class _Collector(ast.NodeVisitor):
                 if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
                         and value.func.id in ("property", "staticmethod", "classmethod") and value.args):
                     value = value.args[0]  # DynamicCache.x = property(f)
-                owner, func = _dotted(target.value), _dotted(value)
+                owner, func = dotted(target.value, generic=True), dotted(value, generic=True)
                 if owner and func:
                     self.patches.append((owner, func))
             elif isinstance(target, ast.Name):
@@ -145,7 +169,7 @@ class _Collector(ast.NodeVisitor):
         call = node.value
         if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "setattr"
                 and len(call.args) == 3):
-            owner, func = _dotted(call.args[0]), _dotted(call.args[2])
+            owner, func = dotted(call.args[0], generic=True), dotted(call.args[2], generic=True)
             if owner and func:
                 self.patches.append((owner, func))
 
@@ -159,26 +183,35 @@ class ProjectIndex:
         self.patched: dict[str, str] = {}  # function qualname -> transformers cache class name
         self._bases: dict[str, str | None] = {}
         self._own: dict[str, set[str]] = {}  # attribute -> classes defining it (not transformers caches)
+        self._cache_names: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, sources: Mapping[str, str], packages: Iterable[str] = ()) -> ProjectIndex:
+    def build(cls, sources: Mapping[str, str], packages: Iterable[str] = (),
+              trees: Mapping[str, ast.Module] | None = None) -> ProjectIndex:
         """Index ``{module name: source}``; unparsable sources are skipped (the engine reports them)."""
-        index = cls()
         packages = set(packages)
-        patches: list[tuple[str, str, str]] = []
+        facts = []
         for module, source in sources.items():
-            try:
-                tree = ast.parse(source)
-            except (SyntaxError, ValueError, RecursionError):
-                continue
-            collector = _Collector(module, module in packages)
-            for node in tree.body:  # top level only: nested classes are not resolved
-                collector.visit(node)
-            index.modules[module] = collector.info
-            for name, bases, defines, assigns in collector.classes:
-                index.classes[f"{module}.{name}"] = ClassInfo(
-                    f"{module}.{name}", tuple(bases), frozenset(defines), frozenset(assigns))
-            patches.extend((module, owner, func) for owner, func in collector.patches)
+            tree = (trees or {}).get(module)
+            if tree is None:
+                try:
+                    tree = ast.parse(source)
+                except (SyntaxError, ValueError, RecursionError):
+                    continue
+            facts.append(collect(module, tree, module in packages))
+        return cls.from_facts(facts)
+
+    @classmethod
+    def from_facts(cls, facts: Iterable[ModuleFacts]) -> ProjectIndex:
+        """The index of the modules whose facts :func:`collect` gathered."""
+        index = cls()
+        patches: list[tuple[str, str, str]] = []
+        for fact in facts:
+            module = fact.module
+            index.modules[module] = fact.info
+            for name, bases, defines, assigns in fact.classes:
+                index.classes[f"{module}.{name}"] = ClassInfo(f"{module}.{name}", bases, defines, assigns)
+            patches.extend((module, owner, func) for owner, func in fact.patches)
         for qualname, info in list(index.classes.items()):  # bases resolved once every module is known
             module = qualname.rpartition(".")[0]
             resolved = tuple(index.resolve(module, base) for base in info.bases)
@@ -191,7 +224,12 @@ class ProjectIndex:
             own = info.defines if index.cache_base(info.qualname) else info.defines | info.assigns
             for attr in own:
                 index._own.setdefault(attr, set()).add(info.qualname)
+        index._cache_names = tuple(sorted({q.rpartition(".")[2] for q in index.classes if index.cache_base(q)}))
         return index
+
+    def cache_class_names(self) -> tuple[str, ...]:
+        """Names of the tree's own classes deriving from a transformers cache (prefilter words)."""
+        return self._cache_names
 
     @staticmethod
     def _qualify(info: _Module, module: str, dotted: str) -> str:
@@ -268,10 +306,10 @@ class ProjectIndex:
         """Some class of the tree defines ``attr`` itself."""
         return attr in self._own
 
-    def owned_in_reach(self, module: str, attr: str) -> bool:
-        """A class of the tree that defines ``attr`` itself is defined in or imported into ``module``
-        (so an unknown receiver there may be one of its instances)."""
-        owners = self._own.get(attr, ())
+    def owned_in_reach(self, module: str, attr: str, exclude: str | None = None) -> bool:
+        """A class of the tree that defines ``attr`` itself (other than ``exclude``) is defined in or
+        imported into ``module`` (so an unknown receiver there may be one of its instances)."""
+        owners = self._own.get(attr, set()) - {exclude}
         info = self.modules.get(module)
         if not owners or info is None:
             return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -306,3 +307,31 @@ def test_public_all_names_exactly_the_lazy_exports_and_run():
     import compat.migrate as migrate
 
     assert sorted(migrate.__all__) == sorted([*migrate._EXPORTS, "INSTALL_HINT", "run"])
+
+
+def test_worker_processes_give_the_same_report_and_fixes(tmp_path, capsys):
+    """Both steps in worker processes (at least 8 files each) see the same tree index: a cache
+    subclass defined in one module makes its reads in another a finding, and a plain module
+    that does not parse is still reported."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "caches.py").write_text(
+        "from transformers import DynamicCache\n\n\nclass Store(DynamicCache):\n    pass\n")
+    for i in range(10):
+        (package / f"use{i}.py").write_text(
+            "from pkg.caches import Store\n\n\ndef first(s: Store):\n    return s.key_cache[0]\n")
+        (package / f"plain{i}.py").write_text(f"def f{i}(x):\n    return x + {i}\n")
+    (package / "bad.py").write_text(UNPARSABLE)
+    copies = {}
+    for jobs in ("1", "2"):
+        copy = tmp_path / f"jobs{jobs}"
+        shutil.copytree(package, copy / "pkg")
+        code, out, _ = run([copy, "--fix", "--format", "json", "--jobs", jobs], capsys)
+        report = json.loads(out.replace(str(copy), "<root>"))
+        copies[jobs] = (code, report, {p.name: p.read_text() for p in (copy / "pkg").iterdir()})
+    assert copies["1"] == copies["2"]
+    code, report, files = copies["2"]
+    assert code == 2 and [e["filename"] for e in report["errors"]] == ["<root>/pkg/bad.py"]
+    assert sorted({f["code"] for f in report["findings"]}) == ["PCC003"] and len(report["findings"]) == 10
+    assert "compat.layer_keys(s, 0)" in files["use3.py"]

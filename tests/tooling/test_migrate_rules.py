@@ -36,6 +36,22 @@ def f(pkv):
     ),
     pytest.param(
         '''\
+from transformers import DynamicCache
+
+cache = DynamicCache.from_legacy_cache(
+    tuple(pkv),
+)
+''',
+        '''\
+import compat
+
+cache = compat.to_cache(tuple(pkv))
+''',
+        ['PCC001'],
+        id='PCC001-multiline-trailing-comma',
+    ),
+    pytest.param(
+        '''\
 import transformers
 
 
@@ -279,6 +295,39 @@ def limits(past_key_values):
 ''',
         ['PCC007'],
         id='PCC007',
+    ),
+    pytest.param(
+        '''\
+from transformers import Cache
+
+
+class PairedCache(Cache):
+    def __init__(self, base):
+        self.base = base
+
+    def get_max_cache_shape(self, layer_idx=0):
+        return self.base.get_max_cache_shape(layer_idx)
+
+    def limit(self):
+        return self.get_max_cache_shape()
+''',
+        '''\
+from transformers import Cache
+
+
+class PairedCache(Cache):
+    def __init__(self, base):
+        self.base = base
+
+    def get_max_cache_shape(self, layer_idx=0):
+        # TODO(compat): PCC007 no portable call: read the limit from the model config
+        return self.base.get_max_cache_shape(layer_idx)
+
+    def limit(self):
+        return self.get_max_cache_shape()
+''',
+        ['PCC007'],
+        id='PCC007-todo-wrapper-forwards-to-its-cache',
     ),
     pytest.param(
         '''\
