@@ -512,21 +512,33 @@ def test_matrix_timeout_must_be_positive(fake_repo, capsys, value):
     assert not fake_repo.out.exists()
 
 
-NO_LIBCST = "import runpy, sys; sys.modules['libcst'] = None; sys.argv = ['x', 'src']; "
+NO_LIBCST = "import runpy, sys; sys.modules['libcst'] = None; sys.argv = ['x', '--fix', 'src']; "
 
 
-@pytest.mark.parametrize("code, prog", [
+@pytest.mark.parametrize("code", [
     pytest.param(NO_LIBCST + "from compat.__main__ import main; sys.argv[1:1] = ['migrate']; sys.exit(main())",
-                 "migrate", id="python-m-compat-migrate"),
-    pytest.param(NO_LIBCST + "runpy.run_module('compat.migrate', run_name='__main__')",
-                 "python -m compat.migrate", id="python-m-compat.migrate"),
+                 id="python-m-compat-migrate"),
+    pytest.param(NO_LIBCST + "runpy.run_module('compat.migrate', run_name='__main__')", id="python-m-compat.migrate"),
 ])
-def test_migrate_without_libcst_names_the_extra(code, prog):
+def test_migrate_fix_without_libcst_names_the_extra(code):
+    """Linting needs no libcst; ``--fix``/``--diff`` (which re-render import lines with it) say which
+    extra to install, in one line, exit 2."""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT,
                           env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, check=False)
     line = _one_line(proc.stderr)
     assert proc.returncode == 2, proc.stderr
-    assert prog in line and "needs libcst" in line and "pip install 'peft-cache-compat[migrate]'" in line, line
+    assert "need libcst" in line and "pip install 'peft-cache-compat[migrate]'" in line, line
+
+
+def test_migrate_lint_runs_without_libcst(tmp_path):
+    src = tmp_path / "old.py"
+    src.write_text("def f(cache):\n    return cache.to_legacy_cache()\n")
+    code = ("import sys; sys.modules['libcst'] = None; from compat.__main__ import main; "
+            f"sys.argv = ['x', 'migrate', {str(src)!r}]; sys.exit(main())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # findings, no libcst needed
+    assert "PCC002" in proc.stdout, proc.stdout
 
 
 def test_matrix_runs_and_merges_a_cell_whose_output_is_fine(fake_repo, capsys):
