@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from compat import resources
 from compat.census.results import ArchResult, Census, CheckResult, MethodResult, Status
 from compat.suiterun.outcomes import Classification
 from compat.suiterun.run import SUITE_ENV, probe_error

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from compat import resources
 from compat.gate import pins as pinlib
 from compat.gate.errors import EXIT_ERROR, GateError
 from compat.gate.report import write_reports
@@ -39,10 +40,14 @@ from compat.toolchain import PROJECT_ROOT
 from compat.tools.outputs import OutputError
 from compat.tools.runlock import FolderBusyError, hold_folder, private_dir, sweep
 
-__all__ = ["DEFAULT_SUITES", "DEVICES", "DTYPES", "Side", "build_parser", "check_side_device", "main"]
+__all__ = ["DEFAULT_SUITES", "DEVICES", "DTYPES", "REPRODUCE_PROG", "Side", "build_parser", "check_side_device", "main"]
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
+
+#: How the reports say to rerun a gate: the console command of any install (``nox -s gate`` exists
+#: only in a checkout), with the same arguments.
+REPRODUCE_PROG = "peft-cache-compat gate"
 
 #: What a matrix cell runs (one definition: :data:`compat.matrix.config.DEFAULT_SUITE`).
 DEFAULT_SUITES = list(DEFAULT_SUITE)
@@ -79,10 +84,11 @@ def build_parser(prog: str = "python -m compat.gate") -> argparse.ArgumentParser
     p.add_argument("--methods", nargs="+", metavar="M", help="prompt-learning methods (default: all)")
     p.add_argument("--max-new-tokens", type=int, default=6, help="tokens per generation (default 6)")
     p.add_argument("--suites", nargs="*", default=DEFAULT_SUITES, metavar="PATH",
-                   help="equivalence suites run on both sides (default: the matrix cell's)")
+                   help="equivalence suites run on both sides: folders or files under the data root's tests/ "
+                        "(default: the matrix cell's; a few files for a quicker gate)")
     p.add_argument("--no-suites", action="store_true", help="skip the suites (said so in the report)")
-    p.add_argument("--reports", default=str(PROJECT_ROOT / "reports"), metavar="DIR",
-                   help="where gate.md and gate.json go (default: reports/)")
+    p.add_argument("--reports", default=None, metavar="DIR",
+                   help="where gate.md and gate.json go (default: the checkout's reports/, from an install ./reports)")
     p.add_argument("--work", default=None, metavar="DIR",
                    help="environments, goldens and logs (default: $PCC_GATE_WORK or ~/.cache/peft-cache-compat/gate)")
     p.add_argument("--timeout", type=float, default=900,
@@ -97,11 +103,13 @@ def build_parser(prog: str = "python -m compat.gate") -> argparse.ArgumentParser
     return p
 
 
-def _side_environ(environ: dict[str, str], ns: argparse.Namespace) -> dict[str, str]:
+def _side_environ(environ: dict[str, str], ns: argparse.Namespace, work: Path) -> dict[str, str]:
     """The axes every in-env step of a side runs on: the asked device and dtype, eager attention,
-    tiny zoo (compat.testing.axes); a CPU gate hides the GPUs, a CUDA gate shows them."""
+    tiny zoo (compat.testing.axes); a CPU gate hides the GPUs, a CUDA gate shows them. ``compat``
+    is this one (:func:`compat.resources.import_root`), so an install gates with its own copy."""
     env = dict(environ)
     env.update(PCC_DEVICE=ns.device, PCC_DTYPE=ns.dtype, PCC_ATTN="eager", PCC_SIZE="tiny")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(resources.import_root(work)), env.get("PYTHONPATH")) if p)
     if ns.device == "cuda":
         env.pop("CUDA_VISIBLE_DEVICES", None)
     return env
@@ -187,7 +195,7 @@ def _inenv(side: Side, args: list[str], log: Path, timeout: float) -> subprocess
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [side.python, "-m", "compat.gate.inenv", *args]
     try:
-        proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=side.environ, capture_output=True, text=True,
+        proc = subprocess.run(cmd, cwd=resources.suite_root(), env=side.environ, capture_output=True, text=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         log.write_text(f"$ {shlex.join(cmd)}\ntimed out after {timeout:.0f} s\n")
@@ -258,9 +266,10 @@ def _prepare_sides(ns: argparse.Namespace, work: Path, timings: dict[str, float]
     t0 = time.perf_counter()
     baseline, candidate = _resolve_sides(ns, work)
     for side in (baseline, candidate):
-        side.environ = _side_environ(side.environ, ns)
+        side.environ = _side_environ(side.environ, ns, work)
         check_side_device(side, ns.device)
     report["device"], report["dtype"] = ns.device, ns.dtype
+    report["data_root"] = str(resources.data_root())  # where the suites ran from (checkout or install)
     timings["environments"] = time.perf_counter() - t0
     report["from"], report["to"] = str(baseline.pins), str(candidate.pins)
     report["baseline"], report["candidate"] = baseline.to_json(), candidate.to_json()
@@ -393,10 +402,10 @@ def _failure(exc: BaseException) -> tuple[str, str]:
     return f"{line}\n{traceback.format_exc(limit=8)}", f"{line} (traceback in the report)"
 
 
-def _gate(ns: argparse.Namespace, reports: Path, command: str) -> int:
+def _gate(ns: argparse.Namespace, reports: Path, command: str, reproduce: str) -> int:
     """The run, once the reports folder is held: running report, run, verdict or error report."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    base_report: dict[str, Any] = {"started": started, "command": command,
+    base_report: dict[str, Any] = {"started": started, "command": command, "reproduce": reproduce,
                                    "from": " ".join(ns.from_pins or []) or ns.from_python or "(installed)",
                                    "to": " ".join(ns.to_pins or []) or ns.to_python or "(newest)"}
     write_reports({**base_report, "status": "running"}, reports)
@@ -433,12 +442,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = prog or os.environ.get("PCC_GATE_PROG") or "python -m compat.gate"
     ns = build_parser(prog).parse_args(argv)
-    reports = Path(ns.reports)
     command = " ".join([prog, shlex.join(argv)]).strip()
     try:
+        reports = Path(ns.reports) if ns.reports else resources.reports_dir()
         with hold_folder(reports, "gate", command):  # one gate per reports folder
-            return _gate(ns, reports, command)
-    except (FolderBusyError, OutputError) as exc:  # another gate, or a read-only / full reports folder
+            return _gate(ns, reports, command, reproduce=" ".join([REPRODUCE_PROG, shlex.join(argv)]).strip())
+    except (FolderBusyError, OutputError, resources.ResourceError) as exc:  # another gate, or a read-only / full reports folder
         print(f"gate: error: {exc}", file=sys.stderr)
         print("gate: no verdict (no report written)", file=sys.stderr)
         return EXIT_ERROR

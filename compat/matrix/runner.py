@@ -42,8 +42,8 @@ __all__ = ["RunOptions", "rejudge", "run_cell", "run_cells", "suite_digest"]
 class RunOptions:
     """How to run: output and work folders, parallelism, limits."""
 
-    out: Path = PROJECT_ROOT / "reports"
-    work: Path = PROJECT_ROOT / ".matrix-work"
+    out: Path = dataclasses.field(default_factory=resources.reports_dir)
+    work: Path = dataclasses.field(default_factory=resources.matrix_work_dir)
     jobs: int = os.cpu_count() or 1
     timeout: float = 1800.0
     resume: bool = False
@@ -51,7 +51,7 @@ class RunOptions:
     pytest_workers: int = 0  # >0: pytest-xdist inside each cell
     pytest_args: tuple[str, ...] = ()
     profile: str = "matrix"  # suite profile (compat.testing.profiles); recorded in every cell's result
-    root: Path = PROJECT_ROOT
+    root: Path = dataclasses.field(default_factory=resources.suite_root)  # suites and pytest config
     quiet: bool = False
 
     def scratch_root(self) -> Path:
