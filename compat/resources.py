@@ -85,9 +85,9 @@ def data_root() -> Path:
             raise ResourceError(f"${DATA_ROOT_ENV}={override}: no {', '.join(missing)} there; expected a "
                                 "peft-cache-compat checkout or its packaged data (compat/_data)")
         return root
-    root = checkout_root()
-    if root is not None:
-        return root
+    checkout = checkout_root()
+    if checkout is not None:
+        return checkout
     packaged = PACKAGE_DIR / "_data"  # rule 3: what the wheel carries
     missing = _missing(packaged)
     if missing:

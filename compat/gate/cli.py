@@ -447,7 +447,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         reports = Path(ns.reports) if ns.reports else resources.reports_dir()
         with hold_folder(reports, "gate", command):  # one gate per reports folder
             return _gate(ns, reports, command, reproduce=" ".join([REPRODUCE_PROG, shlex.join(argv)]).strip())
-    except (FolderBusyError, OutputError, resources.ResourceError) as exc:  # another gate, or a read-only / full reports folder
+    # another gate, a read-only / full reports folder, or no suites and pyproject to read
+    except (FolderBusyError, OutputError, resources.ResourceError) as exc:
         print(f"gate: error: {exc}", file=sys.stderr)
         print("gate: no verdict (no report written)", file=sys.stderr)
         return EXIT_ERROR

@@ -14,9 +14,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from compat import resources
 from compat.matrix.config import MatrixError, load_matrix
 from compat.testing.profiles import PROFILES
-from compat import resources
 from compat.tools.outputs import OutputError
 from compat.tools.runlock import FolderBusyError, hold_folder
 
