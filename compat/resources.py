@@ -45,6 +45,7 @@ __all__ = [
     "project_config_file",
     "reports_dir",
     "suite_root",
+    "user_cache_dir",
 ]
 
 #: Environment variable that overrides the data root (rule 1).
@@ -123,14 +124,15 @@ def reports_dir() -> Path:
     return (root / "reports") if root is not None else Path.cwd() / "reports"
 
 
-def _user_cache() -> Path:
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/peft-cache-compat`` (default ``~/.cache/peft-cache-compat``): an install's work folders."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "peft-cache-compat"
 
 
 def matrix_work_dir() -> Path:
     """Default matrix work folder: ``<checkout>/.matrix-work``, else ``~/.cache/peft-cache-compat/matrix``."""
     root = checkout_root()
-    return (root / ".matrix-work") if root is not None else _user_cache() / "matrix"
+    return (root / ".matrix-work") if root is not None else user_cache_dir() / "matrix"
 
 
 def import_root(scratch: Path) -> Path:

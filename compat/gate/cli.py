@@ -57,8 +57,7 @@ def _default_work() -> Path:
     root = os.environ.get("PCC_GATE_WORK")
     if root:
         return Path(root)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "peft-cache-compat" / "gate"
+    return resources.user_cache_dir() / "gate"
 
 
 def build_parser(prog: str = "python -m compat.gate") -> argparse.ArgumentParser:
