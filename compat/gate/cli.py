@@ -102,16 +102,21 @@ def build_parser(prog: str = "python -m compat.gate") -> argparse.ArgumentParser
     return p
 
 
-def _side_environ(environ: dict[str, str], ns: argparse.Namespace, work: Path) -> dict[str, str]:
+def _side_environ(environ: dict[str, str], ns: argparse.Namespace) -> dict[str, str]:
     """The axes every in-env step of a side runs on: the asked device and dtype, eager attention,
-    tiny zoo (compat.testing.axes); a CPU gate hides the GPUs, a CUDA gate shows them. ``compat``
-    is this one (:func:`compat.resources.import_root`), so an install gates with its own copy."""
+    tiny zoo (compat.testing.axes); a CPU gate hides the GPUs, a CUDA gate shows them."""
     env = dict(environ)
     env.update(PCC_DEVICE=ns.device, PCC_DTYPE=ns.dtype, PCC_ATTN="eager", PCC_SIZE="tiny")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(resources.import_root(work)), env.get("PYTHONPATH")) if p)
     if ns.device == "cuda":
         env.pop("CUDA_VISIBLE_DEVICES", None)
     return env
+
+
+def _with_this_compat(environ: dict[str, str], work: Path) -> dict[str, str]:
+    """``environ`` with *this* ``compat`` first on ``PYTHONPATH`` (:func:`compat.resources.import_root`):
+    a side built by the gate has none of its own, and an install gates with its own copy."""
+    path = os.pathsep.join(p for p in (str(resources.import_root(work)), environ.get("PYTHONPATH")) if p)
+    return {**environ, "PYTHONPATH": path}
 
 
 _DEVICE_PROBE = ("import json, torch; print(json.dumps({'cuda': torch.version.cuda, "
@@ -265,7 +270,7 @@ def _prepare_sides(ns: argparse.Namespace, work: Path, timings: dict[str, float]
     t0 = time.perf_counter()
     baseline, candidate = _resolve_sides(ns, work)
     for side in (baseline, candidate):
-        side.environ = _side_environ(side.environ, ns, work)
+        side.environ = _with_this_compat(_side_environ(side.environ, ns), work)
         check_side_device(side, ns.device)
     report["device"], report["dtype"] = ns.device, ns.dtype
     report["data_root"] = str(resources.data_root())  # where the suites ran from (checkout or install)

@@ -76,14 +76,14 @@ def suite_digest(root: Path, suite) -> str:
     mixes results of different test or shim code.
     """
     h = hashlib.sha256()
-    roots = [root / p for p in suite] + [root / "compat", root / "tests" / "conftest.py"]
+    roots = [root / p for p in suite] + [resources.PACKAGE_DIR, root / "tests" / "conftest.py"]
     files = set()
     for base in roots:
         if base.is_file():
             files.add(base)
         elif base.is_dir():
             files.update(p for p in base.rglob("*") if p.suffix in (".py", ".toml", ".json", ".txt") and p.is_file()
-                         and not any(p.is_relative_to(root / "compat" / tool) for tool in _TOOL_ONLY))
+                         and not any(p.is_relative_to(resources.PACKAGE_DIR / tool) for tool in _TOOL_ONLY))
     for path in sorted(files):
         h.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
         h.update(b"\0")
