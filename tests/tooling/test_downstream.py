@@ -13,7 +13,6 @@ Marked ``downstream`` (``pytest -m downstream`` runs just this); about 1.5 min o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -26,12 +25,7 @@ from compat import resources
 from compat.envs import find_uv
 from compat.toolchain import PROJECT_ROOT, default_pins, torch_source
 
-pytestmark = [
-    pytest.mark.downstream,
-    pytest.mark.slow,
-    pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("transformers", "peft")),
-                       reason="not-applicable: the recipe installs the transformers/peft of this environment"),
-]
+pytestmark = [pytest.mark.downstream, pytest.mark.slow]
 
 #: A quick subset of the suites: the shim's conversions and prompt tuning's logits vs the reference.
 SUITES = ("tests/shim/test_convert.py", "tests/equivalence/test_prompt_logits.py")
