@@ -397,7 +397,7 @@ def _compare(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side
 
 def _failure(exc: BaseException) -> tuple[str, str]:
     """(the report's message, the one line for stderr) for an exception that ended the run."""
-    if isinstance(exc, GateError):
+    if isinstance(exc, (GateError, resources.ResourceError)):  # resources: no suites or config to read
         return str(exc), str(exc)
     if isinstance(exc, OSError):  # e.g. the work folder is read-only or full
         line = str(OutputError.of(exc, exc.filename or "a gate work file"))
