@@ -83,3 +83,17 @@ def test_the_console_command_takes_data_root(monkeypatch, tmp_path, capsys):
     assert code == 2
     assert f"${resources.DATA_ROOT_ENV}={tmp_path}: no pyproject.toml, tests, matrices there" in capsys.readouterr().err
     assert os.environ[resources.DATA_ROOT_ENV] == str(tmp_path)
+
+
+def test_the_gate_says_which_data_root_it_could_not_use(monkeypatch, tmp_path, capsys):
+    import json
+
+    from compat.gate.cli import main
+
+    monkeypatch.setenv(resources.DATA_ROOT_ENV, str(tmp_path / "nothing"))
+    code = main(["--from-python", sys.executable, "--to-python", sys.executable, "--no-suites",
+                 "--reports", str(tmp_path / "r"), "--work", str(tmp_path / "w")])
+    report = json.loads((tmp_path / "r" / "gate.json").read_text())
+    assert (code, report["status"]) == (2, "error")
+    assert report["error"].startswith(f"${resources.DATA_ROOT_ENV}={tmp_path / 'nothing'}: no pyproject.toml")
+    assert "internal error" not in capsys.readouterr().err
