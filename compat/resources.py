@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 __all__ = [
@@ -146,7 +145,7 @@ def import_root(scratch: Path) -> Path:
     root = checkout_root()
     if root is not None:
         return root
-    target = scratch / f"import-root-py{sys.version_info[0]}"
+    target = scratch / "import-root"
     link = target / "compat"
     if link.is_symlink() and link.resolve() == PACKAGE_DIR:
         return target
