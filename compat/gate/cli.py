@@ -36,7 +36,6 @@ from compat.gate.userinput import check_user_input
 from compat.gate.verdict import decide
 from compat.matrix.config import DEFAULT_SUITE
 from compat.suiterun.outcomes import Outcome
-from compat.toolchain import PROJECT_ROOT
 from compat.tools.outputs import OutputError
 from compat.tools.runlock import FolderBusyError, hold_folder, private_dir, sweep
 
@@ -364,8 +363,9 @@ def _run_suites_on_both(ns: argparse.Namespace, sides: tuple[Side, Side], run_di
                         timings: dict[str, float]) -> dict[str, SideSuites]:
     """Step 3: the equivalence suites on each side, with the shared runner."""
     t0 = time.perf_counter()
+    root = resources.suite_root()  # the checkout, or the copy an install ships
     suites = {side.role: run_suites(side.python, ns.suites, run_dir, name=f"suites-{side.role}", env=side.environ,
-                                    cwd=PROJECT_ROOT, timeout=ns.timeout, log=run_dir / f"suites-{side.role}.log")
+                                    cwd=root, timeout=ns.timeout, log=run_dir / f"suites-{side.role}.log")
               for side in sides}
     timings["suites (both)"] = time.perf_counter() - t0
     return suites

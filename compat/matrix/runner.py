@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from compat import resources
 from compat.envs import Env, EnvSpec, InstallError, build_env
 from compat.matrix.cellresult import CellResult, KnownSeen, RawOutcome
 from compat.matrix.config import Cell, Matrix
@@ -32,7 +33,7 @@ from compat.matrix.store import cell_paths, load_cell_result, write_cell_result
 from compat.suiterun.outcomes import Classification, Status, TestResult, classify, counts, judge
 from compat.suiterun.run import Processes, SuiteOutcome, SuiteRun, existing_paths, run_suite
 from compat.testing import axes, profiles
-from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
+from compat.toolchain import ToolchainError, TorchSource, torch_source
 from compat.tools.outputs import atomic_write_bytes, writing
 from compat.tools.runlock import private_dir, sweep
 
