@@ -8,7 +8,7 @@ baseline = that environment (``--from-python``), candidate = the default pins, b
 The suites run on both sides from the copy the wheel ships and are compared (a quick subset,
 ``--suites FILE...``; the full suites are the matrix's job). Verdict ``same``, exit 0.
 
-Marked ``downstream`` (``pytest -m downstream`` runs just this); 1.7-2.6 min on 2 busy cores (2026-12-01).
+Marked ``downstream`` (``pytest -m downstream`` runs just this); 1.4-2.6 min on 2 busy cores (2026-12-01).
 """
 
 from __future__ import annotations
