@@ -36,6 +36,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from compat import resources
+
 if sys.version_info >= (3, 11):  # pragma: no cover - version-gated backport
     import tomllib
 else:  # pragma: no cover
@@ -50,6 +52,8 @@ __all__ = [
     "torch_source",
 ]
 
+#: The folder above ``compat/``: the checkout's root in a clone (what nox and the repository's own
+#: tests use). Code that must also work from an install asks :mod:`compat.resources` instead.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,13 +61,18 @@ class ToolchainError(RuntimeError):
     """The torch source is missing or would not be CPU-only."""
 
 
-def load_project_config(root: Path = PROJECT_ROOT) -> dict:
-    """Return ``[tool.peft-cache-compat]`` from ``pyproject.toml``."""
-    with open(root / "pyproject.toml", "rb") as fh:
+def load_project_config(root: Path | None = None) -> dict:
+    """Return ``[tool.peft-cache-compat]`` from ``pyproject.toml`` (default: the data root's,
+    :func:`compat.resources.project_config_file`: the checkout's, or the copy a wheel ships)."""
+    try:
+        path = (root / "pyproject.toml") if root is not None else resources.project_config_file()
+    except resources.ResourceError as exc:
+        raise ToolchainError(str(exc)) from None
+    with open(path, "rb") as fh:
         return tomllib.load(fh).get("tool", {}).get("peft-cache-compat", {})
 
 
-def default_pins(root: Path = PROJECT_ROOT) -> list[str]:
+def default_pins(root: Path | None = None) -> list[str]:
     """Requirement strings for the newest pair; ``PCC_PINS`` (space-separated) overrides.
 
     >>> import os; os.environ["PCC_PINS"] = "transformers==4.36.2 peft==0.7.1"
@@ -174,7 +183,7 @@ class TorchSource:
         return f"torch=={self.pinned_version}\n"
 
 
-def torch_source(root: Path = PROJECT_ROOT) -> TorchSource:
+def torch_source(root: Path | None = None) -> TorchSource:
     """The configured torch source, with ``PCC_TORCH_*`` overrides applied, checked."""
     cfg = load_project_config(root).get("torch", {})
     source = TorchSource(

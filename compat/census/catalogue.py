@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compat import resources
 from compat.matrix.known import KnownIssue, load_catalogue
 
-__all__ = ["DEFAULT", "load"]
-
-#: the catalogue shipped next to the matrices (one documented rule: the repository's matrices/)
-DEFAULT = Path(__file__).resolve().parents[2] / "matrices" / "census-known.toml"
+__all__ = ["load"]
 
 
 def load(path: str | Path | None = None) -> tuple[KnownIssue, ...]:
-    """The declarations of ``path`` (default :data:`DEFAULT`; none if that file is absent)."""
-    target = Path(path) if path is not None else DEFAULT
-    if path is None and not target.exists():
-        return ()
-    return load_catalogue(target)
+    """The declarations of ``path`` (default: ``matrices/census-known.toml`` of the data root,
+    :func:`compat.resources.census_catalogue`: the checkout's or the copy a wheel ships). A missing
+    catalogue is an error from :func:`compat.matrix.known.load_catalogue`, never an empty one."""
+    return load_catalogue(Path(path) if path is not None else resources.census_catalogue())

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from compat import resources
 from compat.census.results import ArchResult, Census, CheckResult, MethodResult, Status
 from compat.suiterun.outcomes import Classification
 from compat.suiterun.run import SUITE_ENV, probe_error
@@ -36,7 +37,7 @@ def check_imports() -> Classification | None:
 def _spawn(ids: Sequence[str]) -> subprocess.Popen:
     """A worker for ``ids``: the suites' environment (offline, one thread), dying with this process."""
     env = {**os.environ, **SUITE_ENV}
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = str(resources.PACKAGE_DIR.parent)  # this interpreter, this compat
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return subprocess.Popen([sys.executable, "-m", "compat.census.worker", *ids], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, **spawn_options(env))

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from compat import resources
 from compat.gate import pins as pinlib
 from compat.gate.errors import EXIT_ERROR, GateError
 from compat.gate.report import write_reports
@@ -35,14 +36,17 @@ from compat.gate.userinput import check_user_input
 from compat.gate.verdict import decide
 from compat.matrix.config import DEFAULT_SUITE
 from compat.suiterun.outcomes import Outcome
-from compat.toolchain import PROJECT_ROOT
 from compat.tools.outputs import OutputError
 from compat.tools.runlock import FolderBusyError, hold_folder, private_dir, sweep
 
-__all__ = ["DEFAULT_SUITES", "DEVICES", "DTYPES", "Side", "build_parser", "check_side_device", "main"]
+__all__ = ["DEFAULT_SUITES", "DEVICES", "DTYPES", "REPRODUCE_PROG", "Side", "build_parser", "check_side_device", "main"]
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
+
+#: How the reports say to rerun a gate: the console command of any install (``nox -s gate`` exists
+#: only in a checkout), with the same arguments.
+REPRODUCE_PROG = "peft-cache-compat gate"
 
 #: What a matrix cell runs (one definition: :data:`compat.matrix.config.DEFAULT_SUITE`).
 DEFAULT_SUITES = list(DEFAULT_SUITE)
@@ -52,8 +56,7 @@ def _default_work() -> Path:
     root = os.environ.get("PCC_GATE_WORK")
     if root:
         return Path(root)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "peft-cache-compat" / "gate"
+    return resources.user_cache_dir() / "gate"
 
 
 def build_parser(prog: str = "python -m compat.gate") -> argparse.ArgumentParser:
@@ -79,10 +82,11 @@ def build_parser(prog: str = "python -m compat.gate") -> argparse.ArgumentParser
     p.add_argument("--methods", nargs="+", metavar="M", help="prompt-learning methods (default: all)")
     p.add_argument("--max-new-tokens", type=int, default=6, help="tokens per generation (default 6)")
     p.add_argument("--suites", nargs="*", default=DEFAULT_SUITES, metavar="PATH",
-                   help="equivalence suites run on both sides (default: the matrix cell's)")
+                   help="equivalence suites run on both sides: folders or files under the data root's tests/ "
+                        "(default: the matrix cell's; a few files for a quicker gate)")
     p.add_argument("--no-suites", action="store_true", help="skip the suites (said so in the report)")
-    p.add_argument("--reports", default=str(PROJECT_ROOT / "reports"), metavar="DIR",
-                   help="where gate.md and gate.json go (default: reports/)")
+    p.add_argument("--reports", default=None, metavar="DIR",
+                   help="where gate.md and gate.json go (default: the checkout's reports/, from an install ./reports)")
     p.add_argument("--work", default=None, metavar="DIR",
                    help="environments, goldens and logs (default: $PCC_GATE_WORK or ~/.cache/peft-cache-compat/gate)")
     p.add_argument("--timeout", type=float, default=900,
@@ -105,6 +109,13 @@ def _side_environ(environ: dict[str, str], ns: argparse.Namespace) -> dict[str, 
     if ns.device == "cuda":
         env.pop("CUDA_VISIBLE_DEVICES", None)
     return env
+
+
+def _with_this_compat(environ: dict[str, str], work: Path) -> dict[str, str]:
+    """``environ`` with *this* ``compat`` first on ``PYTHONPATH`` (:func:`compat.resources.import_root`):
+    a side built by the gate has none of its own, and an install gates with its own copy."""
+    path = os.pathsep.join(p for p in (str(resources.import_root(work)), environ.get("PYTHONPATH")) if p)
+    return {**environ, "PYTHONPATH": path}
 
 
 _DEVICE_PROBE = ("import json, torch; print(json.dumps({'cuda': torch.version.cuda, "
@@ -187,7 +198,7 @@ def _inenv(side: Side, args: list[str], log: Path, timeout: float) -> subprocess
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [side.python, "-m", "compat.gate.inenv", *args]
     try:
-        proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=side.environ, capture_output=True, text=True,
+        proc = subprocess.run(cmd, cwd=resources.suite_root(), env=side.environ, capture_output=True, text=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         log.write_text(f"$ {shlex.join(cmd)}\ntimed out after {timeout:.0f} s\n")
@@ -258,9 +269,10 @@ def _prepare_sides(ns: argparse.Namespace, work: Path, timings: dict[str, float]
     t0 = time.perf_counter()
     baseline, candidate = _resolve_sides(ns, work)
     for side in (baseline, candidate):
-        side.environ = _side_environ(side.environ, ns)
+        side.environ = _with_this_compat(_side_environ(side.environ, ns), work)
         check_side_device(side, ns.device)
     report["device"], report["dtype"] = ns.device, ns.dtype
+    report["data_root"] = str(resources.data_root())  # where the suites ran from (checkout or install)
     timings["environments"] = time.perf_counter() - t0
     report["from"], report["to"] = str(baseline.pins), str(candidate.pins)
     report["baseline"], report["candidate"] = baseline.to_json(), candidate.to_json()
@@ -351,8 +363,9 @@ def _run_suites_on_both(ns: argparse.Namespace, sides: tuple[Side, Side], run_di
                         timings: dict[str, float]) -> dict[str, SideSuites]:
     """Step 3: the equivalence suites on each side, with the shared runner."""
     t0 = time.perf_counter()
+    root = resources.suite_root()  # the checkout, or the copy an install ships
     suites = {side.role: run_suites(side.python, ns.suites, run_dir, name=f"suites-{side.role}", env=side.environ,
-                                    cwd=PROJECT_ROOT, timeout=ns.timeout, log=run_dir / f"suites-{side.role}.log")
+                                    cwd=root, timeout=ns.timeout, log=run_dir / f"suites-{side.role}.log")
               for side in sides}
     timings["suites (both)"] = time.perf_counter() - t0
     return suites
@@ -384,7 +397,7 @@ def _compare(ns: argparse.Namespace, user: dict[str, Any] | None, baseline: Side
 
 def _failure(exc: BaseException) -> tuple[str, str]:
     """(the report's message, the one line for stderr) for an exception that ended the run."""
-    if isinstance(exc, GateError):
+    if isinstance(exc, (GateError, resources.ResourceError)):  # resources: no suites or config to read
         return str(exc), str(exc)
     if isinstance(exc, OSError):  # e.g. the work folder is read-only or full
         line = str(OutputError.of(exc, exc.filename or "a gate work file"))
@@ -393,10 +406,10 @@ def _failure(exc: BaseException) -> tuple[str, str]:
     return f"{line}\n{traceback.format_exc(limit=8)}", f"{line} (traceback in the report)"
 
 
-def _gate(ns: argparse.Namespace, reports: Path, command: str) -> int:
+def _gate(ns: argparse.Namespace, reports: Path, command: str, reproduce: str) -> int:
     """The run, once the reports folder is held: running report, run, verdict or error report."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    base_report: dict[str, Any] = {"started": started, "command": command,
+    base_report: dict[str, Any] = {"started": started, "command": command, "reproduce": reproduce,
                                    "from": " ".join(ns.from_pins or []) or ns.from_python or "(installed)",
                                    "to": " ".join(ns.to_pins or []) or ns.to_python or "(newest)"}
     write_reports({**base_report, "status": "running"}, reports)
@@ -433,12 +446,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = prog or os.environ.get("PCC_GATE_PROG") or "python -m compat.gate"
     ns = build_parser(prog).parse_args(argv)
-    reports = Path(ns.reports)
     command = " ".join([prog, shlex.join(argv)]).strip()
     try:
+        reports = Path(ns.reports) if ns.reports else resources.reports_dir()
         with hold_folder(reports, "gate", command):  # one gate per reports folder
-            return _gate(ns, reports, command)
-    except (FolderBusyError, OutputError) as exc:  # another gate, or a read-only / full reports folder
+            return _gate(ns, reports, command, reproduce=" ".join([REPRODUCE_PROG, shlex.join(argv)]).strip())
+    # another gate, a read-only / full reports folder, or no suites and pyproject to read
+    except (FolderBusyError, OutputError, resources.ResourceError) as exc:
         print(f"gate: error: {exc}", file=sys.stderr)
         print("gate: no verdict (no report written)", file=sys.stderr)
         return EXIT_ERROR

@@ -124,8 +124,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     timings = report.get("timings", {})
     if timings:
         lines += ["", "Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())]
-    if report.get("command"):
-        lines += ["", f"Reproduce: `{report['command']}`"]
+    reproduce = report.get("reproduce") or report.get("command")
+    if reproduce:
+        lines += ["", f"Reproduce: `{reproduce}`"]
     return "\n".join(lines) + "\n"
 
 

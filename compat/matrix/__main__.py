@@ -1,4 +1,8 @@
-"""CLI: ``python -m compat.matrix run [...]`` and ``python -m compat.matrix report merge DIR...``."""
+"""CLI: ``python -m compat.matrix run [...]`` and ``python -m compat.matrix report merge DIR...``.
+
+Also ``peft-cache-compat matrix ...`` and ``peft-cache-compat report merge DIR...`` (an install's
+console command). The default matrix, suites and catalogues come from :mod:`compat.resources`.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,19 @@ import shlex
 import sys
 from pathlib import Path
 
+from compat import resources
 from compat.matrix.config import MatrixError, load_matrix
 from compat.testing.profiles import PROFILES
-from compat.toolchain import PROJECT_ROOT
 from compat.tools.outputs import OutputError
 from compat.tools.runlock import FolderBusyError, hold_folder
 
-DEFAULT_MATRIX = PROJECT_ROOT / "matrices" / "default.toml"
 
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m compat.matrix", description=__doc__)
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or --list) the cells of a matrix file")
-    run.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix TOML (default: %(default)s)")
+    run.add_argument("--matrix", type=Path, default=None,
+                     help="matrix TOML (default: matrices/default.toml of the data root, see compat.resources)")
     run.add_argument("--cells", metavar="PATTERN", help="glob on cell names, or tag:GLOB; comma = or")
     run.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="cells in parallel (default: cores)")
     run.add_argument("--timeout", type=float, default=1800.0, metavar="S",
@@ -31,8 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="keep finished cells from --out, run the rest")
     run.add_argument("--list", action="store_true", help="print the cells instead of running them")
     run.add_argument("--json", action="store_true", help="with --list: JSON for a CI fan-out")
-    run.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports", help="report folder (default: reports/)")
-    run.add_argument("--work", type=Path, default=PROJECT_ROOT / ".matrix-work", help="environments and scratch")
+    run.add_argument("--out", type=Path, default=None,
+                     help="report folder (default: the checkout's reports/, from an install ./reports)")
+    run.add_argument("--work", type=Path, default=None, help="environments and scratch (default: the "
+                     "checkout's .matrix-work/, from an install ~/.cache/peft-cache-compat/matrix)")
     run.add_argument("--fresh-envs", action="store_true", help="rebuild every cell environment")
     run.add_argument("--pytest-workers", type=int, default=0, metavar="N", help="pytest-xdist workers per cell")
     run.add_argument("--profile", choices=sorted(PROFILES), default="matrix",
@@ -44,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     rep_sub = rep.add_subparsers(dest="action", required=True)
     merge = rep_sub.add_parser("merge", help="merge per-cell JSON files found (recursively) under DIRs")
     merge.add_argument("dirs", nargs="+", type=Path)
-    merge.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
+    merge.add_argument("--out", type=Path, default=None,
+                       help="report folder (default: the checkout's reports/, from an install ./reports)")
     merge.add_argument("--strict", action="store_true")
     merge.add_argument("--summary", action="store_true", help="also print matrix.md to stdout")
     return p
@@ -64,9 +70,9 @@ def _list(cells, as_json: bool) -> None:
         print(f"{c.name:<24} transformers=={c.transformers:<8} peft=={c.peft:<7}{tags}{known}{extra}")
 
 
-def _command(argv) -> str:
+def _command(prog: str, argv) -> str:
     """How this run was started, for the lock's owner record (``nox -s matrix`` runs the module)."""
-    return shlex.join(["python -m compat.matrix", *argv])
+    return " ".join([prog, shlex.join(argv)]).strip()
 
 
 def _timeout_problem(value: float) -> str | None:
@@ -75,7 +81,7 @@ def _timeout_problem(value: float) -> str | None:
     return None
 
 
-def _merge(args, argv) -> int:
+def _merge(args, command: str) -> int:
     from compat.matrix.report import MergeError, load_results, markdown, write_reports
 
     try:
@@ -92,7 +98,7 @@ def _merge(args, argv) -> int:
     if not found.results:
         print(f"compat.matrix report: no cell results under {[str(d) for d in args.dirs]}", file=sys.stderr)
         return 2
-    with hold_folder(args.out, "matrix", _command(argv)):
+    with hold_folder(args.out, "matrix", command):
         doc = write_reports(found.results, args.out, strict=args.strict)
     if args.summary:
         print(markdown(found.results, strict=args.strict))
@@ -100,9 +106,9 @@ def _merge(args, argv) -> int:
     return 0 if doc["summary"]["ok"] else 1
 
 
-def _run(args, argv) -> int:
+def _run(args, command: str) -> int:
     try:
-        matrix = load_matrix(args.matrix)
+        matrix = load_matrix(args.matrix or resources.default_matrix())
         cells = matrix.select(args.cells)
     except MatrixError as exc:
         print(f"compat.matrix: {exc}", file=sys.stderr)
@@ -122,7 +128,7 @@ def _run(args, argv) -> int:
         resume=args.resume, reuse_envs=not args.fresh_envs, pytest_workers=args.pytest_workers,
         pytest_args=tuple(args.pytest_args), profile=args.profile,
     )
-    with hold_folder(opts.out, "matrix", _command(argv)):
+    with hold_folder(opts.out, "matrix", command):
         try:
             results = run_cells(matrix, cells, opts)
         except KeyboardInterrupt:
@@ -140,15 +146,34 @@ def _run(args, argv) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def _default_folders(args) -> None:
+    """Fill ``--out`` (and ``--work``) left out with :mod:`compat.resources`' defaults."""
+    args.out = args.out if args.out is not None else resources.reports_dir()
+    if args.command == "run":
+        args.work = args.work if args.work is not None else resources.matrix_work_dir()
+
+
+def main(argv=None, prog: str = "python -m compat.matrix") -> int:
+    """``prog run|report ...``; ``prog``: how it was started (the console command passes its own)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    prog = "compat.matrix report" if args.command == "report" else "compat.matrix"
+    args = _parser(prog).parse_args(argv)
+    said = "compat.matrix report" if args.command == "report" else "compat.matrix"
     try:
-        return _merge(args, argv) if args.command == "report" else _run(args, argv)
+        _default_folders(args)
+        command = _command(prog, argv)
+        return _merge(args, command) if args.command == "report" else _run(args, command)
     except (OutputError, FolderBusyError) as exc:  # a read-only or full output folder, another run
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{said}: {exc}", file=sys.stderr)
         return 2
+    except resources.ResourceError as exc:  # neither a checkout nor a complete install
+        print(f"{said}: {exc}", file=sys.stderr)
+        return 2
+
+
+def report_main(argv=None, prog: str = "peft-cache-compat report") -> int:
+    """``peft-cache-compat report merge DIR...``: the matrix's ``report`` subcommand on its own."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return main(["report", *argv], prog=prog.removesuffix(" report"))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from compat import resources
 from compat.envs import Env, EnvSpec, InstallError, build_env
 from compat.matrix.cellresult import CellResult, KnownSeen, RawOutcome
 from compat.matrix.config import Cell, Matrix
@@ -32,7 +33,7 @@ from compat.matrix.store import cell_paths, load_cell_result, write_cell_result
 from compat.suiterun.outcomes import Classification, Status, TestResult, classify, counts, judge
 from compat.suiterun.run import Processes, SuiteOutcome, SuiteRun, existing_paths, run_suite
 from compat.testing import axes, profiles
-from compat.toolchain import PROJECT_ROOT, ToolchainError, TorchSource, torch_source
+from compat.toolchain import ToolchainError, TorchSource, torch_source
 from compat.tools.outputs import atomic_write_bytes, writing
 from compat.tools.runlock import private_dir, sweep
 
@@ -42,8 +43,8 @@ __all__ = ["RunOptions", "rejudge", "run_cell", "run_cells", "suite_digest"]
 class RunOptions:
     """How to run: output and work folders, parallelism, limits."""
 
-    out: Path = PROJECT_ROOT / "reports"
-    work: Path = PROJECT_ROOT / ".matrix-work"
+    out: Path = dataclasses.field(default_factory=resources.reports_dir)
+    work: Path = dataclasses.field(default_factory=resources.matrix_work_dir)
     jobs: int = os.cpu_count() or 1
     timeout: float = 1800.0
     resume: bool = False
@@ -51,7 +52,7 @@ class RunOptions:
     pytest_workers: int = 0  # >0: pytest-xdist inside each cell
     pytest_args: tuple[str, ...] = ()
     profile: str = "matrix"  # suite profile (compat.testing.profiles); recorded in every cell's result
-    root: Path = PROJECT_ROOT
+    root: Path = dataclasses.field(default_factory=resources.suite_root)  # suites and pytest config
     quiet: bool = False
 
     def scratch_root(self) -> Path:
@@ -76,14 +77,14 @@ def suite_digest(root: Path, suite) -> str:
     mixes results of different test or shim code.
     """
     h = hashlib.sha256()
-    roots = [root / p for p in suite] + [root / "compat", root / "tests" / "conftest.py"]
+    roots = [root / p for p in suite] + [resources.PACKAGE_DIR, root / "tests" / "conftest.py"]
     files = set()
     for base in roots:
         if base.is_file():
             files.add(base)
         elif base.is_dir():
             files.update(p for p in base.rglob("*") if p.suffix in (".py", ".toml", ".json", ".txt") and p.is_file()
-                         and not any(p.is_relative_to(root / "compat" / tool) for tool in _TOOL_ONLY))
+                         and not any(p.is_relative_to(resources.PACKAGE_DIR / tool) for tool in _TOOL_ONLY))
     for path in sorted(files):
         h.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
         h.update(b"\0")

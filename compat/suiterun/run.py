@@ -11,7 +11,8 @@ steps, in order:
 2. **Environment** (:meth:`SuiteRun.environment`): the environment's own variables, offline
    (:data:`compat.tools.children.OFFLINE_ENV`), one BLAS thread, bytecode caching on, the
    derandomised ``matrix`` hypothesis profile, the suite profile if one is given, the probe's
-   output file, and ``PYTHONPATH`` = the suite's root, this package's root, then any extra entries.
+   output file, and ``PYTHONPATH`` = the suite's root, this package's import root
+   (:func:`compat.resources.import_root`), then any extra entries.
 3. **Process** (:func:`run_suite`): its own process group (killed whole at the time limit or on
    an interrupt), dying with this process (:func:`compat.tools.children.spawn_options`), output
    appended to the log.
@@ -35,8 +36,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from compat import resources
 from compat.suiterun.outcomes import PROBE_EXIT, Classification, TestResult, classify, judge, parse_junit
-from compat.toolchain import PROJECT_ROOT
 from compat.tools.children import OFFLINE_ENV, spawn_options
 from compat.tools.outputs import writing
 
@@ -118,8 +119,8 @@ class SuiteRun:
         env = {**self.environ, **SUITE_ENV, **self.extra_env, "PCC_PROBE_OUT": str(self.probe_file)}
         if self.profile is not None:
             env[profiles.ENV_VAR] = self.profile
-        # The suite's root first; this package's root too, so "-p compat.suiterun.probe" always imports.
-        roots = [str(self.root), str(PROJECT_ROOT), *self.pythonpath]
+        # The suite's root first; this compat too (alone, from an install), so "-p compat.suiterun.probe" imports.
+        roots = [str(self.root), str(resources.import_root(self.scratch)), *self.pythonpath]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in roots if p))
         return env
 

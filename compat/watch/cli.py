@@ -15,7 +15,8 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from compat.toolchain import PROJECT_ROOT, default_pins
+from compat import resources
+from compat.toolchain import default_pins
 from compat.watch.errors import WatchError
 from compat.watch.gatecall import GATE_OWNED, GateRunner, default_runner
 from compat.watch.newest import Resolver, uv_resolver
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "report when there is no verdict. Any other option is passed to the gate "
                     "(python -m compat.gate --help), e.g. --no-suites, --work DIR, --timeout S.",
     )
-    p.add_argument("--reports", default=str(PROJECT_ROOT / "reports"), metavar="DIR",
+    p.add_argument("--reports", default=str(resources.reports_dir()), metavar="DIR",
                    help="where watch.{json,md} and the gate's gate.{json,md} go (default: reports/)")
     return p
 
