@@ -1,7 +1,7 @@
 """Build one architecture tiny: its config class's defaults, shrunk generically
 (:mod:`compat.census.shrink`), the override table (:mod:`compat.census.overrides`), fp32,
-eager attention (an sdpa twin with the same weights on request), eval mode, weights drawn from a fixed seed. No hub access, no
-``trust_remote_code``.
+eager attention (an sdpa twin with the same weights on request), eval mode, weights drawn from
+a fixed seed. No hub access, no ``trust_remote_code``.
 
 A build that raises is a finding (:class:`NotBuildable`, the exception's type and message).
 """
