@@ -121,7 +121,8 @@ def markdown(c: Census) -> str:
                 if ch.status in (Status.FAIL, Status.KNOWN):
                     tag = f" — known: {', '.join(ch.known)}" if ch.known else ""
                     lines.append(f"- `census[{a.arch}-{m.method}-{ch.check}]`{tag}: {_cut(ch.message)}")
-    lines += ["", "### Untriaged, by architecture", "", "| architecture | failing checks | first failure |", "|---|---|---|"]
+    lines += ["", "### Untriaged, by architecture", "",
+              "| architecture | failing checks | first failure |", "|---|---|---|"]
     lines += [f"| `{a}` | {checks} | {_cut(msg, 300)} |" for a, checks, msg in untriaged(c)] or ["| none | | |"]
     lines += ["", "### Not applicable (reason x count)", "", "| reason | architecture x method |", "|---|---:|"]
     na = Counter(_cut(m.reason, 160) for a in c.archs for m in a.methods if m.status is Status.NOT_APPLICABLE)

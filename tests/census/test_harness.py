@@ -44,10 +44,10 @@ def test_oracle_detects_a_wrong_prompt(method):
     pm = peft.get_peft_model(base, methods.peft_config(method, base, num_virtual_tokens=checks.P)).eval()
     x = checks.inputs(base)
     oracle.load(pm, method, x.prompt_ids)
-    ok = checks._compare("logits", checks._peft_logits(pm, x), checks._plain_logits(base, x), "oracle")
+    ok = checks.logits_check(pm, method, x)
     assert ok.status is Status.PASS, ok.message
     oracle.load(pm, method, (x.prompt_ids + 1) % 90 + 3)
-    bad = checks._compare("logits", checks._peft_logits(pm, x), checks._plain_logits(base, x), "oracle")
+    bad = checks.logits_check(pm, method, x)
     assert bad.status is Status.FAIL and bad.max_abs_diff > 1e-2, bad
 
 
