@@ -81,20 +81,45 @@ def _kv_reason(base: Any, x: checks.Inputs) -> str:
 
 def _wrap(base: Any, method: str) -> Any:
     import peft
+    import torch
 
     from compat.testing import methods
 
-    return peft.get_peft_model(base, methods.peft_config(method, base, num_virtual_tokens=checks.P)).eval()
+    with torch.random.fork_rng():  # the same adapter init on the eager model and its sdpa twin
+        torch.manual_seed(0)
+        return peft.get_peft_model(base, methods.peft_config(method, base, num_virtual_tokens=checks.P)).eval()
 
 
-def _method(base: Any, method: str, x: checks.Inputs, kv_reason: str) -> MethodResult:
+def _twin(built: build.Built) -> Any:
+    """The sdpa twin's base model, a not-applicable reason (str) or a build failure (Exception)."""
+    reason = build.offers_sdpa(built.arch)
+    if reason:
+        return reason
+    try:
+        return build.sdpa_twin(built)
+    except build.NotBuildable as exc:
+        return exc
+
+
+def _sdpa(twin: Any, method: str) -> checks.Sdpa:
+    if isinstance(twin, str):
+        return checks.Sdpa(reason=twin)
+    if isinstance(twin, Exception):
+        return checks.Sdpa(error=f"the model class declares sdpa support but building it with sdpa fails: {twin}")
+    try:
+        return checks.Sdpa(pm=_wrap(twin, method))
+    except Exception as exc:
+        return checks.Sdpa(error=f"PEFT refuses the sdpa model: {_first_line(exc)}")
+
+
+def _method(base: Any, method: str, x: checks.Inputs, kv_reason: str, twin: Any) -> MethodResult:
     if method.startswith("prefix") and kv_reason:
         return MethodResult(method, Status.NOT_APPLICABLE, kv_reason)
     try:
         pm = _wrap(base, method)
     except Exception as exc:
         return MethodResult(method, Status.NOT_APPLICABLE, f"PEFT refuses: {_first_line(exc)}")
-    return MethodResult(method, Status.FAIL, "", tuple(checks.run_checks(pm, method, x)))
+    return MethodResult(method, Status.FAIL, "", tuple(checks.run_checks(pm, method, x, _sdpa(twin, method))))
 
 
 def census_arch(arch: Arch, *, known: tuple = (), versions: tuple[str, str] = ("", ""),
@@ -124,8 +149,9 @@ def census_arch(arch: Arch, *, known: tuple = (), versions: tuple[str, str] = ("
                     failed = (CheckResult("base", Status.FAIL, f"plain text forward raises {_first_line(exc)}"),)
                     done = [MethodResult(m, Status.FAIL, "", failed) for m in methods]
                 else:
+                    twin = _twin(built)
                     for method in methods:
-                        done.append(_method(base, method, x, kv_reason))
+                        done.append(_method(base, method, x, kv_reason, twin))
     except Timeout as exc:
         ran = {m.method for m in done}
         done += [MethodResult(m, Status.FAIL, "", (CheckResult("time", Status.FAIL, str(exc)),))

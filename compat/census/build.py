@@ -1,7 +1,7 @@
 """Build one architecture tiny: its config class's defaults, shrunk generically
 (:mod:`compat.census.shrink`), the override table (:mod:`compat.census.overrides`), fp32,
-eager attention, eval mode, weights drawn from a fixed seed. No hub access, no
-``trust_remote_code``.
+eager attention (an sdpa twin with the same weights on request), eval mode, weights drawn from
+a fixed seed. No hub access, no ``trust_remote_code``.
 
 A build that raises is a finding (:class:`NotBuildable`, the exception's type and message).
 """
@@ -16,7 +16,7 @@ from typing import Any
 from compat.census import overrides, shrink
 from compat.census.registry import Arch
 
-__all__ = ["Built", "NotBuildable", "build", "config_for"]
+__all__ = ["Built", "NotBuildable", "build", "config_for", "offers_sdpa", "sdpa_twin"]
 
 #: larger than transformers' 0.02 so that tiny random models have a clear argmax and react to
 #: their context (the zoo's choice, compat/testing/zoo.py)
@@ -56,13 +56,14 @@ def _model_class(arch: Arch) -> Any:
     return cls
 
 
-def _eager(cfg: Any) -> None:
+def _attention(cfg: Any, impl: str = "eager") -> None:
+    """Ask for ``impl`` attention on the config and its sub-configs."""
     for sub in [cfg, *(getattr(cfg, k) for k in getattr(cfg, "sub_configs", {}) or {} if getattr(cfg, k, None))]:
         with contextlib.suppress(Exception):
-            sub._attn_implementation = "eager"
+            sub._attn_implementation = impl
 
 
-def config_for(arch: Arch) -> Any:
+def config_for(arch: Arch, attention: str = "eager") -> Any:
     """The tiny config of ``arch``."""
     cls = _config_class(arch)
     small = overrides.apply(arch.id, shrink.shrink(cls().to_dict()))
@@ -75,17 +76,17 @@ def config_for(arch: Arch) -> Any:
     if arch.mapping == "causal" and "is_decoder" in cls().to_dict() and not arch.seq2seq:
         small["is_decoder"] = True  # BERT-like encoders run causally only as decoders
     cfg = cls(**small)
-    _eager(cfg)
+    _attention(cfg, attention)
     return cfg
 
 
-def build(arch: Arch, *, seed: int = SEED) -> Built:
+def build(arch: Arch, *, seed: int = SEED, attention: str = "eager") -> Built:
     """A tiny fp32 model of ``arch`` in eval mode; :class:`NotBuildable` if that fails."""
     import torch
 
     start = time.perf_counter()
     try:
-        cfg = config_for(arch)
+        cfg = config_for(arch, attention)
         model_cls = _model_class(arch)
         state = torch.random.get_rng_state()
         try:
@@ -98,10 +99,33 @@ def build(arch: Arch, *, seed: int = SEED) -> Built:
     except Exception as exc:
         raise NotBuildable(f"{type(exc).__name__}: {exc}".strip()) from exc
     model = model.to(torch.float32).eval()
-    _eager(model.config)
+    _attention(model.config, attention)
     _quiet_generation(model)
     _decoder_start(model)
     return Built(arch, model, time.perf_counter() - start, sum(p.numel() for p in model.parameters()))
+
+
+def offers_sdpa(arch: Arch) -> str:
+    """``""`` if the model class declares sdpa support, else why not (a not-applicable reason)."""
+    cls = _model_class(arch)
+    if getattr(cls, "_supports_sdpa", False):
+        return ""
+    return f"{cls.__name__} offers only eager attention on this transformers (_supports_sdpa is not set)"
+
+
+def sdpa_twin(built: Built) -> Any:
+    """``built``'s model again with sdpa attention and the same weights (:class:`NotBuildable` if
+    that fails or transformers silently picks another implementation)."""
+    twin = build(built.arch, attention="sdpa").model
+    try:
+        twin.load_state_dict(built.model.state_dict(), strict=True)
+    except Exception as exc:
+        raise NotBuildable(f"the sdpa model does not take the eager model's weights: {type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:300]}") from exc
+    got = getattr(twin.config, "_attn_implementation", None)
+    if got != "sdpa":
+        raise NotBuildable(f"asked for sdpa attention, the model runs {got!r}")
+    return twin
 
 
 def _decoder_start(model: Any) -> None:

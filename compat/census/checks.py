@@ -7,10 +7,17 @@ Decoder-only, every method (the adapter holds P real tokens, see the oracle):
 * ``logits``: PEFT forward == one plain forward over the P tokens + the input;
 * ``greedy``: PEFT ``generate`` == a cache-free greedy decode over the P tokens + the input;
 * ``use_cache``: PEFT forward with ``use_cache=False`` == with ``True``;
-* ``grad``: a backward pass reaches every prompt parameter (finite, not all zero);
+* ``grad`` (the training path): PEFT's loss with labels == the plain forward's loss over the P
+  tokens + the input; the gradient at PEFT's prompt encoder output == the plain model's gradient
+  at the same prompt (given as ``inputs_embeds``, or for prefix methods as per-layer KV through
+  ``compat.prefixed_call``); a finite non-zero gradient reaches every prompt parameter;
 * ``shim`` (prefix methods): the base model given the same real-token KV through
   ``compat.prefixed_call`` == the plain forward (a cache the model rejects is a failure
-  carrying the model's error).
+  carrying the model's error);
+* ``tuple`` (prefix methods, where the installed transformers still takes legacy tuples, i.e.
+  < 5): the same KV as a legacy tuple instead of the shim's Cache == the plain forward;
+* ``sdpa``: ``logits`` and ``greedy`` again on the model's sdpa twin (same weights); the other
+  checks run with eager attention. Not applicable where the model offers only eager.
 
 Encoder-decoders: prompt methods as above with the P tokens in front of the encoder input;
 prefix methods against the suites' explicit-prefix reference (``compat.testing.reference``:
@@ -27,11 +34,11 @@ from typing import Any
 from compat.census import oracle, shrink
 from compat.census.results import CheckResult, Status
 
-__all__ = ["CHECKS", "METHODS", "Inputs", "inputs", "run_checks"]
+__all__ = ["CHECKS", "METHODS", "Inputs", "Sdpa", "inputs", "logits_check", "run_checks"]
 
 #: the census methods: one per way the prompt reaches the model (compat.testing.methods ids)
 METHODS = ("prefix", "prefix_proj", "prompt", "ptuning_mlp")
-CHECKS = ("logits", "greedy", "use_cache", "grad", "shim")
+CHECKS = ("logits", "greedy", "use_cache", "grad", "shim", "tuple", "sdpa")
 P = 4
 GEN_TOKENS = 4
 
@@ -81,6 +88,51 @@ def _plain_logits(base: Any, x: Inputs) -> Any:
         if _enc_dec(base):
             return base(input_ids=full, decoder_input_ids=x.dec, use_cache=False).logits
         return base(input_ids=full, use_cache=False).logits[:, -x.ids.shape[1]:]
+
+
+def _plain_logits_embeds(base: Any, x: Inputs, prompt: Any) -> Any:
+    """As :func:`_plain_logits`, with the P prompt positions given as embeddings ``[1, P, D]``."""
+    import torch
+
+    batch = x.ids.shape[0]
+    with torch.no_grad():
+        embeds = base.get_input_embeddings()(x.ids)
+        full = torch.cat([prompt.expand(batch, -1, -1).to(embeds.dtype), embeds], 1)
+        mask = torch.ones(full.shape[:2], dtype=torch.long)
+        if _enc_dec(base):
+            return base(inputs_embeds=full, attention_mask=mask, decoder_input_ids=x.dec, use_cache=False).logits
+        return base(inputs_embeds=full, attention_mask=mask, use_cache=False).logits[:, -x.ids.shape[1]:]
+
+
+#: the p-tuning oracle solves the encoder's last layer; its output equals the P tokens' embeddings
+#: within this relative residual (as :func:`oracle.load` checks)
+SOLVE_RESIDUAL = 1e-5
+
+
+def logits_check(pm: Any, method: str, x: Inputs) -> CheckResult:
+    """``logits``: PEFT's forward vs one plain forward over the P real tokens + the input.
+
+    For p-tuning the oracle's solved encoder reproduces the P tokens' embeddings only up to a float32
+    rounding residual (~1e-7), which linear-attention models amplify to ~1e-5 in the logits: there
+    the plain forward takes the encoder's output as the P embeddings, after checking that it equals
+    the P tokens' embeddings within :data:`SOLVE_RESIDUAL` (relative)."""
+    import torch
+
+    base = pm.get_base_model()
+    if method != "ptuning_mlp":
+        return _compare("logits", _peft_logits(pm, x), _plain_logits(base, x),
+                        "PEFT forward (real-token prompt) vs plain forward")
+    name = pm.active_adapter
+    with torch.no_grad():
+        prompt = pm.prompt_encoder[name](pm.prompt_tokens[name].unsqueeze(0))[:, :P]
+        tokens = base.get_input_embeddings()(x.prompt_ids).to(prompt.dtype)
+    off = float((prompt - tokens).abs().max())
+    if off > SOLVE_RESIDUAL * max(1.0, float(tokens.abs().max())):
+        return CheckResult("logits", Status.FAIL, f"the prompt encoder's output is not the P tokens' embeddings "
+                                                  f"(max abs diff {off:.3g})", off)
+    return _compare("logits", _peft_logits(pm, x), _plain_logits_embeds(base, x, prompt),
+                    "PEFT forward (real-token prompt) vs plain forward (the encoder's solved output as the "
+                    "P tokens' embeddings)")
 
 
 def _plain_greedy(base: Any, x: Inputs, n: int) -> Any:
@@ -158,47 +210,213 @@ def _guard(check: str, body: Callable[[], CheckResult]) -> CheckResult:
         return CheckResult(check, Status.FAIL, f"{type(exc).__name__}: {first}")
 
 
-def _grad(pm: Any, x: Inputs) -> CheckResult:
+def _labels(pm: Any, method: str, x: Inputs) -> tuple[Any, Any]:
+    """Labels for PEFT's training forward and for the plain forward over the P tokens + input
+    that must give the same loss: the P prompt positions are never labelled, and where the prompt
+    sits in the cache (prefix methods) the first input token has no position to be predicted from."""
+    import torch
+
+    if x.dec is not None:
+        return x.dec, x.dec
+    labels = x.ids.clone()
+    if method.startswith("prefix"):
+        labels[:, 0] = -100
+    return labels, torch.cat([torch.full((labels.shape[0], P), -100), labels], 1)
+
+
+def _training_loss(pm: Any, x: Inputs, labels: Any) -> Any:
+    import torch
+
+    args = {"input_ids": x.ids, "attention_mask": torch.ones_like(x.ids), "labels": labels}
+    if x.dec is not None:
+        args["decoder_input_ids"] = x.dec
+    loss = pm(**args).loss
+    if loss is None:
+        raise oracle.OracleError("PEFT's forward with labels returned no loss")
+    return loss
+
+
+def _plain_loss(base: Any, x: Inputs, labels: Any) -> Any:
+    import torch
+
+    batch = x.ids.shape[0]
+    full = torch.cat([x.prompt_ids.expand(batch, -1), x.ids], 1)
+    kw = {"decoder_input_ids": x.dec} if x.dec is not None else {}
+    with torch.no_grad():
+        return base(input_ids=full, labels=labels, use_cache=False, **kw).loss
+
+
+def _encoder_gradient(pm: Any, x: Inputs, labels: Any) -> tuple[Any, Any, Any]:
+    """PEFT's training loss, its prompt encoder's output and the gradient of the loss there."""
+    enc = pm.prompt_encoder[pm.active_adapter]
+    seen: list = []
+
+    def keep(module: Any, args: Any, out: Any) -> None:
+        if getattr(out, "requires_grad", False):
+            out.retain_grad()
+        seen.append(out)
+
+    handle = enc.register_forward_hook(keep)
+    try:
+        loss = _training_loss(pm, x, labels)
+        loss.backward()
+    finally:
+        handle.remove()
+    if not seen:
+        raise oracle.OracleError("PEFT's training forward did not call its prompt encoder")
+    return loss, seen[-1].detach(), seen[-1].grad
+
+
+def _prompt_reference_gradient(base: Any, x: Inputs, prompt: Any, labels: Any) -> Any:
+    """d loss / d prompt embeddings of the plain model given ``inputs_embeds`` = prompt + input
+    embeddings (the same labels), at ``prompt`` ``[B or 1, P (or 2P), D]``."""
+    import torch
+
+    batch = x.ids.shape[0]
+    leaf = prompt[:, :P].expand(batch, -1, -1).clone().requires_grad_(True)
+    with torch.no_grad():
+        embeds = base.get_input_embeddings()(x.ids)
+    kw = {"decoder_input_ids": x.dec} if x.dec is not None else {}
+    full = torch.cat([leaf, embeds.to(leaf.dtype)], 1)
+    mask = torch.ones(full.shape[:2], dtype=torch.long)
+    base(inputs_embeds=full, attention_mask=mask, labels=labels, **kw).loss.backward()
+    # an encoder-decoder's prompt has a second block of P tokens (PEFT's second transformer
+    # submodule) that PEFT does not feed to the model: no gradient may reach it
+    rest = prompt.shape[1] - P
+    return torch.cat([leaf.grad, leaf.grad.new_zeros((batch, rest, leaf.shape[2]))], 1) if rest else leaf.grad
+
+
+def _prefix_reference_gradient(base: Any, cfg: Any, x: Inputs, rows: Any, labels: Any) -> Any:
+    """d loss / d prefix of the base model given PEFT's prefix ``rows`` ``[B, P, 2L*H*D]`` (slots
+    2i, 2i+1 = layer i's keys, values) as per-layer KV leaves through ``compat.prefixed_call``."""
+    import torch
+
+    from compat import prefixed_call
+
+    heads, dim, n = cfg.num_attention_heads, cfg.token_dim // cfg.num_attention_heads, cfg.num_layers
+    b, p = rows.shape[:2]
+    slots = rows.reshape(b, p, 2 * n, heads, dim).permute(2, 0, 3, 1, 4)  # [2L, B, H, P, D]
+    leaves = [slots[i].clone().requires_grad_(True) for i in range(2 * n)]
+    layers = tuple((leaves[2 * i], leaves[2 * i + 1]) for i in range(n))
+    call = prefixed_call(base, layers, x.ids, attention_mask=torch.ones_like(x.ids))
+    base(**call.kwargs, labels=labels).loss.backward()
+    if any(t.grad is None for t in leaves):
+        raise oracle.OracleError("no gradient reaches the prefix handed through compat.prefixed_call")
+    return torch.stack([t.grad for t in leaves]).permute(1, 3, 0, 2, 4).reshape(b, p, -1)
+
+
+def _reference_gradient(pm: Any, method: str, x: Inputs, out: Any, labels: Any, plain_labels: Any
+                        ) -> tuple[Any, str]:
+    """The reference gradient at PEFT's prompt encoder output, or ``(None, why there is none)``."""
+    base = pm.get_base_model()
+    if not method.startswith("prefix"):
+        labels_embeds = plain_labels if x.dec is None else x.dec
+        return _prompt_reference_gradient(base, x, out, labels_embeds), ""
+    if x.dec is not None:
+        return None, "no independent gradient reference for an encoder-decoder prefix"
+    refused = _refused(base, "grad")
+    if refused is not None:
+        return None, f"no gradient reference: {refused.message}"
+    return _prefix_reference_gradient(base, pm.peft_config[pm.active_adapter], x, out, labels), ""
+
+
+def _grad(pm: Any, method: str, x: Inputs, oracle_loaded: bool) -> CheckResult:
+    """The training path, in eval mode (dropout off): where the oracle is loaded, PEFT's loss with
+    labels == the plain forward's loss over the P tokens + input; the loss's gradient at PEFT's
+    prompt encoder output == the plain model's gradient at the same prompt (handed in as
+    ``inputs_embeds`` for prompt methods, as per-layer KV through ``compat.prefixed_call`` for
+    prefix methods); and a finite non-zero gradient reaches every prompt parameter."""
     import torch
 
     name = pm.active_adapter
     params = [(n, p) for n, p in pm.prompt_encoder[name].named_parameters() if p.requires_grad]
     if not params:
         return CheckResult("grad", Status.FAIL, "the prompt encoder has no trainable parameter")
+    labels, plain_labels = _labels(pm, method, x)
     pm.zero_grad(set_to_none=True)
-    args = {"input_ids": x.ids, "attention_mask": torch.ones_like(x.ids)}
-    if x.dec is not None:
-        args["decoder_input_ids"] = x.dec
     try:
-        logits = pm(**args).logits
-        logits.float().pow(2).mean().backward()
+        loss, out, out_grad = _encoder_gradient(pm, x, labels)
+        dead = [n for n, p in params if p.grad is None or not bool(torch.isfinite(p.grad).all())
+                or float(p.grad.abs().sum()) == 0.0]
     finally:
-        pm.eval()
-    dead = [n for n, p in params if p.grad is None or not bool(torch.isfinite(p.grad).all())
-            or float(p.grad.abs().sum()) == 0.0]
-    pm.zero_grad(set_to_none=True)
-    if dead:
-        return CheckResult("grad", Status.FAIL, f"no finite non-zero gradient reaches {', '.join(dead)}")
-    return CheckResult("grad", Status.PASS)
+        pm.zero_grad(set_to_none=True)
+    if oracle_loaded and not (x.dec is not None and method.startswith("prefix")):
+        same = _compare("grad", loss.detach().reshape(1), _plain_loss(pm.get_base_model(), x, plain_labels).reshape(1),
+                        "PEFT training loss (labels) vs plain forward loss over the P tokens + input")
+        if same.status is Status.FAIL:
+            return same
+    if out_grad is None:
+        return CheckResult("grad", Status.FAIL, "no gradient of the training loss reaches the prompt encoder's output")
+    ref, why = _reference_gradient(pm, method, x, out, labels, plain_labels)
+    pm.get_base_model().zero_grad(set_to_none=True)
+    result = CheckResult("grad", Status.PASS, why)
+    if ref is not None:
+        if out_grad.shape[0] == 1 and ref.shape[0] != 1:
+            ref = ref.sum(0, keepdim=True)
+        result = _compare("grad", out_grad, ref, "gradient at PEFT's prompt encoder output vs the plain model's "
+                                                 "gradient at the same prompt")
+    if result.status is Status.PASS and dead:
+        return CheckResult("grad", Status.FAIL, f"no finite non-zero gradient of the training loss reaches "
+                                                f"{', '.join(dead)}")
+    return result
+
+
+def _own_layers(base: Any, x: Inputs) -> tuple:
+    """The model's own KV of the P tokens, every layer of it (else :class:`oracle.OracleError`)."""
+    layers = oracle.own_kv(base, x.prompt_ids)
+    missing = [i for i, kv in enumerate(layers) if kv is None]
+    if missing:
+        raise oracle.OracleError(f"layers {missing} keep no KV: the shim gets no standard per-layer prefix")
+    return tuple(layers)
+
+
+def _refused(base: Any, check: str) -> CheckResult | None:
+    """``not-applicable`` where the shim refuses the model clearly (compat.UnsupportedModelError)."""
+    from compat import _transformers as transformers_features
+
+    refusal = transformers_features.prefix_refusal(base)
+    if refusal is None:
+        return None
+    return CheckResult(check, Status.NOT_APPLICABLE, f"the shim refuses this model: {refusal}")
 
 
 def _shim(base: Any, x: Inputs) -> CheckResult:
     import torch
 
-    from compat import _transformers as transformers_features
     from compat import prefixed_call
 
-    refusal = transformers_features.prefix_refusal(base)
-    if refusal is not None:  # the shim refuses such a model clearly (compat.UnsupportedModelError)
-        return CheckResult("shim", Status.NOT_APPLICABLE, f"the shim refuses this model: {refusal}")
-    layers = oracle.own_kv(base, x.prompt_ids)
-    missing = [i for i, kv in enumerate(layers) if kv is None]
-    if missing:
-        raise oracle.OracleError(f"layers {missing} keep no KV: the shim gets no standard per-layer prefix")
-    call = prefixed_call(base, tuple(layers), x.ids, attention_mask=torch.ones_like(x.ids))
+    refused = _refused(base, "shim")
+    if refused is not None:
+        return refused
+    call = prefixed_call(base, _own_layers(base, x), x.ids, attention_mask=torch.ones_like(x.ids))
     with torch.no_grad():
         got = base(**call.kwargs).logits
     return _compare("shim", got, _plain_logits(base, x), "base + compat.prefixed_call(own KV) vs plain forward")
+
+
+def _tuple(base: Any, x: Inputs) -> CheckResult:
+    """Where the installed transformers still takes legacy tuples: the same real-token KV handed
+    to the base model as a tuple (its native layout) instead of a Cache == the plain forward."""
+    import torch
+
+    from compat import cache_argument, prefixed_call
+    from compat.testing import paths
+
+    refused = _refused(base, "tuple")
+    if refused is not None:
+        return refused
+    ok, why = paths.accepts_tuple(base)
+    if not ok:
+        return CheckResult("tuple", Status.NOT_APPLICABLE, why.removeprefix("not-applicable: "))
+    layers = _own_layers(base, x)
+    batch = x.ids.shape[0]
+    legacy = tuple((k.expand(batch, -1, -1, -1).contiguous(), v.expand(batch, -1, -1, -1).contiguous())
+                   for k, v in layers)
+    kwargs = dict(prefixed_call(base, layers, x.ids, attention_mask=torch.ones_like(x.ids)).kwargs)
+    kwargs[cache_argument(base)] = paths.tuple_for(base, legacy)
+    with torch.no_grad():
+        got = base(**kwargs).logits
+    return _compare("tuple", got, _plain_logits(base, x), "base + legacy tuple (own KV) vs plain forward")
 
 
 def _seq2seq_prefix(pm: Any, x: Inputs) -> list[CheckResult]:
@@ -223,34 +441,67 @@ def _seq2seq_prefix(pm: Any, x: Inputs) -> list[CheckResult]:
     return [_guard("logits", logits), _guard("greedy", greedy)]
 
 
-def run_checks(pm: Any, method: str, x: Inputs) -> list[CheckResult]:
-    """Every check of ``method`` on a PEFT model whose adapter is not yet loaded."""
+def _core(pm: Any, method: str, x: Inputs) -> list[CheckResult]:
+    """``logits`` and ``greedy`` against the reference (the oracle loaded first)."""
+    base = pm.get_base_model()
+    if _enc_dec(base) and method.startswith("prefix"):
+        return _seq2seq_prefix(pm, x)
+
+    def load_oracle() -> CheckResult:
+        oracle.load(pm, method, x.prompt_ids)
+        return CheckResult("logits", Status.PASS)
+
+    loaded = _guard("logits", load_oracle)
+    if loaded.status is Status.FAIL:
+        return [dataclasses.replace(loaded, message=f"real-token oracle: {loaded.message}{_peft_runs(pm, x)}")]
+    return [
+        _guard("logits", lambda: logits_check(pm, method, x)),
+        _guard("greedy", lambda: _same_tokens("greedy", _peft_greedy(pm, x, GEN_TOKENS),
+                                              _plain_greedy(base, x, GEN_TOKENS),
+                                              "PEFT greedy generate vs cache-free greedy decode")),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sdpa:
+    """The same method on the model's sdpa twin (same weights), or why there is none."""
+
+    pm: Any = None  # a PEFT model over the sdpa twin
+    reason: str = ""  # not-applicable reason (the model offers only eager attention)
+    error: str = ""  # building the twin failed although the model class claims sdpa support
+
+
+def _sdpa(method: str, x: Inputs, twin: Sdpa) -> CheckResult:
+    """``logits`` and ``greedy`` again with sdpa attention (the other checks run eager)."""
+    if twin.error:
+        return CheckResult("sdpa", Status.FAIL, twin.error)
+    if twin.pm is None:
+        return CheckResult("sdpa", Status.NOT_APPLICABLE, twin.reason)
+    found = _core(twin.pm, method, x)
+    bad = [c for c in found if c.status is Status.FAIL]
+    diffs = [c.max_abs_diff for c in found if c.max_abs_diff is not None]
+    if bad:
+        return CheckResult("sdpa", Status.FAIL, " | ".join(f"{c.check}: {c.message}" for c in bad),
+                           max(diffs) if diffs else None)
+    return CheckResult("sdpa", Status.PASS, "", max(diffs) if diffs else None)
+
+
+def run_checks(pm: Any, method: str, x: Inputs, sdpa: Sdpa | None = None) -> list[CheckResult]:
+    """Every check of ``method`` on a PEFT model whose adapter is not yet loaded (``sdpa``: the
+    same method on the model's sdpa twin)."""
     base = pm.get_base_model()
     prefix = method.startswith("prefix")
-    if _enc_dec(base) and prefix:
-        found = _seq2seq_prefix(pm, x)
-    else:
-        def load_oracle() -> CheckResult:
-            oracle.load(pm, method, x.prompt_ids)
-            return CheckResult("logits", Status.PASS)
-
-        loaded = _guard("logits", load_oracle)
-        if loaded.status is Status.FAIL:
-            found = [dataclasses.replace(loaded, message=f"real-token oracle: {loaded.message}{_peft_runs(pm, x)}")]
-        else:
-            found = [
-                _guard("logits", lambda: _compare("logits", _peft_logits(pm, x), _plain_logits(base, x),
-                                                  "PEFT forward (real-token prompt) vs plain forward")),
-                _guard("greedy", lambda: _same_tokens("greedy", _peft_greedy(pm, x, GEN_TOKENS),
-                                                      _plain_greedy(base, x, GEN_TOKENS),
-                                                      "PEFT greedy generate vs cache-free greedy decode")),
-            ]
+    found = _core(pm, method, x)
+    loaded = not any("real-token oracle:" in c.message for c in found)
     found.append(_guard("use_cache", lambda: _compare("use_cache", _peft_logits(pm, x, use_cache=False),
                                                       _peft_logits(pm, x, use_cache=True),
                                                       "PEFT forward use_cache=False vs True")))
-    found.append(_guard("grad", lambda: _grad(pm, x)))
+    found.append(_guard("grad", lambda: _grad(pm, method, x, loaded)))
     if prefix and not _enc_dec(base):
         found.append(_guard("shim", lambda: _shim(base, x)))
+        found.append(_guard("tuple", lambda: _tuple(base, x)))
+    if sdpa is not None:
+        found.append(_guard("sdpa", lambda: _sdpa(method, x, sdpa)))
     return found
 
 

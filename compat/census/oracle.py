@@ -36,21 +36,27 @@ def own_kv(base: Any, token_ids: Any) -> list[tuple[Any, Any] | None]:
 
 
 def kv_layers(cache: Any) -> list[tuple[Any, Any] | None]:
-    """Per-layer ``(keys, values)`` of a Cache (``layers[i].keys``), or of legacy tuples."""
+    """Per-layer ``(keys, values)`` of a Cache (``layers[i].keys``; ``key_cache[i]`` in 4.x Caches
+    and the hybrid caches of early 5.x), or of legacy tuples."""
     if cache is None:
         raise OracleError("the model returned no cache for use_cache=True: it keeps no KV cache")
     cache = getattr(cache, "self_attention_cache", cache)  # a decoder's self-attention part
     layers = getattr(cache, "layers", None)
     if layers is not None:
-        out = []
-        for layer in layers:
-            k, v = getattr(layer, "keys", None), getattr(layer, "values", None)
-            ok = all(hasattr(t, "dim") and t.dim() == 4 and t.shape[-2] > 0 for t in (k, v))
-            out.append((k.clone(), v.clone()) if ok else None)
-        return out
+        return [_kv(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in layers]
+    keys, values = getattr(cache, "key_cache", None), getattr(cache, "value_cache", None)
+    if isinstance(keys, list) and isinstance(values, list):  # 4.x Caches and 5.x-early hybrid ones
+        return [_kv(k, v) for k, v in zip(keys, values)]
     if isinstance(cache, (tuple, list)):
         return [(layer[0].clone(), layer[1].clone()) for layer in cache]
     raise OracleError(f"cannot read keys/values from a {type(cache).__name__}")
+
+
+def _kv(k: Any, v: Any) -> tuple[Any, Any] | None:
+    """A layer's ``(keys, values)`` if both are filled ``[B, H, S, D]`` tensors, else ``None`` (a layer
+    that keeps no KV: linear attention, an SSM mixer, a shared layer)."""
+    ok = all(hasattr(t, "dim") and t.dim() == 4 and t.shape[-2] > 0 for t in (k, v))
+    return (k.clone(), v.clone()) if ok else None
 
 
 def prefix_rows(layers: list, peft_cfg: Any) -> Any:

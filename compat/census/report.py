@@ -22,7 +22,7 @@ from compat.census.results import Census, Status
 from compat.matrix.known import KnownIssue
 from compat.tools.outputs import atomic_write_text
 
-__all__ = ["markdown", "summary", "write_reports"]
+__all__ = ["markdown", "summary", "untriaged", "write_reports"]
 
 _ICON = {"pass": "✅", "fail": "❌", "known": "☑️", "not-applicable": "➖", "not-buildable": "🧱"}
 _TEMPLATE = Path(__file__).with_name("census.html.j2")
@@ -76,6 +76,18 @@ def _methods(c: Census) -> list[str]:
     return seen
 
 
+def untriaged(c: Census) -> list[tuple[str, str, str]]:
+    """Per architecture with failures no declaration explains: ``(arch, failing checks as
+    method/check, the first such failure's message)`` (the check ids are ``census[arch-method-check]``)."""
+    rows = []
+    for a in c.archs:
+        bad = [(m.method, ch) for m in a.methods for ch in m.checks if ch.status is Status.FAIL]
+        if bad:
+            checks = ", ".join(f"{method}/{ch.check}" for method, ch in bad)
+            rows.append((a.arch, checks, bad[0][1].message))
+    return rows
+
+
 def markdown(c: Census) -> str:
     """The Markdown report."""
     s = summary(c)
@@ -109,6 +121,9 @@ def markdown(c: Census) -> str:
                 if ch.status in (Status.FAIL, Status.KNOWN):
                     tag = f" — known: {', '.join(ch.known)}" if ch.known else ""
                     lines.append(f"- `census[{a.arch}-{m.method}-{ch.check}]`{tag}: {_cut(ch.message)}")
+    lines += ["", "### Untriaged, by architecture", "",
+              "| architecture | failing checks | first failure |", "|---|---|---|"]
+    lines += [f"| `{a}` | {checks} | {_cut(msg, 300)} |" for a, checks, msg in untriaged(c)] or ["| none | | |"]
     lines += ["", "### Not applicable (reason x count)", "", "| reason | architecture x method |", "|---|---:|"]
     na = Counter(_cut(m.reason, 160) for a in c.archs for m in a.methods if m.status is Status.NOT_APPLICABLE)
     lines += [f"| {r} | {n} |" for r, n in na.most_common()]

@@ -44,18 +44,23 @@ if sys.version_info >= (3, 11):  # pragma: no cover - version-gated backport
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DEFAULT_SUITE", "EXPECTABLE", "Cell", "KnownIssue", "Matrix", "MatrixError", "load_matrix",
+__all__ = ["DEFAULT_SUITE", "EXPECTABLE", "SUITES", "Cell", "KnownIssue", "Matrix", "MatrixError", "load_matrix",
            "load_matrix_text"]
 
 #: What a cell runs (the gate runs the same); a matrix file may override it with ``suite``.
 DEFAULT_SUITE = ("tests/shim", "tests/property", "tests/equivalence")
+
+#: Named suites a matrix file or one cell may ask for (``suite = "census"``) instead of test paths:
+#: ``census`` is the architecture census's CI sample (tests/census, docs/census.md), judged against
+#: matrices/census-known.toml by the tests themselves.
+SUITES: dict[str, tuple[str, ...]] = {"default": DEFAULT_SUITE, "census": ("tests/census",)}
 
 #: Outcomes a cell may declare with ``expect`` (always with a ``reason``).
 EXPECTABLE = ("fail", "error:install", "error:import", "not-applicable")
 
 _TOP_KEYS = {"description", "torch", "suite", "axes", "cells", "exclude", "known", "known_issues"}
 _AXES_KEYS = {"transformers", "peft", "tags", "extra_pins"}
-_CELL_KEYS = {"name", "transformers", "peft", "tags", "extra_pins", "expect", "reason", "tests"}
+_CELL_KEYS = {"name", "transformers", "peft", "tags", "extra_pins", "expect", "reason", "tests", "suite"}
 _EXCLUDE_KEYS = {"transformers", "peft", "reason"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
@@ -77,6 +82,7 @@ class Cell:
     reason: str = ""
     tests: tuple[str, ...] = ()  # glob patterns of the test ids a declared "fail" covers
     known: tuple[KnownIssue, ...] = ()  # the matrix's known upstream issues whose range holds this cell
+    suite: tuple[str, ...] = ()  # the test paths this cell runs instead of the matrix's (empty: the matrix's)
 
     @property
     def requirements(self) -> list[str]:
@@ -94,6 +100,8 @@ class Cell:
         """Changes whenever what the cell *runs* changes (name, versions, pins), not its declarations:
         ``--resume`` keeps a finished run and judges it again against the current declarations."""
         what = [self.name, self.transformers, self.peft, sorted(self.extra_pins)]
+        if self.suite:  # (absent when unset, so results from before cells had a suite keep their fingerprint)
+            what.append(list(self.suite))
         return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
 
     def matches(self, pattern: str) -> bool:
@@ -120,6 +128,14 @@ class Matrix:
     torch: str | None
     suite: tuple[str, ...]
     cells: tuple[Cell, ...]
+
+    def suite_for(self, cell: Cell) -> tuple[str, ...]:
+        """The test paths ``cell`` runs: its own suite, else the matrix's."""
+        return cell.suite or self.suite
+
+    def all_suites(self) -> tuple[str, ...]:
+        """Every test path some cell runs (what a cell's result may depend on)."""
+        return tuple(dict.fromkeys([*self.suite, *(p for c in self.cells for p in c.suite)]))
 
     def select(self, pattern: str | None) -> list[Cell]:
         """The cells matching ``pattern`` (all when None); an unmatched pattern is an error."""
@@ -160,6 +176,19 @@ def _strings(where: str, key: str, value) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise _fail(where, key, f"expected a list of non-empty strings, got {value!r}")
     return tuple(v.strip() for v in value)
+
+
+def _suite(where: str, key: str, value) -> tuple[str, ...]:
+    """A named suite (:data:`SUITES`) or a non-empty list of test paths."""
+    if isinstance(value, str):
+        if value.strip() not in SUITES:
+            raise _fail(where, key, f"unknown suite {value!r} (expected one of: {', '.join(SUITES)}, "
+                                    "or a list of test paths)")
+        return SUITES[value.strip()]
+    paths = _strings(where, key, value)
+    if not paths:
+        raise _fail(where, key, "empty suite (expected test paths or a suite name)")
+    return paths
 
 
 def _pins(where: str, key: str, value) -> tuple[str, ...]:
@@ -227,6 +256,7 @@ def _parse_cell(where: str, idx: int, raw) -> Cell:
         expect=expect,
         reason=reason.strip() if isinstance(reason, str) else "",
         tests=tests,
+        suite=_suite(where, f"{key}.suite", raw["suite"]) if "suite" in raw else (),
     )
 
 
@@ -244,9 +274,7 @@ def load_matrix_text(text: str, where: str = "<matrix>", *, base: Path | None = 
         if not isinstance(torch, str) or not re.match(r"^torch==\d[^+\s]*\+\w+$", torch.strip()):
             raise _fail(where, "torch", f"expected an exact local-labelled pin like 'torch==2.13.0+cpu', got {torch!r}")
         torch = torch.strip()
-    suite = _strings(where, "suite", data["suite"]) if "suite" in data else DEFAULT_SUITE
-    if not suite:
-        raise _fail(where, "suite", "empty suite (expected test paths)")
+    suite = _suite(where, "suite", data["suite"]) if "suite" in data else DEFAULT_SUITE
 
     cells: list[Cell] = []
     axes = data.get("axes")

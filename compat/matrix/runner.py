@@ -183,7 +183,7 @@ def _new_result(cell: Cell, matrix: Matrix, source: TorchSource, opts: RunOption
     return CellResult(
         cell=cell.to_json(), status=Status.ERROR_CRASH, message="did not finish",
         cell_fingerprint=cell.fingerprint(), run_fingerprint=cell.run_fingerprint(), suite_digest=digest,
-        matrix=matrix.path, suite=list(matrix.suite), suite_profile=opts.profile,
+        matrix=matrix.path, suite=list(matrix.suite_for(cell)), suite_profile=opts.profile,
         # the suite axes (PCC_DEVICE/PCC_DTYPE/PCC_ATTN/PCC_SIZE, inherited by the cell's pytest)
         suite_axes=axes.active().to_json(),
         suite_profile_description=f"{profiles.describe(opts.profile)}; {axes.active().describe()}",
@@ -251,10 +251,10 @@ def run_cell(
     env = _build_environment(run, source)
     if isinstance(env, CellResult):
         return env
-    suite = existing_paths(opts.root, matrix.suite)
-    run.result.suite_missing = [p for p in matrix.suite if p not in suite]
+    suite = existing_paths(opts.root, matrix.suite_for(cell))
+    run.result.suite_missing = [p for p in matrix.suite_for(cell) if p not in suite]
     if not suite:
-        return run.error("error:no-tests", f"none of the suite paths exist: {list(matrix.suite)}")
+        return run.error("error:no-tests", f"none of the suite paths exist: {list(matrix.suite_for(cell))}")
     suite_run = _suite_run(run, env, suite, scratch)
     run.result.command = suite_run.command()
     if processes.stopping:
@@ -371,7 +371,7 @@ def _resume(cells: list[Cell], opts: RunOptions, digest: str,
 def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[CellResult]:
     """Run ``cells`` (``--resume``: reuse finished results); returns every result, in matrix order."""
     source = _torch_source(matrix)
-    digest = suite_digest(opts.root, matrix.suite)
+    digest = suite_digest(opts.root, matrix.all_suites())
     say: Callable[[str], None] = (lambda msg: None) if opts.quiet else (lambda msg: print(msg, flush=True))
     results, todo = _resume(cells, opts, digest, say)
     todo = _longest_first(todo, opts.out)

@@ -44,10 +44,10 @@ def test_oracle_detects_a_wrong_prompt(method):
     pm = peft.get_peft_model(base, methods.peft_config(method, base, num_virtual_tokens=checks.P)).eval()
     x = checks.inputs(base)
     oracle.load(pm, method, x.prompt_ids)
-    ok = checks._compare("logits", checks._peft_logits(pm, x), checks._plain_logits(base, x), "oracle")
+    ok = checks.logits_check(pm, method, x)
     assert ok.status is Status.PASS, ok.message
     oracle.load(pm, method, (x.prompt_ids + 1) % 90 + 3)
-    bad = checks._compare("logits", checks._peft_logits(pm, x), checks._plain_logits(base, x), "oracle")
+    bad = checks.logits_check(pm, method, x)
     assert bad.status is Status.FAIL and bad.max_abs_diff > 1e-2, bad
 
 
@@ -83,3 +83,55 @@ def test_not_buildable_is_reported_not_skipped(monkeypatch):
     monkeypatch.setattr(build, "build", boom)
     r = arch.census_arch(_llama())
     assert r.status is Status.NOT_BUILDABLE and "no tiny config" in r.reason
+
+
+class _DoubleGradient:
+    """Identity forward, gradient x2 backward: a PEFT whose prompt path scales its gradient."""
+
+    @staticmethod
+    def apply(t):
+        class Scale(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x.view_as(x)
+
+            @staticmethod
+            def backward(ctx, g):
+                return 2 * g
+
+        return Scale.apply(t)
+
+
+def _scaled(prompt):
+    """PEFT's prompt (embeddings, or a prefix as a Cache or legacy tuples) with its gradient doubled."""
+    if isinstance(prompt, torch.Tensor):
+        return _DoubleGradient.apply(prompt)
+    if isinstance(prompt, (tuple, list)):
+        return type(prompt)(_scaled(p) for p in prompt)
+    for layer in getattr(prompt, "layers", ()):
+        layer.keys, layer.values = _DoubleGradient.apply(layer.keys), _DoubleGradient.apply(layer.values)
+    for name in ("key_cache", "value_cache"):
+        if isinstance(getattr(prompt, name, None), list):
+            setattr(prompt, name, [_DoubleGradient.apply(t) for t in getattr(prompt, name)])
+    return prompt
+
+
+@pytest.mark.parametrize("method", [pytest.param(m, id=f"llama-{m}-grad_power") for m in checks.METHODS])
+def test_grad_check_detects_a_wrong_gradient(method, monkeypatch):
+    """The training-path check passes on PEFT as it is and fails when PEFT's prompt gradient is
+    scaled on its way back (the forward, hence the loss, unchanged): it compares gradients."""
+    import peft
+
+    from compat.census import build
+    from compat.testing import methods
+
+    base = build.build(_llama()).model
+    pm = peft.get_peft_model(base, methods.peft_config(method, base, num_virtual_tokens=checks.P)).eval()
+    x = checks.inputs(base)
+    oracle.load(pm, method, x.prompt_ids)
+    ok = checks._grad(pm, method, x, True)
+    assert ok.status is Status.PASS, ok.message
+    get_prompt = pm.get_prompt
+    monkeypatch.setattr(pm, "get_prompt", lambda *a, **kw: _scaled(get_prompt(*a, **kw)))
+    bad = checks._grad(pm, method, x, True)
+    assert bad.status is Status.FAIL and "gradient at PEFT's prompt encoder output" in bad.message, bad

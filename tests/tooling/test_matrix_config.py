@@ -41,6 +41,11 @@ CELL = '[[cells]]\ntransformers = "4.46.3"\npeft = "0.14.0"\n'
         pytest.param('torch = "torch==2.13.0"\n' + CELL, "torch", "local-labelled", id="torch-without-label"),
         pytest.param('[[cells]]\ntransformers = "4.46.3"\n', "cells[0].peft", "missing", id="missing-peft"),
         pytest.param('suite = []\n' + CELL, "suite", "empty suite", id="empty-suite"),
+        pytest.param('suite = "censsus"\n' + CELL, "suite", "unknown suite 'censsus' (expected one of: default, census",
+                     id="unknown-suite-name"),
+        pytest.param(CELL + 'suite = "full"\n', "cells[0].suite", "unknown suite 'full'", id="unknown-cell-suite"),
+        pytest.param(CELL + 'suite = 3\n', "cells[0].suite", "expected a list of non-empty strings",
+                     id="cell-suite-not-a-name-or-list"),
     ],
 )
 def test_error_names_file_and_key(text, key, what):
@@ -80,6 +85,34 @@ def test_axes_product_minus_exclusions_plus_cells():
     assert m.cells[0].tags == ("ax",)
     assert m.cells[-1].expect == "fail" and m.cells[-1].tests == ("*generate*",)
     assert m.suite == DEFAULT_SUITE
+
+
+def test_census_suite_by_name_for_the_matrix_or_one_cell():
+    """``suite = "census"`` (file or cell) runs the census CI sample; other cells keep the matrix's."""
+    from compat.matrix.config import SUITES
+
+    m = load_matrix_text(CELL + '[[cells]]\ntransformers = "5.23.0"\npeft = "0.21.2"\nsuite = "census"\n', "m")
+    assert [m.suite_for(c) for c in m.cells] == [DEFAULT_SUITE, ("tests/census",)]
+    assert m.all_suites() == (*DEFAULT_SUITE, "tests/census")
+    assert m.cells[1].run_fingerprint() != m.cells[1].__class__("x", "5.23.0", "0.21.2").run_fingerprint()
+    whole = load_matrix_text('suite = "census"\n' + CELL, "m")
+    assert whole.suite == SUITES["census"] == ("tests/census",)
+    assert all((PROJECT_ROOT / p).is_dir() for suite in SUITES.values() for p in suite)
+
+
+def test_a_cell_without_suite_keeps_its_run_fingerprint():
+    """Adding the cell ``suite`` key did not change existing cells' fingerprints (--resume keeps them)."""
+    import hashlib
+    import json
+
+    cell = load_matrix_text(CELL, "m").cells[0]
+    what = [cell.name, cell.transformers, cell.peft, sorted(cell.extra_pins)]
+    assert cell.run_fingerprint() == hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
+
+
+def test_census_matrix_file_loads():
+    m = load_matrix(PROJECT_ROOT / "matrices" / "census.toml")
+    assert m.suite == ("tests/census",) and len(m.cells) >= 2
 
 
 @pytest.mark.parametrize(

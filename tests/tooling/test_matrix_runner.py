@@ -251,3 +251,19 @@ def test_a_known_issue_that_does_not_reproduce_is_xpass(fake_repo):
     result = run_cells(changed, [c for c in changed.cells if c.name == "good"], opts)[0]
     assert result.status == "xpass" and "fixed-upstream" in result.message
     assert result.known[0].failures == 0
+
+
+def test_a_cell_runs_its_own_suite(fake_repo):
+    """A cell with ``suite`` (here a path list; ``"census"`` names tests/census) runs that suite and
+    records it; the other cells keep the matrix's."""
+    _, opts, _ = fake_repo
+    (opts.root / "other").mkdir()
+    (opts.root / "other" / "test_other.py").write_text("def test_only_in_other():\n    assert True\n")
+    matrix = load_matrix_text('suite = ["tests"]\n[[cells]]\nname = "good"\ntransformers = "4.46.3"\n'
+                              'peft = "0.14.0"\n[[cells]]\nname = "own"\ntransformers = "5.23.0"\n'
+                              'peft = "0.21.2"\nsuite = ["other"]\n', "fake.toml")
+    results = {r.cell["name"]: r for r in run_cells(matrix, list(matrix.cells), opts)}
+    assert results["own"].suite == ["other"] and results["good"].suite == ["tests"]
+    ran = [t.nodeid.split("::")[-1] for t in results["own"].tests]
+    assert ran == ["test_only_in_other"], results["own"].tests
+    assert results["own"].status == "pass" and results["good"].status == "pass"
