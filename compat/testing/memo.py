@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -67,9 +68,31 @@ def digest(*values: Any) -> str:
     return h.hexdigest()
 
 
+#: model -> (stamp, digest): the content digest is recomputed only when the stamp changes.
+_MODEL_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _stamp(tensors: dict) -> tuple:
+    """Which tensor objects a model holds and their version counters: an in-place change through
+    the tensor or any view of it (``copy_``, ``+=``, ``weight[:n] = ...``) bumps the counter, and
+    replacing a parameter changes the object. Writes through ``.data`` bypass the counter: the
+    suites never write a base model's weights."""
+    return tuple((name, id(t), t._version) for name, t in tensors.items())
+
+
 def model_digest(model: Any) -> str:
-    """A digest of a model's class and every parameter and buffer (name and content)."""
-    return digest(type(model).__qualname__, dict(model.state_dict()))
+    """A digest of a model's class and every parameter and buffer (name and content).
+
+    Hashing the content costs a copy to the host of every weight (gigabytes for the realistic sizes
+    on a GPU), so it is computed once per model and reused while the model holds the same tensors
+    at the same versions (:func:`_stamp`)."""
+    tensors = dict(model.state_dict(keep_vars=True))
+    stamp = _stamp(tensors)
+    cached = _MODEL_DIGESTS.get(model)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, digest(type(model).__qualname__, {k: t.detach() for k, t in tensors.items()}))
+        _MODEL_DIGESTS[model] = cached
+    return str(cached[1])
 
 
 @dataclasses.dataclass

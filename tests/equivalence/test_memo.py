@@ -56,9 +56,19 @@ def test_other_inputs_are_not_served_from_the_memo():
 def test_key_covers_the_weights_and_the_prompt():
     base = zoo.build("llama")
     before = memo.model_digest(base)
+    assert memo.model_digest(base) == before == memo.model_digest(zoo.build("llama"))  # same seed, same weights
+    first = next(base.parameters()).view(-1)
+    original = first[0].item()
     with torch.no_grad():
-        next(base.parameters()).view(-1)[0] += 1.0
-    assert memo.model_digest(base) != before
+        first[0] += 1.0  # in place, through a view
+    changed = memo.model_digest(base)
+    assert changed != before
+    with torch.no_grad():
+        first[0] = original
+    assert memo.model_digest(base) == before  # the content, not the history, is the key
+    emb = base.get_input_embeddings()
+    emb.weight = torch.nn.Parameter(emb.weight.detach() * 2)  # a replaced parameter
+    assert memo.model_digest(base) not in (before, changed)
     assert memo.digest(torch.zeros(2)) != memo.digest(torch.zeros(2, dtype=torch.float64))
     assert memo.digest({"prefix": (torch.zeros(1),)}) != memo.digest({"virtual": torch.zeros(1)})
     with pytest.raises(TypeError, match="cannot key a memo on a object"):
