@@ -10,7 +10,8 @@ assertions; docs/suites.md and docs/matrix.md "Speed")::
     $PY benchmarks/bench_suite.py profile --python ENV/bin/python --json out.json
     $PY benchmarks/bench_suite.py compare --before /tmp/main-checkout --rounds 3   # before/after, interleaved
 
-``profile`` runs the suite exactly as a matrix cell does (``-p compat.matrix.probe``, one thread,
+``profile`` runs the suite exactly as a matrix cell does (the shared runner's command and
+environment, ``compat.suiterun.run.SuiteRun``: the probe plugin, one thread,
 ``PCC_SUITE_PROFILE=matrix``, ``HYPOTHESIS_PROFILE=matrix``) with the timing plugin
 ``benchmarks/suite_timing.py`` and prints: the process split (start-up and imports, collection,
 fixtures, test bodies, the rest), the cost of each check, and the time per family and per method
@@ -93,27 +94,25 @@ def workers_mode(workers: list[int]) -> None:
 
 def cell_run(python: str, root: Path, timing: Path | None, *, workers: int = 0, profile: str = "matrix",
              extra: tuple[str, ...] = ()) -> tuple[float, float, str]:
-    """Run the cell suite from ``root`` with ``python``: (wall s, CPU s of the pytest processes, summary line)."""
-    from compat.matrix.runner import CELL_ENV
+    """Run the cell suite from ``root`` with ``python`` exactly as a matrix cell does (the shared
+    runner's command and environment, :class:`compat.suiterun.run.SuiteRun`): (wall s, CPU s of
+    the pytest processes, summary line)."""
+    from compat.suiterun.run import SuiteRun, existing_paths
 
-    cmd = [python, "-m", "pytest", "-p", "compat.matrix.probe", "-p", "no:cacheprovider", "-q", "-rs",
-           "--tb=native", "-o", "junit_family=xunit1"]
+    plugin = ("-p", "benchmarks.suite_timing") if timing is not None else ()
+    environ = {k: v for k, v in os.environ.items() if k not in ("PCC_BENCH_TIMING", "PCC_BENCH_T0")}
     if timing is not None:
-        cmd += ["-p", "benchmarks.suite_timing"]
-    if workers:
-        cmd += ["-n", str(workers)]
-    cmd += [*extra, *CELL_SUITE]
-    env = {**os.environ, **CELL_ENV, "PCC_SUITE_PROFILE": profile, "HYPOTHESIS_PROFILE": "matrix",
-           "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(root), str(ROOT)]))}
-    env.pop("PCC_BENCH_TIMING", None)
-    if timing is not None:
-        env["PCC_BENCH_TIMING"] = str(timing)
+        environ["PCC_BENCH_TIMING"] = str(timing)
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
-        cmd.insert(3 + 4, f"--basetemp={tmp}/t")
+        run = SuiteRun(python=python, paths=existing_paths(root, CELL_SUITE), root=root, scratch=Path(tmp),
+                       name="bench", log=Path(tmp) / "log", timeout=1800.0, environ=environ, profile=profile,
+                       workers=workers, pytest_args=(*plugin, *extra))
+        run.prepare()
+        env = run.environment()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         env["PCC_BENCH_T0"] = repr(time.time())
         start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+        proc = subprocess.run(run.command(), cwd=root, env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
