@@ -114,12 +114,11 @@ def bench_incremental(matrix_path: str, template: str, repeat: int) -> None:
     base = load_cell_result(template)
     work = Path(tempfile.mkdtemp(prefix="bench-inc-"))
     store = incremental.ResultStore(work / incremental.STORE_DIR)
-    digest = suite_digest(ROOT, matrix.suite)
-    spec = matrix.torch or torch_source().spec
-    for cell in matrix.cells:
-        inputs = incremental.cell_inputs(cell, torch=spec, suite=matrix.suite, suite_digest=digest, profile="matrix",
-                                         pytest_args=())
-        store.save(inputs, CellResult.from_json({**base.to_json(), "cell": cell.to_json()}))
+    cells = list(matrix.cells)
+    inputs = incremental.matrix_inputs(matrix, cells, torch=matrix.torch or torch_source().spec, profile="matrix",
+                                       suite_digest=suite_digest(ROOT, matrix.all_suites()), pytest_args=())
+    for cell in cells:
+        store.save(inputs[cell.name], CellResult.from_json({**base.to_json(), "cell": cell.to_json()}))
     print("| matrix | cells | run | wall | exit | load avg before / after |\n|---|---:|---|---:|---:|---|")
     for i in range(repeat):
         out = Path(tempfile.mkdtemp(prefix="bench-inc-out-"))

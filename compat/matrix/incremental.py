@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from compat.matrix.cellresult import CellResult
-from compat.matrix.config import Cell
+from compat.matrix.config import Cell, Matrix
 from compat.matrix.store import load_cell_result
 from compat.suiterun.outcomes import Status
 from compat.tools.outputs import atomic_write_text
 
-__all__ = ["STORE_DIR", "CellInputs", "ResultStore", "cell_inputs"]
+__all__ = ["STORE_DIR", "CellInputs", "ResultStore", "cell_inputs", "matrix_inputs"]
 
 #: The store's folder under ``--work``.
 STORE_DIR = "store"
@@ -88,6 +88,13 @@ def cell_inputs(cell: Cell, *, torch: str, suite: tuple[str, ...], suite_digest:
     env = tuple(sorted((k, v) for k, v in environ.items() if k.startswith("PCC_")))
     return CellInputs(cell.name, cell.transformers, cell.peft, tuple(sorted(cell.extra_pins)), torch,
                       platform.python_version(), tuple(suite), suite_digest, profile, tuple(pytest_args), env)
+
+
+def matrix_inputs(matrix: Matrix, cells: list[Cell], *, torch: str, suite_digest: str, profile: str,
+                  pytest_args: tuple[str, ...]) -> dict[str, CellInputs]:
+    """The inputs of each of ``cells`` of ``matrix`` (each with its own suite), by cell name."""
+    return {c.name: cell_inputs(c, torch=torch, suite=tuple(matrix.suite_for(c)), suite_digest=suite_digest,
+                                profile=profile, pytest_args=pytest_args) for c in cells}
 
 
 @dataclasses.dataclass(frozen=True)

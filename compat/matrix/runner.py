@@ -376,8 +376,8 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[CellR
     digest = suite_digest(opts.root, matrix.all_suites())
     say: Callable[[str], None] = (lambda msg: None) if opts.quiet else (lambda msg: print(msg, flush=True))
     results, todo = _resume(cells, opts, digest, say)
-    inputs = {c.name: incremental.cell_inputs(c, torch=source.spec, suite=matrix.suite_for(c), suite_digest=digest,
-                                              profile=opts.profile, pytest_args=opts.pytest_args) for c in todo}
+    inputs = incremental.matrix_inputs(matrix, todo, torch=source.spec, suite_digest=digest, profile=opts.profile,
+                                       pytest_args=opts.pytest_args)
     # --fresh-envs: resolve and run everything anew
     store = incremental.ResultStore(opts.work / incremental.STORE_DIR) if opts.incremental else None
     reused, todo = _reuse(store, todo, inputs, opts, say) if store is not None and opts.reuse_envs else ({}, todo)
