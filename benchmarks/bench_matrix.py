@@ -3,6 +3,7 @@
     python benchmarks/bench_matrix.py env       # per-cell environment build, warm uv cache
     python benchmarks/bench_matrix.py imports   # interpreter start-up: no .pyc vs lazily written .pyc
     python benchmarks/bench_matrix.py run matrices/smoke.toml [--jobs 2] [--fresh-envs]
+    python benchmarks/bench_matrix.py incremental matrices/default.toml --template reports/cells/CELL.json
 
 Each prints a Markdown table. Timings on a shared machine are noisy: the load
 average is printed with every figure.
@@ -96,6 +97,42 @@ def bench_run(matrix: str, jobs: int, fresh: bool, extra: list[str]) -> None:
     print(f"\nreports: {out}")
 
 
+def bench_incremental(matrix_path: str, template: str, repeat: int) -> None:
+    """A warm ``--incremental`` rerun of a whole matrix with nothing changed: every cell reused.
+
+    The store is seeded with one stored result per cell, made from ``template`` (a real cell result)
+    under the inputs this checkout would compute for that cell, so the run reads, judges and reports
+    every cell exactly as a real warm rerun does; the statuses it prints are the template's outcomes
+    judged against each cell's declarations, a timing fixture, not a result."""
+    from compat.matrix import incremental
+    from compat.matrix.cellresult import CellResult
+    from compat.matrix.config import load_matrix
+    from compat.matrix.runner import suite_digest
+    from compat.matrix.store import load_cell_result
+
+    matrix = load_matrix(Path(matrix_path))
+    base = load_cell_result(template)
+    work = Path(tempfile.mkdtemp(prefix="bench-inc-"))
+    store = incremental.ResultStore(work / incremental.STORE_DIR)
+    cells = list(matrix.cells)
+    inputs = incremental.matrix_inputs(matrix, cells, torch=matrix.torch or torch_source().spec, profile="matrix",
+                                       suite_digest=suite_digest(ROOT, matrix.all_suites()), pytest_args=())
+    for cell in cells:
+        store.save(inputs[cell.name], CellResult.from_json({**base.to_json(), "cell": cell.to_json()}))
+    print("| matrix | cells | run | wall | exit | load avg before / after |\n|---|---:|---|---:|---:|---|")
+    for i in range(repeat):
+        out = Path(tempfile.mkdtemp(prefix="bench-inc-out-"))
+        cmd = [sys.executable, "-m", "compat.matrix", "run", "--matrix", matrix_path, "--incremental",
+               "--work", str(work), "--out", str(out)]
+        load0 = _load()
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, check=False, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        reused = proc.stdout.count("[reused]")
+        print(f"| {matrix_path} | {len(matrix.cells)} ({reused} reused) | warm #{i + 1} | {wall:.1f} s | "
+              f"{proc.returncode} | {load0} / {_load()} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -106,11 +143,17 @@ def main() -> None:
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     run.add_argument("--fresh-envs", action="store_true")
     run.add_argument("extra", nargs="*")
+    inc = sub.add_parser("incremental")
+    inc.add_argument("matrix")
+    inc.add_argument("--template", required=True, help="a real cell result JSON (reports/cells/<cell>.json)")
+    inc.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()
     if args.what == "env":
         bench_env(args.repeat)
     elif args.what == "imports":
         bench_imports(args.repeat)
+    elif args.what == "incremental":
+        bench_incremental(args.matrix, args.template, args.repeat)
     else:
         bench_run(args.matrix, args.jobs, args.fresh_envs, args.extra)
 

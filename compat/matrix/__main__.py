@@ -32,6 +32,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=1800.0, metavar="S",
                      help="pytest time limit per cell in seconds (> 0; default 1800)")
     run.add_argument("--resume", action="store_true", help="keep finished cells from --out, run the rest")
+    run.add_argument("--incremental", action="store_true",
+                     help="rerun only cells whose inputs (versions, suite + shim hash, ...) changed since a run "
+                          "stored under --work/store; reuse the others")
     run.add_argument("--list", action="store_true", help="print the cells instead of running them")
     run.add_argument("--json", action="store_true", help="with --list: JSON for a CI fan-out")
     run.add_argument("--out", type=Path, default=None,
@@ -126,7 +129,7 @@ def _run(args, command: str) -> int:
     opts = RunOptions(
         out=args.out.resolve(), work=args.work.resolve(), jobs=args.jobs, timeout=args.timeout,
         resume=args.resume, reuse_envs=not args.fresh_envs, pytest_workers=args.pytest_workers,
-        pytest_args=tuple(args.pytest_args), profile=args.profile,
+        pytest_args=tuple(args.pytest_args), profile=args.profile, incremental=args.incremental,
     )
     with hold_folder(opts.out, "matrix", command):
         try:

@@ -100,6 +100,7 @@ class CellResult:
     env_reused: bool | None = None
     command: list[str] = dataclasses.field(default_factory=list)
     pytest_exit_code: int | None = None
+    reused: dict[str, str] | None = None  # --incremental: the stored run this was reused from (key, file, when)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # fields of a later schema, kept as read
 
     def __post_init__(self) -> None:

@@ -185,13 +185,23 @@ def _cell_table(results: list[CellResult], s: dict[str, Any]) -> list[str]:
         c, cell = r.counts, r.cell
         lines.append(
             f"| `{cell['name']}` | {cell['transformers']} | {cell['peft']} | {_status_label(r)} | "
-            f"{c['passed']} | {c['failed'] + c['error']} | {c['na']} | {r.durations.get('total', 0):.0f} s |"
+            f"{c['passed']} | {c['failed'] + c['error']} | {c['na']} | {r.durations.get('total', 0):.0f} s"
+            f"{_reused_note(r)} |"
         )
     total = sum(r.durations.get("total", 0) for r in results)
     verdict = "OK" if s["ok"] else f"FAILED: {', '.join(s['failing_cells'])}"
     counts = ", ".join(f"{v} {k}" for k, v in s["statuses"].items())
+    reused = sum(1 for r in results if r.reused)
+    again = f" {reused} of them reused from stored runs (`--incremental`: inputs unchanged), not run." if reused else ""
     return [*lines, "", f"**{s['cells']} cells: {counts}.** Run result: **{verdict}**. "
-                        f"Cell time summed: {total:.0f} s.", ""]
+                        f"Cell time summed: {total:.0f} s.{again}", ""]
+
+
+def _reused_note(r: CellResult) -> str:
+    """Where a cell was not run but reused from a stored run (``--incremental``): say so, with its key."""
+    if not r.reused:
+        return ""
+    return f" (reused: stored run `{r.reused.get('key')}` of {r.reused.get('finished') or '?'})"
 
 
 def _failures_section(results: list[CellResult]) -> list[str]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from compat import resources
 from compat.envs import Env, EnvSpec, InstallError, build_env
+from compat.matrix import incremental
 from compat.matrix.cellresult import CellResult, KnownSeen, RawOutcome
 from compat.matrix.config import Cell, Matrix
 from compat.matrix.store import cell_paths, load_cell_result, write_cell_result
@@ -54,6 +55,7 @@ class RunOptions:
     profile: str = "matrix"  # suite profile (compat.testing.profiles); recorded in every cell's result
     root: Path = dataclasses.field(default_factory=resources.suite_root)  # suites and pytest config
     quiet: bool = False
+    incremental: bool = False  # reuse stored results of unchanged inputs (compat.matrix.incremental)
 
     def scratch_root(self) -> Path:
         """Where each run makes its private scratch folder (pytest ``--basetemp``, JUnit, probe files)."""
@@ -374,7 +376,34 @@ def run_cells(matrix: Matrix, cells: list[Cell], opts: RunOptions) -> list[CellR
     digest = suite_digest(opts.root, matrix.all_suites())
     say: Callable[[str], None] = (lambda msg: None) if opts.quiet else (lambda msg: print(msg, flush=True))
     results, todo = _resume(cells, opts, digest, say)
+    inputs = incremental.matrix_inputs(matrix, todo, torch=source.spec, suite_digest=digest, profile=opts.profile,
+                                       pytest_args=opts.pytest_args)
+    # --fresh-envs: resolve and run everything anew
+    store = incremental.ResultStore(opts.work / incremental.STORE_DIR) if opts.incremental else None
+    reused, todo = _reuse(store, todo, inputs, opts, say) if store is not None and opts.reuse_envs else ({}, todo)
+    results.update(reused)
     todo = _longest_first(todo, opts.out)
     say(f"matrix {matrix.path}: {len(todo)} cells, {opts.jobs} jobs, timeout {opts.timeout:g} s, out {opts.out}")
     results.update(_run_parallel(todo, matrix, source, opts, digest, say))
+    for cell in todo if store is not None else ():
+        store.save(inputs[cell.name], results[cell.name])
     return [results[c.name] for c in cells if c.name in results]
+
+
+def _reuse(store: incremental.ResultStore, cells: list[Cell], inputs: dict[str, incremental.CellInputs],
+           opts: RunOptions, say: Callable[[str], None]) -> tuple[dict[str, CellResult], list[Cell]]:
+    """``--incremental``: the stored results of unchanged inputs (judged with the current
+    declarations, written to the reports folder), and the cells to run."""
+    reused: dict[str, CellResult] = {}
+    todo = []
+    for cell in cells:
+        stored = store.load(inputs[cell.name])
+        if stored is None:
+            todo.append(cell)
+            continue
+        reused[cell.name] = rejudge(stored, cell)
+        write_cell_result(opts.out, stored)
+    say(f"incremental: {len(reused)} cells reused from {store.root} (inputs unchanged), {len(todo)} to run")
+    for r in reused.values():
+        say(f"[reused] {r.name:<24} {r.status:<15} stored run {(r.reused or {}).get('key')}")
+    return reused, todo

@@ -95,6 +95,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         from compat.tools.children import watch_parent
 
         watch_parent()
+    from compat.suiterun.fastexit import install
+
+    install(early_config)  # before torch is imported: see compat.suiterun.fastexit
     found = probe()
     _write(found)
     if not found["ok"]:

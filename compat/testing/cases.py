@@ -135,6 +135,28 @@ class Case:
         return reference.honours_position_ids(self.peft)
 
     # ---- reference side
+    def reference_decode(self, ids, mask, *, with_prompt: bool = True, mode: str = "greedy",
+                         num_beams: int = 1, num_return_sequences: int = 1, **kw):
+        """:func:`compat.testing.reference.decode` of ``GEN_TOKENS`` new tokens with this case's
+        prompt (``with_prompt=False``: the base model alone), computed once per process for the
+        same content: the memo key is a digest of the base model's weights, the prompt, the ids,
+        the mask and every option (:mod:`compat.testing.memo`), and each caller gets a copy.
+
+        Beam search is decoded once for all ``num_return_sequences``: the decoder ranks every
+        beam with the same ``argsort`` whatever the count, so the best ``k`` are its first ``k``
+        (:func:`compat.testing.reference.best_beams`)."""
+        from compat.testing import memo, reference
+
+        prompt = self.prompt(ids.shape[0]) if with_prompt else {}
+        returned = num_beams if mode == "beam" else num_return_sequences
+        options = dict(kw, mode=mode, num_beams=num_beams, num_return_sequences=returned,
+                       max_new_tokens=GEN_TOKENS)
+        key = ("decode", memo.model_digest(self.base), memo.digest(prompt, ids, mask, options))
+        out = memo.REFERENCES.get(key, lambda: reference.decode(self.base, ids, mask, **prompt, **options))
+        if mode == "beam":
+            return reference.best_beams(out, ids.shape[0], num_return_sequences)
+        return out
+
     def prompt(self, batch: int) -> dict:
         """The explicit prefix/prompt for :mod:`compat.testing.reference`."""
         from compat.testing import reference

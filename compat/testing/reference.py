@@ -36,6 +36,7 @@ __all__ = [
     "Decoded",
     "PrefixLayoutError",
     "ReferenceNotApplicable",
+    "best_beams",
     "cross_kv",
     "decode",
     "honours_position_ids",
@@ -320,6 +321,19 @@ def honours_position_ids(peft_model) -> bool:
 
 
 # --------------------------------------------------------------------------- decoding
+
+
+def best_beams(decoded: Decoded, batch: int, k: int) -> Decoded:
+    """The best ``k`` beams per row of a beam search :func:`decode`-d with
+    ``num_return_sequences = num_beams``: exactly what decoding with ``num_return_sequences=k``
+    returns, since the decoder orders the final beams with one ``argsort`` of all of them and keeps
+    the first ``k`` (the steps do not depend on ``k``)."""
+    seqs = decoded.sequences
+    beams = seqs.shape[0] // batch
+    if not 1 <= k <= beams or beams * batch != seqs.shape[0]:
+        raise ValueError(f"best_beams: cannot take {k} of {beams} beams for a batch of {batch} "
+                         f"({seqs.shape[0]} sequences)")
+    return dataclasses.replace(decoded, sequences=seqs.reshape(batch, beams, -1)[:, :k].reshape(batch * k, -1))
 
 
 def _expand(x, n):

@@ -47,7 +47,7 @@ def test_prefixed_call_generate_equals_reference(case, record_property):
         out = case.base.generate(**call.kwargs, max_new_tokens=GEN_TOKENS, do_sample=False, pad_token_id=0,
                                  output_scores=True, return_dict_in_generate=True)
     got = call.strip(out.sequences)[:, -GEN_TOKENS:]
-    ref = reference.decode(case.base, ids, mask, max_new_tokens=GEN_TOKENS, **case.prompt(2))
+    ref = case.reference_decode(ids, mask)
     assert_same_tokens(got, ref.sequences, what="greedy generate through prefixed_call vs reference",
                        logits_at=(list(out.scores), ref.scores), near_ties="greedy", dtype=case.base.dtype,
                        record=record_property)

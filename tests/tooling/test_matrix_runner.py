@@ -267,3 +267,67 @@ def test_a_cell_runs_its_own_suite(fake_repo):
     ran = [t.nodeid.split("::")[-1] for t in results["own"].tests]
     assert ran == ["test_only_in_other"], results["own"].tests
     assert results["own"].status == "pass" and results["good"].status == "pass"
+
+
+def _cells(matrix, *names):
+    return [c for c in matrix.cells if c.name in names]
+
+
+def test_incremental_reruns_only_cells_whose_inputs_changed(fake_repo, monkeypatch, tmp_path):
+    matrix, opts, built = fake_repo
+    opts.incremental = True
+    first = {r.name: r for r in run_cells(matrix, _cells(matrix, "good", "bad", "noimport"), opts)}
+    assert sorted(built) == ["bad", "good", "noimport"]
+    stored = sorted(p.name.split("-")[0] for p in (opts.work / "store").glob("*.json"))
+    assert stored == ["bad", "good"]  # error:import is retried, never stored
+    built.clear()
+    fresh = dataclasses.replace(opts, out=tmp_path / "other-reports")  # the store outlives a reports folder
+    again = {r.name: r for r in run_cells(matrix, _cells(matrix, "good", "bad", "noimport"), fresh)}
+    assert built == ["noimport"]
+    for name in ("good", "bad"):
+        assert again[name].status == first[name].status
+        assert again[name].started == first[name].started  # the stored run, not a new one
+        assert again[name].reused["key"] in again[name].reused["from"]
+        assert load_cell_result(cell_paths(fresh.out, name)["json"]).reused == again[name].reused
+    assert again["noimport"].reused is None
+    from compat.matrix.report import markdown
+
+    md = markdown(list(again.values()))
+    assert f"reused: stored run `{again['good'].reused['key']}`" in md
+    assert "2 of them reused from stored runs" in md
+    # a changed input reruns the cell: the suite's content, then the environment the suite reads
+    (opts.root / "tests" / "test_fake.py").write_text(FAKE_TEST + "\n# edited\n")
+    built.clear()
+    assert run_cells(matrix, _cells(matrix, "good"), fresh)[0].reused is None
+    assert built == ["good"]
+    monkeypatch.setenv("PCC_DTYPE", "bfloat16")
+    built.clear()
+    run_cells(matrix, _cells(matrix, "good"), fresh)
+    assert built == ["good"]
+
+
+def test_incremental_judges_a_stored_run_with_the_current_declarations(fake_repo, tmp_path):
+    matrix, opts, built = fake_repo
+    opts.incremental = True
+    assert run_cells(matrix, _cells(matrix, "bad"), opts)[0].status == "fail"
+    declared = MATRIX + '[[known]]\nid = "fake-1"\ntransformers = "==4.46.3"\npeft = "<0.14"\nreason = "r"\n' \
+                        'tests = ["*[llama-*", "*[t5-*"]\n'
+    changed = load_matrix_text(declared, "f")
+    built.clear()
+    again = run_cells(changed, _cells(changed, "bad"), dataclasses.replace(opts, out=tmp_path / "o"))[0]
+    assert built == [] and again.status == "xfail" and again.reused
+
+
+def test_incremental_reuses_nothing_with_fresh_envs_or_from_a_damaged_store_file(fake_repo):
+    matrix, opts, built = fake_repo
+    opts.incremental = True
+    run_cells(matrix, _cells(matrix, "good"), opts)
+    built.clear()
+    result = run_cells(matrix, _cells(matrix, "good"), dataclasses.replace(opts, reuse_envs=False))[0]
+    assert built == ["good"] and result.reused is None  # --fresh-envs: resolved and run anew
+    (path,) = (opts.work / "store").glob("good-*.json")
+    path.write_text("{half")
+    built.clear()
+    result = run_cells(matrix, _cells(matrix, "good"), opts)[0]
+    assert built == ["good"] and result.reused is None
+    assert load_cell_result(path).status == "pass"  # replaced by the new run
