@@ -157,7 +157,7 @@ def known_failures(pair: Pair, env: Env, work: Path, environ: dict[str, str]) ->
 
 
 def run_pair(pair: Pair, env: Env, work: Path, *, max_children: int) -> VersionRun:
-    prepare_workdir(work)
+    """mutmut in ``work`` (already a copy of the sources, :func:`prepare_workdir`) with ``env``."""
     environ = env.environ()
     environ.update(OFFLINE_ENV)
     environ.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": ""})
@@ -224,8 +224,8 @@ def render_markdown(report: dict) -> str:
     lines = [
         f"# Mutation score of the shim's tests ({report['date']})",
         "",
-        f"mutmut {report['mutmut']}; command: `{report['command']}`. A mutant counts as killed when the "
-        "tests killed it on any version (merged).",
+        f"mutmut {report['mutmut']}; sources at {report['commit']}; command: `{report['command']}`.",
+        "A mutant counts as killed when the tests killed it on any version (merged).",
         "",
         "| version | wall time | tests left out (a catalogued upstream failure on that pair) |",
         "| --- | --- | --- |",
@@ -244,6 +244,15 @@ def render_markdown(report: dict) -> str:
         statuses = ", ".join(f"{k}: {s}" for k, s in info["status"].items())
         lines += [f"### `{name}`", "", statuses, "", "```diff", info["diff"] or "", "```", ""]
     return "\n".join(lines) + "\n"
+
+
+def source_revision() -> str:
+    """The commit the sources were copied from, with ``+changes`` when the work tree differed from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", *_COPIED], cwd=ROOT, capture_output=True,
+                           text=True, check=False).stdout.strip()
+    return (head or "unknown") + ("+changes" if dirty else "")
 
 
 def parse_pair(text: str) -> Pair:
@@ -266,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_children < 1:
         parser.error(f"--max-children {args.max_children}: expected 1 or more")
     pairs = args.pair or [Pair(*p) for p in PAIRS]
+    revision = source_revision()
+    for pair in pairs:  # one snapshot of the sources and tests for every version, taken before any runs
+        prepare_workdir(args.work / pair.key)
     runs = []
     for pair in pairs:
         try:
@@ -282,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": args.date,
         "command": "nox -s mutation -- " + " ".join(sys.argv[1:]) if sys.argv[1:] else "nox -s mutation",
         "mutmut": " ".join(mutation_requirements()),
+        "commit": revision,
         "versions": [{"key": r.pair.key, "label": r.pair.label, "seconds": round(r.seconds, 1),
                       "left_out": r.left_out} for r in runs],
         **merged,

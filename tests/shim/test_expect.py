@@ -1,0 +1,80 @@
+"""compat.expect on the inputs test_fit.py does not reach: autocast, composite configs, per-layer configs.
+
+Found by the mutation run (docs/mutation.md): under ``torch.autocast`` the dtype check must be
+off (the model computes in the autocast dtype, so a prefix in it is right); a multimodal config
+is read through its text config; a 5.x heterogeneous config is read per layer, a skipped layer
+or one whose shape cannot be derived is unknown (``None``), never guessed.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compat import MalformedCacheError, to_cache
+from compat.expect import LayerSpec, expect
+from compat.testing import zoo
+
+
+def _prefix(model, dtype):
+    d = zoo.dims(model)
+    return tuple((torch.zeros(1, d.kv_heads, 2, d.head_dim, dtype=dtype),) * 2 for _ in range(d.layers))
+
+
+def test_autocast_turns_the_dtype_check_off(zoo_models):
+    model = zoo_models("llama")
+    bf16 = _prefix(model, torch.bfloat16)
+    with pytest.raises(MalformedCacheError, match=r"^layer 0: expected dtype torch\.float32 "):
+        to_cache(bf16, model=model)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        exp = expect(model)
+        to_cache(bf16, model=model)  # what the model computes in under autocast: accepted
+    assert exp.dtype is None and exp.device == torch.device("cpu")
+    assert expect(model).dtype == torch.float32  # and back on once autocast is left
+
+
+def test_composite_config_is_read_through_its_text_config():
+    import transformers
+
+    cls = getattr(transformers, "LlavaConfig", None)
+    if cls is None or not hasattr(transformers.PretrainedConfig, "get_text_config"):
+        pytest.skip(f"not-applicable: transformers {transformers.__version__} has no LlavaConfig.get_text_config")
+    text = transformers.LlamaConfig(hidden_size=48, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2,
+                                    intermediate_size=8, vocab_size=zoo.VOCAB)
+    exp = expect(config=cls(text_config=text))
+    assert exp.layers == 3 and exp.layers_source == "num_hidden_layers=3"
+    assert [(s.kv_heads, s.key_dim, s.value_dim) for s in exp.per_layer] == [(2, 8, 8)] * 3
+
+
+class _Config:
+    """A config shaped like 5.x's heterogeneous ones: ``per_layer_config[i]`` holds layer i's values."""
+
+    model_type = "test_heterogeneous"
+    is_encoder_decoder = False
+
+    def __init__(self, per_layer):
+        self.num_hidden_layers = len(per_layer)
+        self.is_heterogeneous = True
+        self.per_layer_config = per_layer
+
+
+class _Layer:
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+def test_heterogeneous_config_is_read_per_layer():
+    cfg = _Config([
+        _Layer(num_attention_heads=4, num_key_value_heads=2, head_dim=8),
+        _Layer(num_attention_heads=4, num_key_value_heads=2, head_dim=8, skip=True),  # a skipped layer: unknown
+        _Layer(num_attention_heads=8, num_key_value_heads=4, head_dim=16),
+        _Layer(head_dim=16),  # no heads to derive from: unknown
+    ])
+    exp = expect(config=cfg)
+    assert exp.layers == 4
+    assert exp.per_layer == (
+        LayerSpec(2, 8, 8, "per_layer_config[0] num_key_value_heads=2, head_dim=8"),
+        None,
+        LayerSpec(4, 16, 16, "per_layer_config[2] num_key_value_heads=4, head_dim=16"),
+        None,
+    )
