@@ -31,6 +31,9 @@ LEGACY_CASES = [
     pytest.param("kv", {}, CacheTypeError,
                  "past_key_values: expected a tuple/list of per-layer (key, value) tuples, a transformers Cache "
                  "or None, found builtins.str", id="not-a-container"),
+    pytest.param(zoo.config_for("llama"), {}, CacheTypeError,
+                 "past_key_values: expected a tuple/list of per-layer (key, value) tuples, a transformers Cache "
+                 "or None, found transformers.LlamaConfig", id="not-a-container-from-a-package"),
     pytest.param((), {}, MalformedCacheError,
                  "past_key_values is empty: expected at least one layer of (key, value) tensors, found 0 layers",
                  id="empty"),
