@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat import CacheTypeError, CompatError, MalformedCacheError, to_cache, to_legacy
+from compat import CacheTypeError, CompatError, MalformedCacheError, prefixed_call, to_cache, to_legacy
+from compat import _transformers as tf
 from compat.expect import Expectation, LayerSpec
 from compat.layouts import from_bloom, from_gpt_bigcode, to_gpt_bigcode
 from compat.testing import zoo
@@ -215,3 +216,23 @@ def test_misfit_message_through_the_api(zoo_models, call, message):
     llama = zoo_models("llama")
     assert zoo.dims(llama).kv_heads == 4 and zoo.dims(llama).head_dim == 8
     assert _message(lambda: call(llama), MalformedCacheError) == message
+
+
+# --------------------------------------------------------------------------- prefixed_call
+
+
+def test_prefixed_call_checks_the_prefix_against_the_model(zoo_models):
+    llama = zoo_models("llama")
+    one_layer = ((t(1, 4, 3, 8),) * 2,)
+    message = _message(lambda: prefixed_call(llama, one_layer, torch.tensor([[5, 6]])), MalformedCacheError)
+    assert message == ("layer 1: missing (the model's layers 1..1 would run without the prefix); expected 2 layers "
+                       "(from config num_hidden_layers=2), found 1")
+
+
+def test_prefixed_call_refuses_an_empty_prefix(zoo_models):
+    if tf.cache_utils() is None:
+        pytest.skip("not-applicable: no Cache classes, so no empty cache object to pass")
+    llama = zoo_models("llama")
+    empty = tf.dynamic_cache_class()()
+    message = _message(lambda: prefixed_call(llama, empty, torch.tensor([[5, 6]])), MalformedCacheError)
+    assert message == "prefix is empty: expected at least one filled layer"
