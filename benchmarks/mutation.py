@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import filecmp
 import json
 import os
 import shlex
@@ -102,7 +103,7 @@ class Pair:
 @dataclasses.dataclass
 class VersionRun:
     pair: Pair
-    seconds: float
+    seconds: float | None  # None: reused from an earlier invocation that did not record it
     mutants: dict[str, dict]  # name -> {"module", "status", "diff"}
     left_out: dict[str, str]  # test id -> the known issue that fails it on this pair
 
@@ -156,36 +157,97 @@ def known_failures(pair: Pair, env: Env, work: Path, environ: dict[str, str]) ->
     return out
 
 
-def run_pair(pair: Pair, env: Env, work: Path, *, max_children: int) -> VersionRun:
-    """mutmut in ``work`` (already a copy of the sources, :func:`prepare_workdir`) with ``env``."""
+def _environ(env: Env) -> dict[str, str]:
     environ = env.environ()
     environ.update(OFFLINE_ENV)
     environ.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": ""})
-    left_out = known_failures(pair, env, work, environ)
-    environ["PYTEST_ADDOPTS"] = " ".join(f"--deselect {shlex.quote(t)}" for t in left_out)
-    log = work / "mutmut-run.log"
-    started = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.run([str(env.path / "bin" / "mutmut"), "run", "--max-children", str(max_children)],
-                              cwd=work, env=environ, stdout=out, stderr=subprocess.STDOUT, check=False)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"mutation: mutmut run on {pair.label} exited {proc.returncode} (log: {log})")
-    read = subprocess.run([str(env.python), "-c", _READ_RESULTS, *DETECTED], cwd=work, env=environ,
+    return environ
+
+
+def read_results(pair: Pair, env: Env, work: Path) -> dict[str, dict]:
+    """Every mutant in ``work/mutants`` with mutmut's status (and a diff where not detected)."""
+    read = subprocess.run([str(env.python), "-c", _READ_RESULTS, *DETECTED], cwd=work, env=_environ(env),
                           capture_output=True, text=True, check=False)
     if read.returncode != 0:
         raise SystemExit(f"mutation: cannot read mutmut's results for {pair.label}: {read.stderr.strip()[-2000:]}")
     mutants = json.loads(read.stdout)
     if not mutants:
-        raise SystemExit(f"mutation: mutmut produced no mutants on {pair.label} (log: {log})")
-    unchecked = sorted(n for n, m in mutants.items() if m["status"] == "not checked")
-    if unchecked:
-        raise SystemExit(f"mutation: {len(unchecked)} mutants were not checked on {pair.label}, "
-                         f"e.g. {unchecked[0]} (log: {log})")
+        raise SystemExit(f"mutation: mutmut produced no mutants on {pair.label} (log: {work / 'mutmut-run.log'})")
+    return mutants
+
+
+def _check_all_run(pair: Pair, mutants: dict[str, dict], skipped: set[str], work: Path) -> None:
+    unchecked = {n for n, m in mutants.items() if m["status"] == "not checked"}
+    if unchecked != skipped:
+        odd = sorted(unchecked ^ skipped)
+        raise SystemExit(f"mutation: {len(odd)} mutants were not checked as asked on {pair.label}, e.g. {odd[0]} "
+                         f"(log: {work / 'mutmut-run.log'})")
+
+
+def run_pair(pair: Pair, env: Env, work: Path, *, max_children: int, skip: set[str],
+             every: dict[str, dict]) -> VersionRun:
+    """mutmut in ``work`` (already a copy of the sources, :func:`prepare_workdir`) with ``env``, on every
+    mutant but those in ``skip`` (already killed on another version, ``--cascade``; ``every``: all the
+    mutants' names, from that version's run: the same sources give the same names)."""
+    environ = _environ(env)
+    left_out = known_failures(pair, env, work, environ)
+    environ["PYTEST_ADDOPTS"] = " ".join(f"--deselect {shlex.quote(t)}" for t in left_out)
+    names = sorted(set(every) - skip) if skip else []
+    if skip and not names:  # every mutant already killed: nothing to run here
+        return VersionRun(pair, 0.0, {n: {**m, "status": "not checked"} for n, m in every.items()}, left_out)
+    log = work / "mutmut-run.log"
+    started = time.perf_counter()
+    if not skip or names:
+        with open(log, "w", encoding="utf-8") as out:
+            proc = subprocess.run([str(env.path / "bin" / "mutmut"), "run", "--max-children", str(max_children),
+                                   *names], cwd=work, env=environ, stdout=out, stderr=subprocess.STDOUT, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"mutation: mutmut run on {pair.label} exited {proc.returncode} (log: {log})")
+    seconds = time.perf_counter() - started
+    mutants = read_results(pair, env, work)
+    _check_all_run(pair, mutants, skip & set(mutants), work)
+    (work / "timing.json").write_text(json.dumps({"seconds": seconds, "left_out": left_out, "skipped": len(skip)}))
     return VersionRun(pair, seconds, mutants, left_out)
 
 
+def reusable(work: Path) -> bool:
+    """Whether ``work`` holds a finished run on exactly the current sources and tests (``--reuse``)."""
+    if not (work / "mutants").is_dir():
+        return False
+    ignore = ["__pycache__", ".hypothesis", ".pytest_cache"]
+    for name in _COPIED:
+        src, copy = ROOT / name, work / name
+        if src.is_file():
+            if not copy.is_file() or not filecmp.cmp(src, copy, shallow=False):
+                return False
+            continue
+        pending = [filecmp.dircmp(src, copy, ignore=ignore)]
+        while pending:
+            cmp = pending.pop()
+            _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
+            if cmp.left_only or cmp.right_only or mismatch or errors:
+                return False
+            pending.extend(cmp.subdirs.values())
+    return True
+
+
+def reuse_pair(pair: Pair, env: Env, work: Path) -> VersionRun:
+    """A finished run's results, read again (its timing where this script recorded it)."""
+    mutants = read_results(pair, env, work)
+    timing_path = work / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {}
+    skipped = {n for n, m in mutants.items() if m["status"] == "not checked"}
+    if len(skipped) != timing.get("skipped", 0):
+        raise SystemExit(f"mutation: {work} holds {len(skipped)} unchecked mutants: an unfinished run; "
+                         "run without --reuse")
+    left_out = timing.get("left_out")
+    if left_out is None:
+        left_out = known_failures(pair, env, work, _environ(env))
+    return VersionRun(pair, timing.get("seconds"), mutants, left_out)
+
+
 def _score(statuses: list[str]) -> dict:
+    statuses = [s for s in statuses if s != "not checked"]  # --cascade: killed on an earlier version
     killed = sum(s in DETECTED for s in statuses)
     total = len(statuses)
     return {"killed": killed, "total": total, "percent": round(100.0 * killed / total, 1) if total else None}
@@ -229,7 +291,7 @@ def render_markdown(report: dict) -> str:
         "",
         "| version | wall time | tests left out (a catalogued upstream failure on that pair) |",
         "| --- | --- | --- |",
-        *[f"| {v['label']} | {v['seconds']:.0f} s | "
+        *[f"| {v['label']} | " + ("not recorded" if v["seconds"] is None else f"{v['seconds']:.0f} s") + " | "
           + (", ".join(f"`{t}` ({k})" for t, k in v["left_out"].items()) or "none") + " |"
           for v in report["versions"]],
         "",
@@ -271,23 +333,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / ".nox" / "mutation-work")
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
     parser.add_argument("--date", default=time.strftime("%Y-%m-%d"))
+    parser.add_argument("--cascade", action="store_true",
+                        help="run each version after the first only on the mutants no earlier version killed "
+                             "(the merged score is the same; later versions' own scores cover those mutants only)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse a version's finished work folder whose copied sources equal the current ones")
     args = parser.parse_args(argv)
     if args.max_children < 1:
         parser.error(f"--max-children {args.max_children}: expected 1 or more")
     pairs = args.pair or [Pair(*p) for p in PAIRS]
     revision = source_revision()
+    reused = {pair for pair in pairs if args.reuse and reusable(args.work / pair.key)}
     for pair in pairs:  # one snapshot of the sources and tests for every version, taken before any runs
-        prepare_workdir(args.work / pair.key)
-    runs = []
+        if pair not in reused:
+            prepare_workdir(args.work / pair.key)
+    runs: list[VersionRun] = []
     for pair in pairs:
         try:
             env = build(pair, args.envs, args.work / f"{pair.key}.install.log")
         except InstallError as exc:
             raise SystemExit(f"mutation: {exc}") from None
         print(f"mutation: {pair.label}: environment {'reused' if env.reused else 'built'} ({env.path})", flush=True)
-        run = run_pair(pair, env, args.work / pair.key, max_children=args.max_children)
+        if pair in reused:
+            run = reuse_pair(pair, env, args.work / pair.key)
+        else:
+            skip = {n for r in runs for n, m in r.mutants.items() if m["status"] in DETECTED} if args.cascade else set()
+            every = runs[0].mutants if runs else {}
+            run = run_pair(pair, env, args.work / pair.key, max_children=args.max_children, skip=skip, every=every)
         done = _score([m["status"] for m in run.mutants.values()])
-        print(f"mutation: {pair.label}: {done['killed']}/{done['total']} killed in {run.seconds:.0f} s", flush=True)
+        took = "reused" if pair in reused else f"in {run.seconds:.0f} s"
+        print(f"mutation: {pair.label}: {done['killed']}/{done['total']} killed {took}", flush=True)
         runs.append(run)
     merged = merge(runs)
     report = {
@@ -295,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": "nox -s mutation -- " + " ".join(sys.argv[1:]) if sys.argv[1:] else "nox -s mutation",
         "mutmut": " ".join(mutation_requirements()),
         "commit": revision,
-        "versions": [{"key": r.pair.key, "label": r.pair.label, "seconds": round(r.seconds, 1),
+        "versions": [{"key": r.pair.key, "label": r.pair.label,
+                      "seconds": None if r.seconds is None else round(r.seconds, 1),
+                      "tried": sum(m["status"] != "not checked" for m in r.mutants.values()),
                       "left_out": r.left_out} for r in runs],
         **merged,
         "per_version": {r.pair.key: {n: m["status"] for n, m in sorted(r.mutants.items())} for r in runs},
