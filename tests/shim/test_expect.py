@@ -78,3 +78,27 @@ def test_heterogeneous_config_is_read_per_layer():
         LayerSpec(4, 16, 16, "per_layer_config[2] num_key_value_heads=4, head_dim=16"),
         None,
     )
+
+
+@pytest.mark.parametrize("overrides, kv_heads", [
+    pytest.param({"new_decoder_architecture": True, "num_kv_heads": 2}, 4, id="new-architecture-2-kv-of-4"),
+    pytest.param({"new_decoder_architecture": False, "multi_query": True}, 1, id="multi-query"),
+    pytest.param({"new_decoder_architecture": False, "multi_query": False}, 4, id="multi-head"),
+])
+def test_falcon_expectation_matches_its_own_kv(overrides, kv_heads):
+    """Falcon's new architecture caches its K/V broadcast to all query heads (not num_kv_heads): found
+    while writing a test for a mutation survivor; its own KV was refused and a num_kv_heads prefix taken."""
+    import transformers
+
+    from compat import output_cache, to_legacy
+
+    cfg = transformers.FalconConfig(vocab_size=zoo.VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                    **overrides)
+    torch.manual_seed(0)
+    model = transformers.FalconForCausalLM(cfg).eval()
+    with torch.no_grad():
+        own = to_legacy(output_cache(model(torch.tensor([[5, 6, 7]]), use_cache=True)), model=model)
+    assert {tuple(t.shape) for layer in own for t in layer} == {(1, kv_heads, 3, 8)}  # what the model really caches
+    assert [(s.kv_heads, s.key_dim) for s in expect(model).per_layer] == [(kv_heads, 8)] * 2
+    back = to_legacy(to_cache(own, model=model), model=model)
+    assert all(torch.equal(a, b) for got, want in zip(back, own) for a, b in zip(got, want))
