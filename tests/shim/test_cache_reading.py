@@ -11,17 +11,18 @@ import pytest
 import torch
 
 from compat import CacheTypeError, to_cache, to_legacy
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat.testing import zoo
 
-needs_cache = pytest.mark.skipif(tf.cache_utils() is None, reason="not-applicable: no transformers Cache classes")
-needs_edc = pytest.mark.skipif(tf.encoder_decoder_cache_class() is None,
+needs_cache = pytest.mark.skipif(features.cache_utils() is None,
+                                 reason="not-applicable: no transformers Cache classes")
+needs_edc = pytest.mark.skipif(features.encoder_decoder_cache_class() is None,
                                reason="not-applicable: no EncoderDecoderCache in this transformers")
 
 
 @needs_cache
 def test_empty_dynamic_cache_gives_a_fresh_empty_one():
-    empty = tf.dynamic_cache_class()()
+    empty = features.dynamic_cache_class()()
     out = to_cache(empty)
     assert type(out) is type(empty) and out is not empty
     assert to_legacy(out) == () and out.get_seq_length() == 0
@@ -29,8 +30,8 @@ def test_empty_dynamic_cache_gives_a_fresh_empty_one():
 
 @needs_edc
 def test_empty_encoder_decoder_cache_gives_a_fresh_empty_one():
-    dynamic = tf.dynamic_cache_class()
-    empty = tf.encoder_decoder_cache_class()(dynamic(), dynamic())
+    dynamic = features.dynamic_cache_class()
+    empty = features.encoder_decoder_cache_class()(dynamic(), dynamic())
     out = to_cache(empty)
     assert type(out) is type(empty) and out is not empty
     for part in (out.self_attention_cache, out.cross_attention_cache):
@@ -39,7 +40,7 @@ def test_empty_encoder_decoder_cache_gives_a_fresh_empty_one():
 
 @needs_cache
 def test_a_cache_class_without_layers_is_named():
-    class OddCache(tf.cache_utils().Cache):
+    class OddCache(features.cache_utils().Cache):
         def __init__(self):  # neither layers (4.54+) nor key_cache lists (4.36-4.53)
             pass
 
@@ -52,7 +53,7 @@ def _static_cache(max_cache_len: int):
     """A model-wide StaticCache for the zoo Llama (skips where this transformers has none)."""
     import inspect
 
-    cls = getattr(tf.cache_utils(), "StaticCache", None) if tf.cache_utils() is not None else None
+    cls = getattr(features.cache_utils(), "StaticCache", None) if features.cache_utils() is not None else None
     if cls is None:
         pytest.skip("not-applicable: no StaticCache in this transformers")
     params = {}

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from compat import CacheTypeError, CompatError, MalformedCacheError, prefixed_call, to_cache, to_legacy
-from compat import _transformers as tf
+from compat import _transformers as features
 from compat.expect import Expectation, LayerSpec
 from compat.layouts import from_bloom, from_gpt_bigcode, to_gpt_bigcode
 from compat.testing import zoo
@@ -230,9 +230,9 @@ def test_prefixed_call_checks_the_prefix_against_the_model(zoo_models):
 
 
 def test_prefixed_call_refuses_an_empty_prefix(zoo_models):
-    if tf.cache_utils() is None:
+    if features.cache_utils() is None:
         pytest.skip("not-applicable: no Cache classes, so no empty cache object to pass")
     llama = zoo_models("llama")
-    empty = tf.dynamic_cache_class()()
+    empty = features.dynamic_cache_class()()
     message = _message(lambda: prefixed_call(llama, empty, torch.tensor([[5, 6]])), MalformedCacheError)
     assert message == "prefix is empty: expected at least one filled layer"
