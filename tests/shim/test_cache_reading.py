@@ -1,4 +1,4 @@
-"""Reading Cache objects: empty caches, fixed-size caches at their edges, a cache class the shim cannot read.
+"""Reading caches: empty caches, fixed-size caches at their edges, a cache class the shim cannot read, lists.
 
 Found by the mutation run (docs/mutation.md): no test handed ``to_cache`` an empty cache, a
 fixed-size cache holding exactly one token, one whose later layers were never written, or a
@@ -118,3 +118,13 @@ def test_full_static_cache_message():
         f"layer 0: StaticCache holds 2 tokens but this layer stores shape (1, {d.kv_heads}, 2, {d.head_dim}); "
         "expected room for more than the sequence (a full or rolled window has lost the prefix)"
     )
+
+
+@pytest.mark.parametrize("form", [pytest.param(list, id="list-of-lists"), pytest.param(tuple, id="tuple-of-lists")])
+def test_legacy_lists_come_back_as_tuples(form):
+    """to_legacy's contract is standard-layout tuples (what every transformers' legacy API takes), whatever
+    sequence type the layers came in; the tensors are the caller's own."""
+    k, v = torch.zeros(1, 2, 3, 4), torch.ones(1, 2, 3, 4)
+    back = to_legacy(form([[k, v], [k, v]]))
+    assert type(back) is tuple and [type(layer) for layer in back] == [tuple, tuple]
+    assert all(a is k and b is v for a, b in back)

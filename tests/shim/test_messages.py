@@ -106,6 +106,9 @@ LEGACY_CASES = [
     pytest.param((GOOD, (t(1, 2, 3, 4, dtype=torch.float16),) * 2), {}, MalformedCacheError,
                  "layer 1: dtype must match layer 0; expected torch.float32, found torch.float16",
                  id="dtype-across-layers"),
+    pytest.param((GOOD, GOOD, (t(1, 2, 5, 4),) * 2), {}, MalformedCacheError,
+                 "layer 2: ragged layers: key sequence length must match layer 0; expected 3, found 5",
+                 id="ragged-after-a-layer-like-layer-0"),
 ]
 
 
