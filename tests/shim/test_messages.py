@@ -239,3 +239,34 @@ def test_prefixed_call_refuses_an_empty_prefix(zoo_models):
     empty = features.dynamic_cache_class()()
     message = _message(lambda: prefixed_call(llama, empty, torch.tensor([[5, 6]])), MalformedCacheError)
     assert message == "prefix is empty: expected at least one filled layer"
+
+
+# --------------------------------------------------------------------------- caches read back
+
+
+def _cache(layers):
+    if features.cache_utils() is None:
+        pytest.skip("not-applicable: no Cache classes in this transformers")
+    return to_cache(tuple((t(1, 2, 3, 4) + i, t(1, 2, 3, 4) - i) for i in range(layers)))
+
+
+def test_unfilled_layer_before_a_filled_one_message():
+    cache = _cache(2)
+    if hasattr(cache, "layers"):  # 4.54+: a pre-made, never-updated layer in front
+        cache.layers.insert(0, type(cache.layers[0])())
+    else:
+        cache.key_cache.insert(0, torch.tensor([]))
+        cache.value_cache.insert(0, torch.tensor([]))
+    message = _message(lambda: to_legacy(cache), MalformedCacheError)
+    assert message == ("layer 0: the cache has an unfilled layer 0 followed by filled layer 1; expected filled "
+                       "layers first")
+
+
+def test_encoder_decoder_cache_with_fewer_cross_layers_message():
+    edc_class = features.encoder_decoder_cache_class()
+    if edc_class is None:
+        pytest.skip("not-applicable: no EncoderDecoderCache in this transformers")
+    edc = edc_class(_cache(2), _cache(1))
+    message = _message(lambda: to_legacy(edc), MalformedCacheError)
+    assert message == ("EncoderDecoderCache: expected as many filled cross-attention layers as self-attention "
+                       "layers (2), found 1")
