@@ -270,3 +270,20 @@ def test_encoder_decoder_cache_with_fewer_cross_layers_message():
     message = _message(lambda: to_legacy(edc), MalformedCacheError)
     assert message == ("EncoderDecoderCache: expected as many filled cross-attention layers as self-attention "
                        "layers (2), found 1")
+
+
+def test_two_tuple_prefix_for_an_encoder_decoder(zoo_models):
+    """A self-attention-only (2-tuple) prefix for T5: an EncoderDecoderCache with an empty cross cache where
+    T5 takes a Cache (PEFT >= 0.14 builds that), else refused by name (T5's tuples need the cross slots)."""
+    t5 = zoo_models("t5")
+    d = zoo.dims(t5)
+    legacy = tuple((t(1, d.kv_heads, 3, d.head_dim) + i, t(1, d.kv_heads, 3, d.head_dim) - i) for i in range(d.layers))
+    if features.family_takes_cache("t5", model=t5):
+        out = to_cache(legacy, model=t5)
+        assert features.is_encoder_decoder_cache(out) and to_legacy(out.cross_attention_cache) == ()
+        back = to_legacy(out, model=t5)
+        assert all(torch.equal(a, b) for got, want in zip(back, legacy) for a, b in zip(got, want))
+        return
+    message = _message(lambda: to_cache(legacy, model=t5), MalformedCacheError)
+    assert message == ("layer 0: 't5' takes no Cache on this transformers, so it needs (self key, self value, cross "
+                       "key, cross value) 4-tuples; found a 2-tuple")
