@@ -102,3 +102,32 @@ def test_falcon_expectation_matches_its_own_kv(overrides, kv_heads):
     assert [(s.kv_heads, s.key_dim) for s in expect(model).per_layer] == [(kv_heads, 8)] * 2
     back = to_legacy(to_cache(own, model=model), model=model)
     assert all(torch.equal(a, b) for got, want in zip(back, own) for a, b in zip(got, want))
+
+
+@pytest.mark.parametrize("device_map, device", [
+    pytest.param({"model.layers.0": 0, "model.layers.1": "cpu"}, None, id="spread-over-two-devices"),
+    pytest.param({"": "cpu"}, torch.device("cpu"), id="one-device"),
+    pytest.param(None, torch.device("cpu"), id="no-device-map"),
+])
+def test_device_is_unknown_when_the_model_is_spread_over_devices(zoo_models, device_map, device):
+    """``from_pretrained(device_map=...)`` sets ``hf_device_map``; over several devices no single device is
+    expected (a prefix may live on any of them), the dtype still is."""
+    model = zoo_models("llama")
+    if device_map is not None:
+        model.hf_device_map = device_map
+    try:
+        exp = expect(model)
+    finally:
+        model.__dict__.pop("hf_device_map", None)
+    assert exp.device == device and exp.dtype == torch.float32
+
+
+def test_a_model_without_floating_point_parameters_expects_no_dtype():
+    class IntModel(torch.nn.Module):  # e.g. weights kept as int8 by a quantizer
+        def __init__(self):
+            super().__init__()
+            self.config = zoo.config_for("llama")
+            self.weight = torch.nn.Parameter(torch.zeros(2, dtype=torch.int8), requires_grad=False)
+
+    exp = expect(IntModel())
+    assert exp.dtype is None and exp.device is None and exp.layers == zoo.dims(zoo.config_for("llama")).layers
