@@ -131,3 +131,42 @@ def test_a_model_without_floating_point_parameters_expects_no_dtype():
 
     exp = expect(IntModel())
     assert exp.dtype is None and exp.device is None and exp.layers == zoo.dims(zoo.config_for("llama")).layers
+
+
+class _Plain:
+    """A decoder config of plain attributes: 4 query heads of 8 dims over 2 layers, plus ``extra``."""
+
+    model_type = "test_plain"
+    is_encoder_decoder = False
+
+    def __init__(self, **extra):
+        self.num_hidden_layers = 2
+        self.num_attention_heads = 4
+        self.head_dim = 8
+        self.__dict__.update(extra)
+
+
+SPEC_4 = LayerSpec(4, 8, 8, "num_attention_heads=4, head_dim=8")
+
+
+@pytest.mark.parametrize("extra, layers, per_layer", [
+    pytest.param({}, 2, (SPEC_4, SPEC_4), id="plain"),
+    pytest.param({"layer_types": ["linear_attention", "full_attention"]}, 2, (None, SPEC_4),
+                 id="linear-attention-layer-unknown"),
+    pytest.param({"layer_types": ["full_attention"]}, 2, (SPEC_4, SPEC_4), id="layer-types-of-another-length-ignored"),
+    pytest.param({"global_head_dim": 16}, 2, (None, None), id="unmodelled-attribute-every-layer-unknown"),
+    pytest.param({"num_kv_shared_layers": 1}, None, (), id="kv-shared-layers-count-unknown"),
+    pytest.param({"kv_lora_rank": 16}, 2, (None, None), id="latent-attention-unknown"),
+    pytest.param({"num_key_value_heads": [2, 1]}, 2,
+                 (LayerSpec(2, 8, 8, "num_key_value_heads[0]=2, head_dim=8"),
+                  LayerSpec(1, 8, 8, "num_key_value_heads[1]=1, head_dim=8")), id="per-layer-kv-heads-list"),
+    pytest.param({"num_key_value_heads": [2]}, 2, (LayerSpec(2, 8, 8, "num_key_value_heads[0]=2, head_dim=8"), None),
+                 id="per-layer-kv-heads-list-too-short"),
+    pytest.param({"num_key_value_heads": [2, 0]}, 2, (LayerSpec(2, 8, 8, "num_key_value_heads[0]=2, head_dim=8"), None),
+                 id="per-layer-kv-heads-not-positive"),
+    pytest.param({"num_key_value_heads": 0}, 2, (None, None), id="kv-heads-set-but-not-positive"),
+])
+def test_expectation_of_config_shapes_the_zoo_lacks(extra, layers, per_layer):
+    """What the rule derives (or leaves unknown, never guessed) for config shapes no zoo family has."""
+    exp = expect(config=_Plain(**extra))
+    assert exp.layers == layers and exp.per_layer == per_layer
