@@ -91,15 +91,18 @@ def test_generate_without_decoder_input_ids_starts_after_the_prefix(zoo_models, 
     enc_mask = _encoder_mask() if with_mask else None
     start = model.config.decoder_start_token_id
     full = torch.cat([dec, torch.full((B, 1), start, dtype=torch.long)], dim=1)
-    opts = {"max_new_tokens": NEW, "do_sample": False}
+    opts = {"max_new_tokens": NEW, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
     mask_kw = {} if enc_mask is None else {"attention_mask": enc_mask}
     with torch.no_grad():
-        expected = model.generate(input_ids=enc, decoder_input_ids=full, **mask_kw, **opts)[:, P:]
+        whole = model.generate(input_ids=enc, decoder_input_ids=full, **mask_kw, **opts)
         call = prefixed_call(model, _own_prefix(model, enc, enc_mask, full), enc, attention_mask=enc_mask,
                              for_generate=True)
-        got = call.strip(model.generate(**call.kwargs, **opts))
+        out = model.generate(**call.kwargs, **opts)
     assert call.kwargs["decoder_input_ids"][:, P:].tolist() == [[start]] * B
-    assert got.tolist() == expected.tolist()
+    assert call.strip(out.sequences).tolist() == whole.sequences[:, P:].tolist()
+    # the scores too: a padded encoder input changes them, where greedy tokens may not
+    for step, (got, want) in enumerate(zip(out.scores, whole.scores)):
+        assert_close(got, want, what=f"{family_id} generate scores at step {step}")
 
 
 def test_generate_without_decoder_input_ids_needs_a_start_token(zoo_models):
