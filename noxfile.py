@@ -1,4 +1,4 @@
-"""Sessions: tests (default), bench, matrix, report, gate, watch, census, migrate.
+"""Sessions: tests (default), bench, matrix, report, gate, watch, census, migrate, mutation.
 
     nox -s matrix                 # the main job: default transformers x peft matrix
     nox -s tests                  # the suite against the newest pair (PCC_PINS overrides)
@@ -143,3 +143,11 @@ def migrate(session: nox.Session) -> None:
     """Find (and with --fix rewrite) deprecated cache usage: nox -s migrate -- PATH..."""
     _tooling(session, "migrate")
     session.run("python", "-m", "compat", "migrate", *session.posargs)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Mutation score of the shim's own tests (mutmut, the ``mutation`` extra) on several transformers
+    versions, kills merged -> reports/mutation.{json,md}; long: run it under ``nice -n 10``. Not in CI."""
+    _tooling(session)
+    session.run("python", "benchmarks/mutation.py", *session.posargs)

@@ -10,9 +10,10 @@ The rule, per layer, on the decoder's text config (``get_text_config``), or on
 that layer's own config where the config is heterogeneous (5.x
 ``per_layer_config``):
 
-* **KV heads**: ``1`` when ``multi_query`` is set (GPTBigCode, Falcon without
-  ``new_decoder_architecture``); ``num_kv_heads`` with Falcon's
-  ``new_decoder_architecture``; else ``num_key_value_heads`` (a per-layer list
+* **KV heads**: the query heads with Falcon's ``new_decoder_architecture``
+  (it caches its ``num_kv_heads`` K/V broadcast to every query head, on every
+  version checked, 4.35 to 5.23); ``1`` when ``multi_query`` is set (GPTBigCode, Falcon
+  without ``new_decoder_architecture``); else ``num_key_value_heads`` (a per-layer list
   is indexed); else the decoder's query heads (``decoder_attention_heads`` of
   encoder-decoders, else ``num_attention_heads``, which config attribute maps
   turn into ``n_head``/``num_heads``).
@@ -220,10 +221,11 @@ def _spec(cfg: Any, enc_dec: bool, i: int | None) -> LayerSpec | None:
 
 
 def _kv_heads(cfg: Any, q_heads: int, q_source: str, i: int | None) -> tuple[int | None, str]:
-    if _get(cfg, "multi_query") is True and not _get(cfg, "new_decoder_architecture"):
-        return 1, "multi_query=True"
     if _get(cfg, "new_decoder_architecture"):
-        return _first(cfg, ("num_kv_heads",))
+        # Falcon's new architecture broadcasts its num_kv_heads K/V to every query head before caching
+        return q_heads, f"new_decoder_architecture=True, {q_source}"
+    if _get(cfg, "multi_query") is True:
+        return 1, "multi_query=True"
     raw = _get(cfg, "num_key_value_heads")
     if isinstance(raw, (list, tuple)):
         if i is None or i >= len(raw) or not isinstance(raw[i], int) or raw[i] <= 0:

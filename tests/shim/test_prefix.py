@@ -48,6 +48,15 @@ def test_generate_arguments_and_strip(llama, prefix):
     assert torch.equal(call.strip(call.kwargs["input_ids"]), ids)
 
 
+@pytest.mark.parametrize("for_generate", [pytest.param(False, id="forward"), pytest.param(True, id="generate")])
+def test_default_mask_is_an_integer_mask_on_the_ids_device(llama, prefix, for_generate):
+    """Without ``attention_mask``: P + L ones of the ids' integer dtype, as a tokenizer gives (generate
+    derives position ids from the mask's cumulative sum)."""
+    ids = torch.tensor([[8, 9]])
+    mask = prefixed_call(llama, prefix, ids, for_generate=for_generate).kwargs["attention_mask"]
+    assert mask.dtype == torch.long and mask.device == ids.device and mask.tolist() == [[1] * (P + L)]
+
+
 def test_every_call_gets_a_fresh_cache(llama, prefix):
     ids = torch.tensor([[8, 9]])
     a, b = prefixed_call(llama, prefix, ids), prefixed_call(llama, prefix, ids)

@@ -1,0 +1,130 @@
+"""prefixed_call on encoder-decoders: the numbers for what test_oracle.py leaves at their defaults.
+
+The oracle there always passes ``decoder_input_ids`` and no masks. The mutation run
+(docs/mutation.md) showed that a shim which dropped the encoder's attention mask, the
+decoder's mask, or started ``generate`` from the wrong token when ``decoder_input_ids``
+is omitted still passed. Each case here compares the shim's prefixed run with one plain
+run of the model over the whole decoder sequence (the model's own KV of the first P
+decoder tokens is the prefix).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compat import output_cache, prefixed_call, to_legacy
+from compat.testing import zoo
+from compat.tolerance import assert_close
+
+P, L, B, SRC, NEW = 3, 3, 2, 5, 3
+
+ENC_DEC = [pytest.param("t5", id="t5"), pytest.param("bart", id="bart")]
+
+
+def _ids(seed: int, length: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(3, zoo.VOCAB, (B, length), generator=g)
+
+
+def _encoder_mask() -> torch.Tensor:
+    """Row 1 pads its last two source tokens: a mask that changes every decoder logit of that row."""
+    mask = torch.ones(B, SRC, dtype=torch.long)
+    mask[1, -2:] = 0
+    return mask
+
+
+def _decoder(model, length: int) -> torch.Tensor:
+    dec = _ids(2, length)
+    dec[:, 0] = model.config.decoder_start_token_id
+    return dec
+
+
+def _own_prefix(model, enc, enc_mask, dec):
+    with torch.no_grad():
+        own = output_cache(model(input_ids=enc, attention_mask=enc_mask, decoder_input_ids=dec[:, :P], use_cache=True))
+    return to_legacy(own, model=model)
+
+
+@pytest.mark.parametrize("family_id", ENC_DEC)
+def test_encoder_attention_mask_reaches_the_model(zoo_models, family_id):
+    model = zoo_models(family_id)
+    enc, enc_mask, dec = _ids(1, SRC), _encoder_mask(), _decoder(model, P + L)
+    with torch.no_grad():
+        expected = model(input_ids=enc, attention_mask=enc_mask, decoder_input_ids=dec).logits[:, P:]
+        unmasked = model(input_ids=enc, decoder_input_ids=dec).logits[:, P:]
+        call = prefixed_call(model, _own_prefix(model, enc, enc_mask, dec), enc, attention_mask=enc_mask,
+                             decoder_input_ids=dec[:, P:])
+        got = model(**call.kwargs).logits
+    assert torch.equal(call.kwargs["attention_mask"], enc_mask)
+    assert (expected[1] - unmasked[1]).abs().max() > 1e-3, "the encoder mask must matter for this check"
+    assert_close(got, expected, what=f"{family_id} logits after a prefix, with a padded encoder input")
+
+
+@pytest.mark.parametrize("family_id", ENC_DEC)
+def test_decoder_attention_mask_reaches_the_model(zoo_models, family_id):
+    model = zoo_models(family_id)
+    enc, dec = _ids(1, SRC), _decoder(model, P + L)
+    dec_mask = torch.ones(B, L, dtype=torch.long)
+    dec_mask[1, 0] = 0  # row 1 hides its first new decoder token from the ones after it
+    full_mask = torch.cat([torch.ones(B, P, dtype=torch.long), dec_mask], dim=1)
+    with torch.no_grad():
+        expected = model(input_ids=enc, decoder_input_ids=dec, decoder_attention_mask=full_mask).logits[:, P:]
+        unmasked = model(input_ids=enc, decoder_input_ids=dec).logits[:, P:]
+        call = prefixed_call(model, _own_prefix(model, enc, None, dec), enc, decoder_input_ids=dec[:, P:],
+                             decoder_attention_mask=dec_mask)
+        got = model(**call.kwargs).logits
+    assert call.kwargs["decoder_attention_mask"].tolist() == full_mask.tolist()
+    assert (expected[1, 1:] - unmasked[1, 1:]).abs().max() > 1e-3, "the decoder mask must matter for this check"
+    # row 1's masked position itself sees nothing new to compare; the positions after it are what the mask changes
+    assert_close(got[:, 1:], expected[:, 1:], what=f"{family_id} logits after a prefix, with a decoder mask")
+
+
+@pytest.mark.parametrize("with_mask", [pytest.param(False, id="no-encoder-mask"),
+                                       pytest.param(True, id="padded-encoder-mask")])
+@pytest.mark.parametrize("family_id", ENC_DEC)
+def test_generate_without_decoder_input_ids_starts_after_the_prefix(zoo_models, family_id, with_mask):
+    """``generate`` without ``decoder_input_ids``: the decoder continues the prefix from
+    ``decoder_start_token_id``, as a plain generate over prefix tokens + that token does."""
+    model = zoo_models(family_id)
+    enc, dec = _ids(1, SRC), _decoder(model, P)
+    enc_mask = _encoder_mask() if with_mask else None
+    start = model.config.decoder_start_token_id
+    full = torch.cat([dec, torch.full((B, 1), start, dtype=torch.long)], dim=1)
+    opts = {"max_new_tokens": NEW, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
+    mask_kw = {} if enc_mask is None else {"attention_mask": enc_mask}
+    with torch.no_grad():
+        whole = model.generate(input_ids=enc, decoder_input_ids=full, **mask_kw, **opts)
+        call = prefixed_call(model, _own_prefix(model, enc, enc_mask, full), enc, attention_mask=enc_mask,
+                             for_generate=True)
+        out = model.generate(**call.kwargs, **opts)
+    assert call.kwargs["decoder_input_ids"][:, P:].tolist() == [[start]] * B
+    assert call.strip(out.sequences).tolist() == whole.sequences[:, P:].tolist()
+    # the scores too: a padded encoder input changes them, where greedy tokens may not
+    for step, (got, want) in enumerate(zip(out.scores, whole.scores)):
+        assert_close(got, want, what=f"{family_id} generate scores at step {step}")
+
+
+def test_generate_without_decoder_input_ids_needs_a_start_token(zoo_models):
+    from compat import UnsupportedModelError
+
+    model = zoo_models("bart")
+    prefix = _own_prefix(model, _ids(1, SRC), None, _decoder(model, P))
+    saved = model.config.decoder_start_token_id
+    model.config.decoder_start_token_id = None
+    try:
+        with pytest.raises(UnsupportedModelError) as info:
+            prefixed_call(model, prefix, _ids(1, SRC), for_generate=True)
+    finally:
+        model.config.decoder_start_token_id = saved
+    assert str(info.value) == "config.decoder_start_token_id is None: pass decoder_input_ids"
+
+
+def test_forward_without_decoder_input_ids_is_refused(zoo_models):
+    from compat import MalformedCacheError
+
+    model = zoo_models("t5")
+    prefix = _own_prefix(model, _ids(1, SRC), None, _decoder(model, P))
+    with pytest.raises(MalformedCacheError) as info:
+        prefixed_call(model, prefix, _ids(1, SRC))
+    assert str(info.value) == "decoder_input_ids: an encoder-decoder forward needs them, found None"
