@@ -92,6 +92,8 @@ def test_falcon_expectation_matches_its_own_kv(overrides, kv_heads):
 
     from compat import output_cache, to_legacy
 
+    if not hasattr(transformers, "FalconConfig"):
+        pytest.skip(f"not-applicable: transformers {transformers.__version__} has no Falcon model")
     cfg = transformers.FalconConfig(vocab_size=zoo.VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                     **overrides)
     torch.manual_seed(0)
