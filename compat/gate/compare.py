@@ -85,6 +85,7 @@ def compare_tokens(name: str, golden, candidate, *, prompt_len: int, judge: dict
     cols = min(golden.shape[1], candidate.shape[1])
     g, c = golden[:rows, :cols], candidate[:rows, :cols]
     neq = (g != c).nonzero()
+    behaviour = None  # (row, column) of the first difference that counts, when judged
     if len(neq) and judge and golden.shape == candidate.shape:
         found = token_differences(candidate[:, prompt_len:], golden[:, prompt_len:], **judge)
         if found.ties:
@@ -93,9 +94,13 @@ def compare_tokens(name: str, golden, candidate, *, prompt_len: int, judge: dict
         if found.behaviour is None:
             out.update(status="same")
             return out
+        behaviour = (found.behaviour[0], found.behaviour[1] + prompt_len)
     if len(neq):
-        col = int(neq[:, 1].min())
-        row = int(neq[neq[:, 1] == col][0, 0])
+        if behaviour is None:
+            col = int(neq[:, 1].min())
+            row = int(neq[neq[:, 1] == col][0, 0])
+        else:  # a near tie in another row may come first: name the difference that counts
+            row, col = behaviour
         out.update(
             status="changed",
             first_step=col - prompt_len,
@@ -112,8 +117,8 @@ def compare_tokens(name: str, golden, candidate, *, prompt_len: int, judge: dict
     return out
 
 
-#: Generations judged by the near-tie rule in half precision, and the rule's kind for each.
-NEAR_TIE_KINDS = {"greedy": "greedy", "sample": "sample", "beam": "beam"}
+#: Generations judged by the near-tie rule in half precision (each output named by its rule's kind).
+NEAR_TIE_KINDS = ("greedy", "sample", "beam")
 
 
 def near_tie_judge(golden: dict, candidate: dict, output: str, dtype: str | None) -> dict[str, Any] | None:
@@ -137,7 +142,7 @@ def near_tie_judge(golden: dict, candidate: dict, output: str, dtype: str | None
             return None
         return {"near_ties": "beam", "beam_gaps": margins, "logits_at": (c_path, g_path), "dtype": dtype}
     # stored [rows, steps, vocab]; the rule reads scores[step][row]
-    return {"near_ties": NEAR_TIE_KINDS[kind], "logits_at": (c.transpose(0, 1), g.transpose(0, 1)), "dtype": dtype}
+    return {"near_ties": kind, "logits_at": (c.transpose(0, 1), g.transpose(0, 1)), "dtype": dtype}
 
 
 def _tensor(value) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from compat.gate.replay import Case, error_text, run_case
+from compat.gate.replay import Case, error_text, replay_case, run_case
 from compat.tools.outputs import atomic_write_text
 
 __all__ = [
@@ -143,7 +143,7 @@ def record_cases(
     return manifest
 
 
-def replay_golden(golden_dir: Path, *, runner: Runner = run_case) -> dict[str, Any]:
+def replay_golden(golden_dir: Path, *, runner: Runner = replay_case) -> dict[str, Any]:
     """Replay every recorded case of ``golden_dir`` here and compare with its golden."""
     from safetensors.torch import load_file
 

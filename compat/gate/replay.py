@@ -31,6 +31,7 @@ __all__ = [
     "beam_margins",
     "error_text",
     "load_case",
+    "replay_case",
     "run_case",
 ]
 
@@ -165,19 +166,23 @@ def _pad_id(model) -> int:
     return 0
 
 
-def _steps(model, case: Case, kwargs: dict[str, Any], gen: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+def _steps(model, case: Case, kwargs: dict[str, Any], gen: dict[str, Any], *, margins: bool
+           ) -> dict[str, Callable[[], Any]]:
     """The outputs computed for one input group, each a thunk so that one raising hides no other.
     A thunk that returns ``(sequences, scores[, beam_indices])`` gives ``name``, ``name_scores``
-    (``[rows or beam slots, steps, vocab]``) and ``name_indices``."""
+    (``[rows or beam slots, steps, vocab]``) and ``name_indices``. ``margins``: add the reference
+    decoder's beam margins in half precision (the golden's evidence; a replay does not need its own)."""
     import torch
 
+    def generated(**kw):
+        return model.generate(output_scores=True, return_dict_in_generate=True, **kw, **gen)
+
     def with_scores(**kw):
-        out = model.generate(output_scores=True, return_dict_in_generate=True, **kw, **gen)
+        out = generated(**kw)
         return out.sequences, torch.stack(list(out.scores), dim=1)
 
     def beam():
-        out = model.generate(do_sample=False, num_beams=case.num_beams, output_scores=True,
-                             return_dict_in_generate=True, **gen)
+        out = generated(do_sample=False, num_beams=case.num_beams)
         indices = getattr(out, "beam_indices", None)
         if indices is None:
             return out.sequences
@@ -197,7 +202,7 @@ def _steps(model, case: Case, kwargs: dict[str, Any], gen: dict[str, Any]) -> di
         "beam": beam,
         "sample": sample,
     }
-    if _half_precision(case.dtype):
+    if margins and _half_precision(case.dtype):
         steps["beam_margins"] = lambda: beam_margins(model, case, gen)
     return steps
 
@@ -230,11 +235,12 @@ def beam_margins(model, case: Case, gen: dict[str, Any]):
     return torch.nan_to_num(margins, nan=1e30, posinf=1e30, neginf=1e30).cpu()
 
 
-def run_case(case: Case, root: Path) -> dict[str, Any]:
+def run_case(case: Case, root: Path, *, margins: bool = True) -> dict[str, Any]:
     """Load ``case`` and return ``{name: tensor}``; an output that raised maps to its error text.
 
     Loading errors raise (nothing can be computed); each output is computed on
-    its own, so e.g. a beam search that raises does not hide the logits.
+    its own, so e.g. a beam search that raises does not hide the logits. ``margins=False`` (a
+    replay): no reference beam margins, which only the golden's side is judged by.
     """
     import torch
 
@@ -256,7 +262,7 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
                 kwargs["decoder_input_ids"] = torch.tensor(group["decoder_input_ids"], dtype=torch.long,
                                                            device=case.device)
             gen = {"input_ids": ids, "attention_mask": mask, **gen_common}
-            for name, step in _steps(model, case, kwargs, gen).items():
+            for name, step in _steps(model, case, kwargs, gen, margins=margins).items():
                 outputs.update(_computed(f"g{g}.{name}", step))
     return outputs
 
@@ -273,6 +279,12 @@ def _computed(name: str, step: Callable[[], Any]) -> dict[str, Any]:
         parts = dict(zip((name, f"{name}_scores", f"{name}_indices"), value))
         return {key: part.detach().to("cpu", copy=True) for key, part in parts.items()}
     return {name: value.detach().to("cpu", copy=True)}
+
+
+def replay_case(case: Case, root: Path) -> dict[str, Any]:
+    """:func:`run_case` for the candidate side: the golden's outputs, without its evidence-only
+    reference beam margins (a replay judges a beam flip by the golden's)."""
+    return run_case(case, root, margins=False)
 
 
 def error_text(exc: BaseException) -> str:

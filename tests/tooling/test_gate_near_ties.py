@@ -87,6 +87,9 @@ def test_a_tie_then_a_real_difference_in_another_row_is_changed():
     out = _by_name(compare_outputs(golden, candidate, {0: PROMPT}, dtype="bfloat16"))
     assert out["g0.greedy"]["status"] == "changed"
     assert out["g0.greedy"]["near_ties"] == [n for n in out["g0.greedy"]["near_ties"] if n.startswith("row 0")]
+    # the evidence names the difference that counts (row 1, step 3), not row 0's earlier tie
+    assert (out["g0.greedy"]["row"], out["g0.greedy"]["first_step"]) == (1, 3)
+    assert (out["g0.greedy"]["golden_token"], out["g0.greedy"]["candidate_token"]) == (1, 9)
 
 
 def _beam_side(tokens: list[int], step0: dict[int, float]):
@@ -151,6 +154,7 @@ def test_bf16_golden_records_beam_margins_and_replays_same(tmp_path):
 
     from compat.gate.cases import zoo_cases
     from compat.gate.golden import record_cases, replay_golden
+    from compat.gate.replay import replay_case
 
     built, _ = zoo_cases(tmp_path, families=["llama"], methods=["prefix"])
     cases = [dataclasses.replace(c, dtype="bfloat16") for c in built]
@@ -165,6 +169,7 @@ def test_bf16_golden_records_beam_margins_and_replays_same(tmp_path):
     slots = case.num_beams * len(case.inputs[0]["input_ids"])
     assert outputs["g0.beam_scores"].shape[:2] == (slots, case.max_new_tokens)
     assert outputs["g0.beam_indices"].shape == (len(case.inputs[0]["input_ids"]), case.max_new_tokens)
+    assert "g0.beam_margins" not in replay_case(case, tmp_path)  # the golden's evidence only
     replay = replay_golden(tmp_path)
     assert [c["status"] for c in replay["cases"]] == ["same"], json.dumps(replay)[:2000]
 
