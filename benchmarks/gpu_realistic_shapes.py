@@ -191,13 +191,11 @@ def peft_checks(model, p: int) -> list[dict[str, Any]]:
             return {"max_abs_diff": diff_stats(got, expected)["max_abs_diff"]}
 
         results.append(_record(f"{method}-logits", body))
-        _unwrap(model)
+        _free_gpu_memory()  # a prompt-learning PeftModel leaves the base model as it was
     return results
 
 
-def _unwrap(model) -> None:
-    """PEFT wraps the base model in place for prompt learning only through the PeftModel; nothing
-    to undo, but free the cached memory between methods."""
+def _free_gpu_memory() -> None:
     import torch
 
     if torch.cuda.is_available():
@@ -244,8 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                   [(c["check"], c["status"], c.get("max_abs_diff"), c.get("message", "")[:160]) for c in run["checks"]],
                   flush=True)
             del model
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            _free_gpu_memory()
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2, default=str))
     return 0

@@ -314,11 +314,11 @@ def _attention_reason(fam: Family, cfg) -> str:
 
 
 def _head_dims(cfg) -> tuple[int, ...]:
-    """The attention head dims a config asks for (``head_dim``/``d_kv``, else hidden // heads)."""
-    dims = {getattr(cfg, name, None) for name in ("head_dim", "d_kv")} - {None}
-    if not dims:
-        dims = {cfg.hidden_size // cfg.num_attention_heads}
-    return tuple(sorted(int(d) for d in dims))
+    """The attention head dims a config asks for, per layer as :mod:`compat.expect` reads them."""
+    from compat.expect import expect
+
+    specs = [s for s in expect(config=cfg).per_layer if s is not None]
+    return tuple(sorted({d for s in specs for d in (s.key_dim, s.value_dim)}))
 
 
 @functools.cache
