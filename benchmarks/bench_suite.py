@@ -140,10 +140,10 @@ def _table(title: str, header: str, rows: list[str]) -> None:
 
 def _family_method(nodeid: str) -> tuple[str, str]:
     """(family, method) of a suite test id, ('', '') for the shim/property tests without one."""
-    from compat.testing.zoo import FAMILIES
+    from compat.testing.zoo import FAMILY_IDS
 
     _, family, method = _split_id(nodeid)
-    return (family, method) if family in FAMILIES else ("", "")
+    return (family, method) if family in FAMILY_IDS else ("", "")
 
 
 def report(data: dict, wall: float, cpu_total: float, top: int) -> None:
