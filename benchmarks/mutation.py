@@ -49,10 +49,17 @@ from compat.matrix.known import KnownIssue, glob_match, load_catalogue  # noqa: 
 from compat.tools.children import OFFLINE_ENV  # noqa: E402
 from compat.tools.outputs import atomic_write_text  # noqa: E402
 
-#: (transformers, peft): before Cache classes (4.35), the tuple/Cache transition era (4.46),
-#: the last 4.x (4.57, layered caches) and the newest 5.x; each with a peft that imports on it.
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import mutation_reasons  # noqa: E402
+
+#: (transformers, peft), oldest first (what ``--cascade`` runs in that order): before Cache
+#: classes (4.35), DynamicCache without EncoderDecoderCache and a one-layer StaticCache (4.38),
+#: Gemma-2 taking only its own HybridCache (4.42), the tuple/Cache transition era (4.46), the
+#: last 4.x (4.57, layered caches) and the newest 5.x; each with a peft that imports on it.
 PAIRS: tuple[tuple[str, str], ...] = (
     ("4.35.2", "0.13.2"),
+    ("4.38.0", "0.13.2"),
+    ("4.42.0", "0.13.2"),
     ("4.46.3", "0.13.2"),
     ("4.57.6", "0.18.1"),
     ("5.23.0", "0.21.2"),
@@ -281,7 +288,7 @@ def merge(runs: list[VersionRun]) -> dict:
     return {"scores": table, "survivors": survivors}
 
 
-def render_markdown(report: dict) -> str:
+def render_markdown(report: dict, classification: mutation_reasons.Classification) -> str:
     keys = [v["key"] for v in report["versions"]]
     lines = [
         f"# Mutation score of the shim's tests ({report['date']})",
@@ -301,7 +308,9 @@ def render_markdown(report: dict) -> str:
     for module, row in report["scores"].items():
         cells = [f"{row[k]['killed']}/{row[k]['total']} ({row[k]['percent']}%)" for k in [*keys, "merged"]]
         lines.append(f"| {module} | " + " | ".join(cells) + " |")
-    lines += ["", f"## Not killed on any version ({len(report['survivors'])})", ""]
+    lines += ["", f"## Not killed on any version ({len(report['survivors'])}), and why", "",
+              "Reasons from `benchmarks/mutation-survivors/*.toml` (`benchmarks/mutation_reasons.py`).", "",
+              *mutation_reasons.render(classification), "", "## The survivors' diffs", ""]
     for name, info in report["survivors"].items():
         statuses = ", ".join(f"{k}: {s}" for k, s in info["status"].items())
         lines += [f"### `{name}`", "", statuses, "", "```diff", info["diff"] or "", "```", ""]
@@ -365,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutation: {pair.label}: {done['killed']}/{done['total']} killed {took}", flush=True)
         runs.append(run)
     merged = merge(runs)
+    classification = mutation_reasons.classify(merged["survivors"], mutation_reasons.load())
     report = {
         "date": args.date,
         "command": "nox -s mutation -- " + " ".join(sys.argv[1:]) if sys.argv[1:] else "nox -s mutation",
@@ -375,13 +385,23 @@ def main(argv: list[str] | None = None) -> int:
                       "tried": sum(m["status"] != "not checked" for m in r.mutants.values()),
                       "left_out": r.left_out} for r in runs],
         **merged,
+        "classification": {
+            "equivalent": classification.count(mutation_reasons.Kind.EQUIVALENT),
+            "unreachable": classification.count(mutation_reasons.Kind.UNREACHABLE),
+            "unclassified": list(classification.unclassified),
+            "stale": list(classification.stale),
+            "reasons": {n: {"kind": r.kind.value, "why": r.why} for n, r in classification.reasons.items()},
+        },
         "per_version": {r.pair.key: {n: m["status"] for n, m in sorted(r.mutants.items())} for r in runs},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "mutation.json", json.dumps(report, indent=1) + "\n")
-    atomic_write_text(args.out / "mutation.md", render_markdown(report))
+    atomic_write_text(args.out / "mutation.md", render_markdown(report, classification))
     total = merged["scores"]["all"]["merged"]
-    print(f"mutation: merged {total['killed']}/{total['total']} killed ({total['percent']}%) -> "
+    print(f"mutation: merged {total['killed']}/{total['total']} killed ({total['percent']}%); survivors: "
+          f"{classification.count(mutation_reasons.Kind.EQUIVALENT)} equivalent, "
+          f"{classification.count(mutation_reasons.Kind.UNREACHABLE)} unreachable, "
+          f"{len(classification.unclassified)} unclassified; {len(classification.stale)} stale entries -> "
           f"{args.out / 'mutation.md'}")
     return 0
 

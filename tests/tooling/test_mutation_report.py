@@ -62,3 +62,62 @@ def test_versions_with_different_mutants_are_refused():
 def test_bad_pair_is_named(text):
     with pytest.raises(argparse.ArgumentTypeError, match=r"expected TRANSFORMERS:PEFT, e\.g\. 5\.23\.0:0\.21\.2"):
         M.parse_pair(text)
+
+
+# --------------------------------------------------------------------------- survivors' reasons
+
+R = sys.modules["mutation_reasons"]  # imported by the driver from benchmarks/
+
+
+def _reasons_folder(tmp_path, text, name="convert.toml"):
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_survivors_are_matched_to_their_reasons_and_the_rest_is_named(tmp_path):
+    folder = _reasons_folder(tmp_path, """
+[[survivor]]
+mutants = ["compat.convert.x__build__mutmut_21", "compat.convert.x__build__mutmut_9"]
+kind = "equivalent"
+why = "every config sets it"
+
+[[survivor]]
+mutants = ["compat.convert.x__read_fixed__mutmut_30"]
+kind = "unreachable"
+why = "4.38-4.39 only"
+""")
+    survivors = ["compat.convert.x__build__mutmut_21", "compat.convert.x__read_fixed__mutmut_30",
+                 "compat.convert.x__to_cache__mutmut_2"]
+    got = R.classify(survivors, R.load(folder))
+    assert got.unclassified == ("compat.convert.x__to_cache__mutmut_2",)
+    assert got.stale == ("compat.convert.x__build__mutmut_9",)  # classified, but killed (or renamed)
+    assert (got.count(R.Kind.EQUIVALENT), got.count(R.Kind.UNREACHABLE)) == (1, 1)
+    table = "\n".join(R.render(got))
+    assert "| `convert._build` | equivalent | 21 | every config sets it |" in table
+    assert "| `convert._read_fixed` | unreachable | 30 | 4.38-4.39 only |" in table
+    assert "**Unclassified survivors (1)**: `compat.convert.x__to_cache__mutmut_2`" in table
+    assert "**Stale entries (1)** (classified, but killed or no longer made): `compat.convert.x__build__mutmut_9`" \
+        in table
+
+
+@pytest.mark.parametrize("text, message", [
+    pytest.param('[[survivor]]\nmutants = []\nkind = "equivalent"\nwhy = "x"\n',
+                 r"convert\.toml entry 1: expected `mutants` = a non-empty list", id="no-mutants"),
+    pytest.param('[[survivor]]\nmutants = ["a"]\nkind = "gap"\nwhy = "x"\n',
+                 r"convert\.toml entry 1: kind 'gap'; expected one of \['equivalent', 'unreachable'\]", id="bad-kind"),
+    pytest.param('[[survivor]]\nmutants = ["a"]\nkind = "equivalent"\nwhy = " "\n',
+                 r"convert\.toml entry 1: expected a non-empty `why`", id="no-why"),
+    pytest.param('[[survivor]]\nmutants = ["a"]\nkind = "equivalent"\nwhy = "x"\n'
+                 '[[survivor]]\nmutants = ["a"]\nkind = "unreachable"\nwhy = "y"\n',
+                 r"a is classified twice \(convert\.toml, convert\.toml\)", id="twice"),
+    pytest.param('[[survivor]\n', r"cannot read .*convert\.toml", id="not-toml"),
+])
+def test_a_bad_reasons_file_is_named(tmp_path, text, message):
+    with pytest.raises(SystemExit, match=message):
+        R.load(_reasons_folder(tmp_path, text))
+
+
+def test_a_reasons_file_that_is_not_utf8_is_named(tmp_path):
+    (tmp_path / "expect.toml").write_bytes(b"\xff\xfe[[survivor]]")
+    with pytest.raises(SystemExit, match=r"cannot read .*expect\.toml"):
+        R.load(tmp_path)
