@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -82,20 +83,43 @@ def _forget_warning_once():
         once.cache_clear()
 
 
+class _Records(logging.Handler):
+    """Keeps the records that reach it (attached to transformers' library logger, which does not
+    propagate: pytest's log capture is switched off in the suite runs, ``-p no:logging``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _transformers_log():
+    logger = logging.getLogger("transformers")
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level or logging.WARNING, logging.WARNING))
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 @pytest.fixture
-def deprecations(caplog):
+def deprecations():
     """``deprecations(call, baseline=None)`` -> ``(call(), messages)``: the deprecation messages
     that ``call`` alone warned (``warnings``) or logged (transformers' logger), whatever ran before
     it, less those the ``baseline`` call (the same model without the shim's arguments) also
     draws: a message the kernel draws on every call (e.g. flex attention's) is not the shim's."""
 
     def said_by(call):
-        caplog.clear()
         _forget_warning_once()
-        with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "transformers"):
+        with warnings.catch_warnings(record=True) as caught, _transformers_log() as logged:
             warnings.simplefilter("always")
             result = call()
-            logged = [r.getMessage() for r in caplog.records]
         said = [str(w.message) for w in caught] + logged
         return result, [m for m in said if DEPRECATION.search(m)]
 

@@ -106,6 +106,10 @@ class SuiteRun:
             # --tb=native: pytest's own traceback formatting costs ~0.4 s per failure (minutes in
             # a run with hundreds); the message and the full Python traceback are kept.
             "-q", "-rs", "--tb=native", "-o", "junit_family=xunit1",
+            # no:logging: pytest's log capture hooks a handler onto each of torch's non-propagating
+            # loggers for every phase of every test (~10 % of a cell's CPU); it is not a check, and
+            # the suites hear transformers' logged deprecations through their own handler.
+            "-p", "no:logging",
             f"--junitxml={self.junit}", f"--basetemp={self.basetemp}",
         ]
         if self.workers > 0:

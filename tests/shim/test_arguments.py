@@ -76,3 +76,16 @@ def test_output_cache_of_an_output_without_cache_is_none():
     with torch.no_grad():
         out = model(torch.tensor([[5, 6]]), use_cache=False)
     assert output_cache(out) is None
+
+
+@pytest.mark.parametrize("say", [
+    pytest.param(lambda: __import__("warnings").warn("x is deprecated", FutureWarning), id="warned"),
+    pytest.param(lambda: __import__("transformers").utils.logging.get_logger("transformers.models.llama")
+                 .warning("x is deprecated and will be removed"), id="logged-by-transformers"),
+])
+def test_the_deprecation_probe_hears_warnings_and_transformers_logs(deprecations, say):
+    """The probe the keyword checks rely on: a deprecation said either way is heard (and one the
+    baseline also says is not the shim's)."""
+    result, said = deprecations(say)
+    assert result is None and len(said) == 1 and "x is deprecated" in said[0]
+    assert deprecations(say, baseline=say) == (None, [])
