@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat import UnsupportedModelError, prefixed_call, to_cache, to_legacy
+from compat import UnsupportedModelError, cache_kwargs, prefixed_call, to_cache, to_legacy
 
 # The refusal names the model and either the layer and its type (5.x: DynamicCache(config=...) has
 # non-KV layer classes) or the model's own cache class (4.4x-4.5x hybrids, MiniMax), whichever the
@@ -78,7 +78,8 @@ def test_a_model_class_from_a_module_with_its_own_cache_class_is_refused_by_its_
     model.__class__ = module.RemoteLlama
     d = zoo.dims(model)
     prefix = ((torch.zeros(1, d.kv_heads, 2, d.head_dim),) * 2,) * d.layers
-    for call in (lambda: to_cache(prefix, model=model), lambda: to_legacy(prefix, model=model)):
+    for call in (lambda: to_cache(prefix, model=model), lambda: to_legacy(prefix, model=model),
+                 lambda: cache_kwargs(model, prefix)):
         with pytest.raises(UnsupportedModelError) as info:
             call()
         assert str(info.value) == ("'llama' takes only its own cache class RemoteCache (pcc_remote_llama); "
