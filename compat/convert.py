@@ -68,7 +68,7 @@ def to_cache(pkv: CacheInput, *, model: ModelLike = None, config: ConfigLike | N
         if not layers:
             return _empty_like(pkv)
         if cfg is None and features.is_encoder_decoder_cache(pkv) and len(layers[0]) == 2:
-            return _encoder_decoder(layers, cross=None)
+            return _encoder_decoder(layers)
     else:
         layers = normalize(pkv, config=cfg)
     _refuse_unsupported(cfg, model)
@@ -111,7 +111,7 @@ def _check_model_fit(layers: Layers, cfg: Any, model: Any) -> None:
     """With a model/config: the layer count, per-layer KV heads and head dims, dtype and device."""
     if cfg is None:
         return
-    if len(layers[0]) == 4 and not getattr(cfg, "is_encoder_decoder", False):
+    if len(layers[0]) == 4 and not cfg.is_encoder_decoder:  # every PretrainedConfig sets it
         raise MalformedCacheError(
             f"layer 0: the decoder-only {cfg.model_type!r} model takes (key, value) 2-tuples, found a 4-tuple"
         )
@@ -128,7 +128,7 @@ def _build(layers: Layers, cfg: Any, model: Any) -> Any:
             return _tuples(layers)
         return _dynamic(layers) if arity == 2 else _encoder_decoder(layers)
     model_type = cfg.model_type
-    enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
+    enc_dec = cfg.is_encoder_decoder
     takes_cache = features.family_takes_cache(model_type, model=model)
     if not takes_cache and model_type in _OWN_CACHE_ONLY:
         raise UnsupportedModelError(
@@ -143,13 +143,13 @@ def _build(layers: Layers, cfg: Any, model: Any) -> Any:
             )
         layout = features.native_layout(model_type)
         if layout == "bloom":
-            return tuple(to_bloom(layer, index=i) for i, layer in enumerate(layers))
+            return tuple(to_bloom(layer) for layer in layers)
         if layout == "gpt_bigcode":
-            mq = bool(getattr(cfg, "multi_query", True))
-            return tuple(to_gpt_bigcode(layer, multi_query=mq, index=i) for i, layer in enumerate(layers))
+            # check_fit has checked each layer's KV heads (1 for multi-query): no layer fails here
+            return tuple(to_gpt_bigcode(layer, multi_query=cfg.multi_query) for layer in layers)
         return _tuples(layers)
     if enc_dec:
-        return _encoder_decoder(layers) if arity == 4 else _encoder_decoder(layers, cross=None)
+        return _encoder_decoder(layers)
     return _dynamic(layers)
 
 
@@ -170,10 +170,11 @@ def _dynamic(pairs: Any) -> Any:
     return cache
 
 
-def _encoder_decoder(layers: Layers, cross: Any = True) -> Any:
+def _encoder_decoder(layers: Layers) -> Any:
+    """Self-attention from each layer's first pair, cross-attention from its second (empty for 2-tuples)."""
     edc = features.encoder_decoder_cache_class()
     self_cache = _dynamic((layer[0], layer[1]) for layer in layers)
-    cross_cache = _dynamic((layer[2], layer[3]) for layer in layers) if cross is not None else _dynamic(())
+    cross_cache = _dynamic((layer[2], layer[3]) for layer in layers if len(layer) == 4)
     return edc(self_cache, cross_cache)  # the two-argument form exists in 4.43-5.x
 
 
@@ -209,11 +210,14 @@ def _read_cache(cache: Any) -> Layers:
         )
     if not isinstance(cache, cu.DynamicCache):
         return _read_fixed(cache)
+    import torch
+
     if hasattr(cache, "layers"):  # layered design, 4.54+
-        pairs = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+        pairs = _layer_pairs(cache)
     else:  # 4.36-4.53: parallel lists
         pairs = list(zip(cache.key_cache, cache.value_cache))
-    filled = [k is not None and k.numel() > 0 for k, _ in pairs]
+    # unfilled: None (4.54+), an empty tensor (4.51-4.53) or an empty list (4.46-4.50 skipped layers)
+    filled = [isinstance(k, torch.Tensor) and k.numel() > 0 for k, _ in pairs]
     n = filled.index(False) if False in filled else len(filled)
     if any(filled[n:]):
         raise MalformedCacheError(
@@ -230,7 +234,7 @@ def _read_fixed(cache: Any) -> Layers:
     layer's capacity, so no sliding window has rolled); otherwise the prefix is lost.
     """
     if hasattr(cache, "layers"):
-        pairs = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+        pairs = _layer_pairs(cache)
     elif hasattr(cache, "key_cache"):
         if not isinstance(cache.key_cache, (list, tuple)):
             raise CacheTypeError(
@@ -246,14 +250,27 @@ def _read_fixed(cache: Any) -> Layers:
         return ()
     out: list[tuple[Any, ...]] = []
     for i, (k, v) in enumerate(pairs):
-        if k is None or v is None or k.dim() != 4 or k.shape[-2] <= n:
-            found = "nothing" if k is None or v is None else f"shape {tuple(k.shape)}"
+        # every transformers cache writes a layer's keys and values together: k None <=> v None
+        if k is None or k.dim() != 4 or k.shape[2] <= n:
+            found = "nothing" if k is None else f"shape {tuple(k.shape)}"
             raise CacheTypeError(
                 f"layer {i}: {type(cache).__name__} holds {n} tokens but this layer stores {found}; "
                 "expected room for more than the sequence (a full or rolled window has lost the prefix)"
             )
         out.append((k[..., :n, :], v[..., :n, :]))
     return tuple(out)
+
+
+def _layer_pairs(cache: Any) -> list[tuple[Any, Any]]:
+    """``(keys, values)`` of each layer of a layered cache (4.54+); a layer class that keeps no keys
+    (5.x's LinearAttentionLayer, in the DynamicCache of a hybrid linear-attention model) is named."""
+    for i, layer in enumerate(cache.layers):
+        if not hasattr(layer, "keys"):
+            raise CacheTypeError(
+                f"layer {i}: {type(cache).__name__} layer {i} is a {type(layer).__name__}, which keeps no keys "
+                "and values (a linear-attention/SSM state); expected a cache of key/value layers only"
+            )
+    return [(layer.keys, layer.values) for layer in cache.layers]
 
 
 def __dir__() -> list[str]:

@@ -34,8 +34,8 @@ from compat.errors import MalformedCacheError
 __all__ = ["from_bloom", "from_gpt_bigcode", "to_bloom", "to_gpt_bigcode"]
 
 
-def to_bloom(layer: tuple[Any, Any], *, index: int = 0) -> tuple[Any, Any]:
-    """Standard ``(k, v)`` ``[B, H, S, D]`` -> Bloom's ``([B*H, D, S], [B*H, S, D])``."""
+def to_bloom(layer: tuple[Any, Any]) -> tuple[Any, Any]:
+    """Standard ``(k, v)`` ``[B, H, S, D]`` -> Bloom's ``([B*H, D, S], [B*H, S, D])`` (takes any 4-D pair)."""
     k, v = layer
     b, h, s, d = k.shape
     return k.permute(0, 1, 3, 2).reshape(b * h, d, s), v.reshape(b * h, s, v.shape[-1])

@@ -83,24 +83,20 @@ def normalize(pkv: Any, *, config: Any = None) -> tuple[tuple[Any, ...], ...]:
         for j, t in enumerate(entry):
             if not isinstance(t, tensor):
                 raise CacheTypeError(f"layer {i}: {_NAMES[j]} must be a torch.Tensor, found {_type(t)}")
-        layer = entry if type(entry) is tuple else tuple(entry)
+        layer = tuple(entry)  # a tuple comes back as itself
         if bloom and len(layer) == 2 and layer[0].dim() == 3:
-            layer = from_bloom(layer, n_head=_bloom_heads(config), index=i)
+            layer = from_bloom(layer, n_head=config.n_head, index=i)  # BloomConfig's own name, 4.30-5.x
         layers.append(layer)
     out = tuple(layers)
     check_layers(out)
     return out
 
 
-def _bloom_heads(config: Any) -> int:
-    return int(getattr(config, "n_head", None) or config.num_attention_heads)
-
-
 def _from_tensor(t: Any, i: int, config: Any, model_type: Any) -> tuple[Any, ...]:
     if t.dim() == 5 and t.shape[0] in (2, 4):
         return tuple(t.unbind(0))
     if model_type == "gpt_bigcode" and t.dim() in (3, 4):
-        return from_gpt_bigcode(t, multi_query=bool(getattr(config, "multi_query", True)), index=i)
+        return from_gpt_bigcode(t, multi_query=config.multi_query, index=i)  # GPTBigCodeConfig sets it, 4.30-5.x
     raise MalformedCacheError(
         f"layer {i}: expected a (key, value) tuple or PEFT's stacked [2, B, H, P, D] / [4, B, H, P, D] "
         f"tensor, found a tensor of shape {tuple(t.shape)}"
@@ -191,14 +187,13 @@ def check_fit(layers: tuple[tuple[Any, ...], ...], expected: Expectation) -> Non
 
     Reads shapes, dtypes and devices only; a ``None`` in ``expected`` skips that check.
     """
-    n = len(layers)
-    if expected.layers is not None and n != expected.layers:
-        want = expected.layers
-        what = (
-            f"layer {n}: missing (the model's layers {n}..{want - 1} would run without the prefix)"
-            if n < want
-            else f"layer {want}: the model has no such layer (layers {want}..{n - 1} would be ignored)"
-        )
+    n, want = len(layers), expected.layers
+    what = None
+    if want is not None and n < want:
+        what = f"layer {n}: missing (the model's layers {n}..{want - 1} would run without the prefix)"
+    elif want is not None and n > want:
+        what = f"layer {want}: the model has no such layer (layers {want}..{n - 1} would be ignored)"
+    if what is not None:
         raise MalformedCacheError(f"{what}; expected {want} layers (from config {expected.layers_source}), found {n}")
     specs = expected.per_layer
     dtype, device = expected.dtype, expected.device

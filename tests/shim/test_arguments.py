@@ -89,3 +89,39 @@ def test_the_deprecation_probe_hears_warnings_and_transformers_logs(deprecations
     result, said = deprecations(say)
     assert result is None and len(said) == 1 and "x is deprecated" in said[0]
     assert deprecations(say, baseline=say) == (None, [])
+
+
+def _renamed(model, name):
+    """``model`` as an instance of a subclass whose ``forward`` takes its cache as ``name`` (as a
+    user's or a remote-code model may), handing it on under the name its base class takes."""
+    base_name = cache_argument(model)
+    base_forward = type(model).forward
+
+    def forward(self, input_ids=None, **kwargs):
+        kwargs[base_name] = kwargs.pop(name, None)
+        return base_forward(self, input_ids, **kwargs)
+
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("input_ids", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+              inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None),
+              inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)]
+    forward.__signature__ = inspect.Signature(params)
+    model.__class__ = type(f"Takes_{name}", (type(model),), {"forward": forward})
+    return model
+
+
+@pytest.mark.parametrize("name", [pytest.param("cache", id="cache"),
+                                  pytest.param("past_key_values", id="past_key_values")])
+def test_the_keyword_is_the_models_own_not_the_installs(name):
+    """The keyword comes from the model's forward, not from the installed transformers alone: a model
+    whose forward names its cache otherwise than the install's generate (one of the two cases on every
+    version) gets its own name, and continuing its cache through it gives the full forward's logits."""
+    model = _renamed(zoo.build("llama"), name)
+    ids = torch.randint(3, zoo.VOCAB, (1, P + L), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(ids).logits[:, P:]
+        own = output_cache(model(ids[:, :P], use_cache=True))
+        kwargs = cache_kwargs(model, own)
+        got = model(ids[:, P:], use_cache=True, **kwargs).logits
+    assert cache_argument(model) == name and list(kwargs) == [name]
+    assert_close(got, expected, what=f"forward taking {name}=: cache_kwargs vs full forward")

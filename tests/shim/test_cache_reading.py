@@ -128,3 +128,43 @@ def test_legacy_lists_come_back_as_tuples(form):
     back = to_legacy(form([[k, v], [k, v]]))
     assert type(back) is tuple and [type(layer) for layer in back] == [tuple, tuple]
     assert all(a is k and b is v for a, b in back)
+
+
+@needs_cache
+def test_a_quantized_cache_is_refused_with_the_reason():
+    """A QuantizedCache keeps its tensors quantised (only the residual is readable). Built here without a
+    quantisation backend (``__new__``: the shim decides by class, and reads nothing before refusing)."""
+    quantized = getattr(features.cache_utils(), "QuantizedCache", None)
+    if quantized is None:
+        pytest.skip("not-applicable: no QuantizedCache in this transformers")
+    cache = quantized.__new__(quantized)
+    for call in (to_legacy, to_cache):
+        with pytest.raises(CacheTypeError) as info:
+            call(cache)
+        assert str(info.value) == ("expected a DynamicCache or EncoderDecoderCache, found QuantizedCache "
+                                   "(its tensors are quantised; only the residual is readable)")
+
+
+@needs_cache
+def test_a_layer_that_keeps_no_keys_is_named():
+    """A hybrid linear-attention model's own DynamicCache (5.x: ``DynamicCache(config=...)`` of Qwen3-Next)
+    has layers that keep a recurrent state instead of keys and values; read without ``model=``, the shim
+    names that layer and its class instead of failing on a missing attribute."""
+    import inspect
+
+    import transformers
+
+    cls = features.dynamic_cache_class()
+    mapping = transformers.models.auto.configuration_auto.CONFIG_MAPPING
+    if "config" not in inspect.signature(cls.__init__).parameters or "qwen3_next" not in mapping:
+        pytest.skip("not-applicable: no DynamicCache(config=...) or no Qwen3-Next in this transformers")
+    cache = cls(config=mapping["qwen3_next"]())
+    stateful = [(i, type(layer).__name__) for i, layer in enumerate(cache.layers) if not hasattr(layer, "keys")]
+    if not stateful:
+        pytest.skip("not-applicable: every layer of this transformers' Qwen3-Next DynamicCache keeps keys")
+    i, kind = stateful[0]
+    for call in (to_legacy, to_cache):
+        with pytest.raises(CacheTypeError) as info:
+            call(cache)
+        assert str(info.value) == (f"layer {i}: DynamicCache layer {i} is a {kind}, which keeps no keys and values "
+                                   "(a linear-attention/SSM state); expected a cache of key/value layers only")

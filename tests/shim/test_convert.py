@@ -169,6 +169,35 @@ def test_peft_model_is_unwrapped():
     assert type(to_cache(legacy, model=pm)) is type(to_cache(legacy, model=model))
 
 
+def test_a_model_type_outside_the_registry_is_decided_by_the_models_class():
+    """A model whose config names a family transformers does not know (a remote-code model, a user's
+    subclass) takes what its class takes: with ``model=`` the shim asks the class, so the model's own
+    prefix goes in as the installed container and continues the full forward's logits; with only the
+    config there is nothing to ask, and the shim says so (where Cache classes exist)."""
+    from compat import UnsupportedModelError, cache_kwargs, output_cache
+    from compat.tolerance import assert_close
+
+    model = zoo.build("llama")
+    model.config.__class__ = type("OutsideConfig", (type(model.config),), {"model_type": "pcc_outside_llama"})
+    ids = torch.randint(3, zoo.VOCAB, (1, 5), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = model(ids).logits[:, 3:]
+        legacy = to_legacy(output_cache(model(ids[:, :3], use_cache=True)))
+        prefix = to_cache(legacy, model=model)
+        assert type(prefix) is (features.dynamic_cache_class() or tuple)
+        _same(to_legacy(prefix, model=model), legacy)
+        got = model(ids[:, 3:], **cache_kwargs(model, prefix), use_cache=True).logits
+    assert_close(got, expected, what="outside-the-registry llama: to_cache(model=) prefix vs full forward")
+    if not HAS_CACHE:
+        assert isinstance(to_cache(legacy, config=model.config), tuple)
+        return
+    for call in (lambda: to_cache(legacy, config=model.config), lambda: to_legacy(legacy, config=model.config)):
+        with pytest.raises(UnsupportedModelError) as info:
+            call()
+        assert str(info.value) == (
+            "model_type 'pcc_outside_llama': not a transformers model family known to this install")
+
+
 # --------------------------------------------------------------------------- fixed-size caches
 
 
@@ -216,8 +245,14 @@ def test_per_layer_static_cache_is_refused_clearly():
     cache = _static_cache(8)
     if _is_model_wide(cache):
         pytest.skip("not-applicable: this transformers' StaticCache is model-wide (a list of layers)")
-    with pytest.raises(TypeError, match=r"StaticCache: on this transformers it holds ONE layer"):
-        to_legacy(cache)
+    d = zoo.dims(zoo.config_for("llama"))
+    for call in (to_legacy, to_cache):
+        with pytest.raises(TypeError) as info:
+            call(cache)
+        assert str(info.value) == (
+            f"StaticCache: on this transformers it holds ONE layer (a single shape (2, {d.kv_heads}, 8, {d.head_dim}) "
+            "key tensor; models keep one per attention module); expected a whole model's cache (a list of layers) "
+            "or legacy tuples")
 
 
 def test_static_cache_with_room_reads_its_filled_slots():

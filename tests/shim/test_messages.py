@@ -12,7 +12,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat import CacheTypeError, CompatError, MalformedCacheError, prefixed_call, to_cache, to_legacy
+from compat import (
+    CacheTypeError,
+    CompatError,
+    MalformedCacheError,
+    UnsupportedModelError,
+    prefixed_call,
+    to_cache,
+    to_legacy,
+)
 from compat import _transformers as features
 from compat.expect import Expectation, LayerSpec
 from compat.layouts import from_bloom, from_gpt_bigcode, to_gpt_bigcode
@@ -262,6 +270,22 @@ def test_unfilled_layer_before_a_filled_one_message():
                        "layers first")
 
 
+def test_a_dynamic_cache_with_a_skipped_layer_names_both_layers():
+    """Layers 0 and 2 written, layer 1 skipped (None from 4.54, an empty tensor on 4.51-4.53, an empty
+    list on 4.46-4.50): the message names the unfilled layer and the filled one after it."""
+    if features.cache_utils() is None:
+        pytest.skip("not-applicable: no Cache classes in this transformers")
+    cache = features.dynamic_cache_class()()
+    cache.update(t(1, 2, 3, 4), t(1, 2, 3, 4), 0)
+    try:
+        cache.update(t(1, 2, 3, 4) + 1, t(1, 2, 3, 4), 2)
+    except IndexError:
+        pytest.skip("not-applicable: this transformers' DynamicCache cannot skip a layer")
+    for call in (to_legacy, to_cache):
+        assert _message(lambda call=call: call(cache), MalformedCacheError) == (
+            "layer 1: the cache has an unfilled layer 1 followed by filled layer 2; expected filled layers first")
+
+
 def test_encoder_decoder_cache_with_fewer_cross_layers_message():
     edc_class = features.encoder_decoder_cache_class()
     if edc_class is None:
@@ -287,3 +311,20 @@ def test_two_tuple_prefix_for_an_encoder_decoder(zoo_models):
     message = _message(lambda: to_cache(legacy, model=t5), MalformedCacheError)
     assert message == ("layer 0: 't5' takes no Cache on this transformers, so it needs (self key, self value, cross "
                        "key, cross value) 4-tuples; found a 2-tuple")
+
+
+
+def test_a_family_that_takes_only_its_own_hybrid_cache_message():
+    """Gemma-2 on 4.42-4.44 takes neither legacy tuples nor a DynamicCache, only the HybridCache its
+    generate builds: a prefix that fits it is refused by name."""
+    ok, why = zoo.family_available("gemma2")
+    if not ok:
+        pytest.skip(f"not-applicable: {why}")
+    cfg = zoo.config_for("gemma2")
+    if features.family_takes_cache("gemma2"):
+        pytest.skip("not-applicable: Gemma-2 takes a DynamicCache on this transformers")
+    d = zoo.dims(cfg)
+    legacy = ((t(1, d.kv_heads, 3, d.head_dim), t(1, d.kv_heads, 3, d.head_dim)),) * d.layers
+    assert _message(lambda: to_cache(legacy, config=cfg), UnsupportedModelError) == (
+        "'gemma2' on this transformers takes only its own HybridCache: neither legacy tuples nor a DynamicCache "
+        "(supported from the release where its _supports_cache_class is True)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compat import UnsupportedModelError, prefixed_call, to_cache, to_legacy
+from compat import UnsupportedModelError, cache_kwargs, prefixed_call, to_cache, to_legacy
 
 # The refusal names the model and either the layer and its type (5.x: DynamicCache(config=...) has
 # non-KV layer classes) or the model's own cache class (4.4x-4.5x hybrids, MiniMax), whichever the
@@ -56,3 +56,32 @@ def test_zoo_models_are_not_refused():
         ok, _ = zoo.family_available(family)
         if ok:
             assert transformers_features.prefix_refusal(zoo.build(family)) is None, family
+
+
+def test_a_model_class_from_a_module_with_its_own_cache_class_is_refused_by_its_class(monkeypatch):
+    """What ``model=`` adds over ``config=``: a remote-code model class whose module brings its own
+    Cache class is refused by that class, though its config's family (Llama) takes a DynamicCache."""
+    import sys
+    import types
+
+    from compat import _transformers as features
+    from compat.testing import zoo
+
+    cu = features.cache_utils()
+    if cu is None:
+        pytest.skip("not-applicable: no transformers Cache classes (nothing but legacy tuples to hand over)")
+    model = zoo.build("llama")
+    module = types.ModuleType("pcc_remote_llama")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    module.RemoteCache = type("RemoteCache", (cu.Cache,), {"__module__": module.__name__})
+    module.RemoteLlama = type("RemoteLlama", (type(model),), {"__module__": module.__name__})
+    model.__class__ = module.RemoteLlama
+    d = zoo.dims(model)
+    prefix = ((torch.zeros(1, d.kv_heads, 2, d.head_dim),) * 2,) * d.layers
+    for call in (lambda: to_cache(prefix, model=model), lambda: to_legacy(prefix, model=model),
+                 lambda: cache_kwargs(model, prefix)):
+        with pytest.raises(UnsupportedModelError) as info:
+            call()
+        assert str(info.value) == ("'llama' takes only its own cache class RemoteCache (pcc_remote_llama); "
+                                   "expected a model that takes a DynamicCache or legacy tuples")
+    assert len(to_legacy(to_cache(prefix, config=model.config), config=model.config)) == d.layers
