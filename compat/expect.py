@@ -35,7 +35,8 @@ keys of ``qk_nope + qk_rope`` dims and values of ``v_head_dim``, 5.23's the
 compressed latent ``[B, 1, S, kv_lora_rank]`` and the rope key ``[B, 1, S,
 qk_rope_head_dim]``, so the config alone cannot say); every per-layer shape when a value
 above is missing or not a positive int, or the config carries a head-shape
-attribute this rule does not model (:data:`UNMODELLED`); dtype and device
+attribute this rule does not model (:data:`UNMODELLED`; of a heterogeneous
+config, the layers whose own config carries one); dtype and device
 without a model (``config=`` only), under ``torch.autocast``, and the device
 when the model is spread over several devices (``hf_device_map``) or on
 ``meta``. The expectations are cross-checked against the KV the models produce
@@ -104,17 +105,17 @@ def expect(model: Any = None, config: Any = None) -> Expectation:
     from compat import _transformers as features
 
     cfg = features.config_of(model, config)
-    base = features.unwrap_model(model) if model is not None else None
-    enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
+    dtype, device = _placement(features.unwrap_model(model))
+    enc_dec = bool(_get(cfg, "is_encoder_decoder"))
     # Encoder-decoders keep decoder_* names on their own config (5.x's get_text_config(decoder=True)
     # of BART is a fresh config with default decoder_layers/decoder_attention_heads).
     text = cfg if enc_dec else _text_config(cfg)
-    count, count_source = _layer_count(text, enc_dec)
-    if _int(text, "num_kv_shared_layers"):  # layers reuse others' KV: which layer holds what is unknown
-        count, count_source = None, ""
-    per_layer = _per_layer(text, enc_dec, count) if count is not None else ()
-    dtype, device = _placement(base)
-    return Expectation(count, count_source, per_layer, dtype, device)
+    # Layers that reuse others' KV (num_kv_shared_layers): which layer holds what is unknown.
+    counted = None if _int(text, "num_kv_shared_layers") else _layer_count(text, enc_dec)
+    if counted is None:
+        return Expectation(None, "", (), dtype, device)
+    count, count_source = counted
+    return Expectation(count, count_source, _per_layer(text, enc_dec, count), dtype, device)
 
 
 # --------------------------------------------------------------------------- config
@@ -135,23 +136,24 @@ def _get(cfg: Any, name: str) -> Any:
 
     Reads the instance dict first (through the config's ``attribute_map``, e.g. ``n_head`` for
     ``num_attention_heads``): transformers' ``__getattribute__`` and a missed ``getattr`` cost
-    microseconds each, and this runs on every ``to_cache(model=...)``. Class-level names
-    (properties, defaults) and heterogeneous configs take the normal lookup.
+    microseconds each, and this runs on every ``to_cache(model=...)`` (a third to a half of
+    :func:`expect`'s time; docs/shim.md). Class-level names (properties, defaults, ``__slots__``)
+    and heterogeneous configs (whose per-layer names must raise) take the normal lookup.
     """
     cls = type(cfg)
     try:
         values = object.__getattribute__(cfg, "__dict__")  # without the config's __getattribute__
-    except AttributeError:  # pragma: no cover - a config without an instance dict
-        values = None
-    if values is not None and "_heterogeneity_spec" not in values:
+    except AttributeError:  # no instance dict (``__slots__``): the class-level lookup below
+        values = {}
+    if "_heterogeneity_spec" not in values:
         key = getattr(cls, "attribute_map", {}).get(name, name)
         if key in values:
             return values[key]
         if not hasattr(cls, key):
             return None
     try:
-        return getattr(cfg, name, None)
-    except Exception:  # AmbiguousGlobalPerLayerAttributeError (a RuntimeError) and the like
+        return getattr(cfg, name)
+    except Exception:  # AttributeError; AmbiguousGlobalPerLayerAttributeError (a RuntimeError) and the like
         return None
 
 
@@ -160,21 +162,26 @@ def _int(cfg: Any, name: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _first(cfg: Any, names: tuple[str, ...]) -> tuple[int | None, str]:
+def _first(cfg: Any, names: tuple[str, ...]) -> tuple[int, str] | None:
+    """The first of ``names`` set to a positive int, with its source (``"name=value"``); else ``None``."""
     for name in names:
         value = _int(cfg, name)
         if value is not None:
             return value, f"{name}={value}"
-    return None, ""
+    return None
 
 
-def _layer_count(text: Any, enc_dec: bool) -> tuple[int | None, str]:
+def _unmodelled(cfg: Any) -> bool:
+    return any(_get(cfg, name) is not None for name in UNMODELLED)
+
+
+def _layer_count(text: Any, enc_dec: bool) -> tuple[int, str] | None:
     names = ("num_decoder_layers", "decoder_layers") if enc_dec else ()
     return _first(text, (*names, "num_hidden_layers", "n_layer", "num_layers"))
 
 
 def _per_layer(text: Any, enc_dec: bool, n: int) -> tuple[LayerSpec | None, ...]:
-    if any(_get(text, name) is not None for name in UNMODELLED):
+    if _unmodelled(text):
         return (None,) * n
     layer_types = _get(text, "layer_types")
     if not isinstance(layer_types, (list, tuple)) or len(layer_types) != n:
@@ -197,7 +204,7 @@ def _layer_spec(text: Any, enc_dec: bool, i: int) -> LayerSpec | None:
         layer_cfg = text.per_layer_config[i]
     except Exception:  # an unreadable per-layer view: unknown
         return None
-    if _get(layer_cfg, "skip"):
+    if _get(layer_cfg, "skip") or _unmodelled(layer_cfg):
         return None
     spec = _spec(layer_cfg, enc_dec, i)
     return None if spec is None else dataclasses.replace(spec, source=f"per_layer_config[{i}] {spec.source}")
@@ -205,48 +212,49 @@ def _layer_spec(text: Any, enc_dec: bool, i: int) -> LayerSpec | None:
 
 def _spec(cfg: Any, enc_dec: bool, i: int | None) -> LayerSpec | None:
     """One layer's spec; ``i`` indexes per-layer lists (``None``: the config has none, or give up on them)."""
-    q_heads, q_source = _first(cfg, ("decoder_attention_heads",) if enc_dec else ())
-    if q_heads is None:
-        q_heads, q_source = _first(cfg, ("num_attention_heads", "n_head", "num_heads"))
-    if q_heads is None:
+    decoder_names = ("decoder_attention_heads",) if enc_dec else ()
+    q = _first(cfg, (*decoder_names, "num_attention_heads", "n_head", "num_heads"))
+    if q is None:
         return None
     if _get(cfg, "kv_lora_rank") is not None:
         return None  # multi-head latent attention: what the cache holds differs by version (module docstring)
-    kv, kv_source = _kv_heads(cfg, q_heads, q_source, i)
-    dim, dim_source = _head_dim(cfg, q_heads, q_source, enc_dec)
+    kv = _kv_heads(cfg, q, i)
+    dim = _head_dim(cfg, q, enc_dec)
     if kv is None or dim is None:
         return None
-    source = dim_source if kv_source in dim_source else f"{kv_source}, {dim_source}"
-    return LayerSpec(kv, dim, dim, source)
+    source = dim[1] if kv[1] in dim[1] else f"{kv[1]}, {dim[1]}"
+    return LayerSpec(kv[0], dim[0], dim[0], source)
 
 
-def _kv_heads(cfg: Any, q_heads: int, q_source: str, i: int | None) -> tuple[int | None, str]:
+def _kv_heads(cfg: Any, q: tuple[int, str], i: int | None) -> tuple[int, str] | None:
+    """Layer ``i``'s KV heads and their source, given its query heads ``q``; ``None``: unknown."""
     if _get(cfg, "new_decoder_architecture"):
         # Falcon's new architecture broadcasts its num_kv_heads K/V to every query head before caching
-        return q_heads, f"new_decoder_architecture=True, {q_source}"
+        return q[0], f"new_decoder_architecture=True, {q[1]}"
     if _get(cfg, "multi_query") is True:
         return 1, "multi_query=True"
     raw = _get(cfg, "num_key_value_heads")
     if isinstance(raw, (list, tuple)):
         if i is None or i >= len(raw) or not isinstance(raw[i], int) or raw[i] <= 0:
-            return None, ""
+            return None
         return raw[i], f"num_key_value_heads[{i}]={raw[i]}"
-    value, source = _first(cfg, ("decoder_num_key_value_heads", "num_key_value_heads"))
-    if value is not None:
-        return value, source
+    found = _first(cfg, ("decoder_num_key_value_heads", "num_key_value_heads"))
+    if found is not None:
+        return found
     if raw is not None:  # set, but not a positive int
-        return None, ""
-    return q_heads, q_source
+        return None
+    return q
 
 
-def _head_dim(cfg: Any, q_heads: int, q_source: str, enc_dec: bool) -> tuple[int | None, str]:
-    value, source = _first(cfg, ("d_kv", "head_dim"))
-    if value is not None:
-        return value, source
-    hidden, hidden_source = _first(cfg, ("d_model", "hidden_size", "n_embd") if enc_dec else ("hidden_size", "n_embd"))
-    if hidden is None or hidden % q_heads:
-        return None, ""
-    return hidden // q_heads, f"{hidden_source} // {q_source}"
+def _head_dim(cfg: Any, q: tuple[int, str], enc_dec: bool) -> tuple[int, str] | None:
+    """The head dim and its source, given the query heads ``q``; ``None``: unknown."""
+    found = _first(cfg, ("d_kv", "head_dim"))
+    if found is not None:
+        return found
+    hidden = _first(cfg, ("d_model", "hidden_size", "n_embd") if enc_dec else ("hidden_size", "n_embd"))
+    if hidden is None or hidden[0] % q[0]:
+        return None
+    return hidden[0] // q[0], f"{hidden[1]} // {q[1]}"
 
 
 # --------------------------------------------------------------------------- placement
@@ -263,7 +271,7 @@ def _placement(base: Any) -> tuple[Any, Any]:
     dtype, device = first.dtype, first.device
     if _autocast(device):
         dtype = None
-    device_map = getattr(base, "__dict__", {}).get("hf_device_map")  # set by from_pretrained(device_map=...)
+    device_map = getattr(base, "hf_device_map", None)  # set by from_pretrained(device_map=...)
     if device.type == "meta" or (isinstance(device_map, dict) and len(set(map(str, device_map.values()))) > 1):
         device = None
     return dtype, device
@@ -277,13 +285,11 @@ def _parameters(base: Any) -> Any:
 def _autocast(device: Any) -> bool:
     import torch
 
-    if device.type == "meta":  # no autocast for meta (torch raises, slowly)
-        return False
     try:
         return bool(torch.is_autocast_enabled(device.type))
     except TypeError:  # pragma: no cover - older torch: one flag per backend
         return bool(torch.is_autocast_enabled()) or bool(getattr(torch, "is_autocast_cpu_enabled", bool)())
-    except RuntimeError:  # a device type autocast does not know: it cannot be on for it
+    except RuntimeError:  # a device type autocast does not know (meta): it cannot be on for it
         return False
 
 

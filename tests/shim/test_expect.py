@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from compat import MalformedCacheError, to_cache
-from compat.expect import LayerSpec, expect
+from compat.expect import Expectation, LayerSpec, expect
 from compat.testing import zoo
 
 
@@ -52,7 +52,8 @@ class _Config:
     model_type = "test_heterogeneous"
     is_encoder_decoder = False
 
-    def __init__(self, per_layer):
+    def __init__(self, per_layer, is_encoder_decoder=False):
+        self.is_encoder_decoder = is_encoder_decoder
         self.num_hidden_layers = len(per_layer)
         self.is_heterogeneous = True
         self.per_layer_config = per_layer
@@ -69,15 +70,39 @@ def test_heterogeneous_config_is_read_per_layer():
         _Layer(num_attention_heads=4, num_key_value_heads=2, head_dim=8, skip=True),  # a skipped layer: unknown
         _Layer(num_attention_heads=8, num_key_value_heads=4, head_dim=16),
         _Layer(head_dim=16),  # no heads to derive from: unknown
+        _Layer(num_attention_heads=4, head_dim=8, global_head_dim=16),  # an unmodelled attribute: unknown
+        _Layer(num_attention_heads=4, num_key_value_heads=[2, 2, 2, 2, 2, 1], head_dim=8),  # a list: its entry 5
     ])
     exp = expect(config=cfg)
-    assert exp.layers == 4
+    assert exp.layers == 6
     assert exp.per_layer == (
         LayerSpec(2, 8, 8, "per_layer_config[0] num_key_value_heads=2, head_dim=8"),
         None,
         LayerSpec(4, 16, 16, "per_layer_config[2] num_key_value_heads=4, head_dim=16"),
         None,
+        None,
+        LayerSpec(1, 8, 8, "per_layer_config[5] num_key_value_heads[5]=1, head_dim=8"),
     )
+
+
+def test_heterogeneous_encoder_decoder_layers_are_read_by_the_decoders_names():
+    cfg = _Config([_Layer(num_attention_heads=2, decoder_attention_heads=4, hidden_size=16, d_model=32)],
+                  is_encoder_decoder=True)
+    assert expect(config=cfg).per_layer == (
+        LayerSpec(4, 8, 8, "per_layer_config[0] d_model=32 // decoder_attention_heads=4"),)
+
+
+def test_heterogeneous_transformers_config_is_unknown_where_a_layer_keeps_an_unmodelled_attribute():
+    """5.x: a per-layer attribute raises on the global config; each layer is judged by its own view (layer 1
+    keeps the global ``swa_head_dim``, layer 0 sets it to ``None``). Before, layer 1 was derived as if plain."""
+    import transformers
+
+    if not hasattr(transformers.PretrainedConfig, "per_layer_config"):
+        pytest.skip(f"not-applicable: transformers {transformers.__version__} has no heterogeneous configs")
+    cfg = transformers.LlamaConfig(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=32,
+                                   head_dim=8, swa_head_dim=16, per_layer_config={0: {"swa_head_dim": None}})
+    assert expect(config=cfg) == Expectation(2, "num_hidden_layers=2", (
+        LayerSpec(2, 8, 8, "per_layer_config[0] num_key_value_heads=2, head_dim=8"), None))
 
 
 @pytest.mark.parametrize("overrides, kv_heads", [
@@ -172,3 +197,158 @@ def test_expectation_of_config_shapes_the_zoo_lacks(extra, layers, per_layer):
     """What the rule derives (or leaves unknown, never guessed) for config shapes no zoo family has."""
     exp = expect(config=_Plain(**extra))
     assert exp.layers == layers and exp.per_layer == per_layer
+
+
+# --------------------------------------------------------------------------- the names read, config by config
+
+
+def _pretrained(**values):
+    """A plain ``PretrainedConfig``: no ``attribute_map``, so each name below is read as itself."""
+    import transformers
+
+    return transformers.PretrainedConfig(**values)
+
+
+def _gpt2():
+    import transformers
+
+    return transformers.GPT2Config(n_layer=2, n_head=4, n_embd=32, vocab_size=zoo.VOCAB)
+
+
+def _t5():
+    import transformers
+
+    return transformers.T5Config(d_model=32, d_kv=4, num_heads=4, num_layers=3, num_decoder_layers=2, d_ff=8,
+                                 vocab_size=zoo.VOCAB)
+
+
+def _bart():
+    import transformers
+
+    return transformers.BartConfig(encoder_layers=3, decoder_layers=2, d_model=32, encoder_attention_heads=2,
+                                   decoder_attention_heads=4, encoder_ffn_dim=8, decoder_ffn_dim=8,
+                                   vocab_size=zoo.VOCAB)
+
+
+class _ClassLevel:
+    """A config whose values live on its class (defaults, a property), none in its instance dict."""
+
+    model_type = "test_class_level"
+    num_hidden_layers = 2
+    num_attention_heads = 4
+
+    @property
+    def head_dim(self):
+        return 8
+
+
+class _Slots:
+    """A config without an instance dict."""
+
+    __slots__ = ("head_dim", "model_type", "num_attention_heads", "num_hidden_layers")
+
+    def __init__(self):
+        self.model_type, self.num_hidden_layers, self.num_attention_heads, self.head_dim = "test_slots", 2, 4, 8
+
+
+def _specs(n, *args):
+    return (LayerSpec(*args),) * n
+
+
+CONFIG_CASES = [
+    pytest.param(_gpt2, Expectation(2, "num_hidden_layers=2", _specs(2, 4, 8, 8,
+                                                                    "hidden_size=32 // num_attention_heads=4")),
+                 id="gpt2-read-through-its-attribute-map"),
+    pytest.param(lambda: _pretrained(n_layer=3, n_head=4, n_embd=32),
+                 Expectation(3, "n_layer=3", _specs(3, 4, 8, 8, "n_embd=32 // n_head=4")), id="n_layer-n_head-n_embd"),
+    pytest.param(lambda: _pretrained(num_layers=2, num_heads=2, hidden_size=16),
+                 Expectation(2, "num_layers=2", _specs(2, 2, 8, 8, "hidden_size=16 // num_heads=2")),
+                 id="num_layers-num_heads"),
+    pytest.param(lambda: _pretrained(num_hidden_layers=2, num_attention_heads=4, hidden_size=32, decoder_layers=5,
+                                     decoder_attention_heads=2, d_model=64),
+                 Expectation(2, "num_hidden_layers=2", _specs(2, 4, 8, 8, "hidden_size=32 // num_attention_heads=4")),
+                 id="decoder-only-ignores-encoder-decoder-names"),
+    pytest.param(lambda: _pretrained(is_encoder_decoder=True, num_hidden_layers=3, decoder_layers=2,
+                                     num_attention_heads=2, decoder_attention_heads=4, hidden_size=32),
+                 Expectation(2, "decoder_layers=2", _specs(2, 4, 8, 8, "hidden_size=32 // decoder_attention_heads=4")),
+                 id="encoder-decoder-hidden_size"),
+    pytest.param(lambda: _pretrained(is_encoder_decoder=True, num_decoder_layers=1, decoder_attention_heads=2,
+                                     n_embd=16),
+                 Expectation(1, "num_decoder_layers=1", _specs(1, 2, 8, 8, "n_embd=16 // decoder_attention_heads=2")),
+                 id="encoder-decoder-n_embd"),
+    pytest.param(lambda: _pretrained(is_encoder_decoder=True, decoder_layers=2, decoder_attention_heads=4, d_model=32,
+                                     num_key_value_heads=4, decoder_num_key_value_heads=2),
+                 Expectation(2, "decoder_layers=2", _specs(
+                     2, 2, 8, 8, "decoder_num_key_value_heads=2, d_model=32 // decoder_attention_heads=4")),
+                 id="encoder-decoder-decoder-kv-heads"),
+    pytest.param(lambda: _pretrained(is_encoder_decoder=True, decoder_layers=2, decoder_attention_heads=4,
+                                     num_attention_heads=2, d_model=32, num_key_value_heads=[2, 1]),
+                 Expectation(2, "decoder_layers=2", (
+                     LayerSpec(2, 8, 8, "num_key_value_heads[0]=2, d_model=32 // decoder_attention_heads=4"),
+                     LayerSpec(1, 8, 8, "num_key_value_heads[1]=1, d_model=32 // decoder_attention_heads=4"))),
+                 id="encoder-decoder-per-layer-kv-heads-list"),
+    pytest.param(_t5, Expectation(2, "num_decoder_layers=2", _specs(2, 4, 4, 4, "num_attention_heads=4, d_kv=4")),
+                 id="t5-d_kv-independent-of-d_model"),
+    pytest.param(_bart, Expectation(2, "decoder_layers=2", _specs(2, 4, 8, 8,
+                                                                 "d_model=32 // decoder_attention_heads=4")),
+                 id="bart-decoder-layers-not-encoder-layers"),
+    pytest.param(lambda: _pretrained(num_hidden_layers=2, num_attention_heads=4, hidden_size=30),
+                 Expectation(2, "num_hidden_layers=2", (None, None)), id="heads-do-not-divide-hidden-dim-unknown"),
+    pytest.param(lambda: _pretrained(num_attention_heads=4, hidden_size=32), Expectation(None, "", ()),
+                 id="no-layer-count-unknown"),
+    pytest.param(_ClassLevel, Expectation(2, "num_hidden_layers=2", (SPEC_4, SPEC_4)), id="class-level-values"),
+    pytest.param(_Slots, Expectation(2, "num_hidden_layers=2", (SPEC_4, SPEC_4)), id="slots-config"),
+]
+
+
+@pytest.mark.parametrize("make, expected", CONFIG_CASES)
+def test_expectation_of_each_config_shape(make, expected):
+    """Each name the rule falls back to, and each it must not read, by a config that has (only) it."""
+    assert expect(config=make()) == expected
+
+
+def test_kv_shared_layers_leave_the_count_unknown_not_the_dtype_and_device():
+    class Shared(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = _Plain(num_kv_shared_layers=1)
+            self.weight = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+
+    assert expect(config=_Plain(num_kv_shared_layers=1)) == Expectation(None, "", ())
+    assert expect(Shared()) == Expectation(None, "", (), torch.float64, torch.device("cpu"))
+
+
+def test_a_model_without_parameters_expects_no_dtype_or_device():
+    """A model object that is not a torch module (e.g. an exported wrapper) still has its config checked."""
+    import types
+
+    exp = expect(types.SimpleNamespace(config=_Plain()))
+    assert exp == Expectation(2, "num_hidden_layers=2", (SPEC_4, SPEC_4))
+
+
+def test_cpu_autocast_does_not_cover_a_model_on_another_device():
+    """Autocast is per device type: under CPU autocast a model on ``meta`` (the other device a CPU machine
+    has) still expects its parameters' dtype."""
+    import transformers
+
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(zoo.config_for("llama"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        exp = expect(model)
+    assert exp.dtype == torch.float32 and exp.device is None
+
+
+def test_the_decoders_text_config_is_read_beside_a_text_encoder():
+    """A config holding a text encoder and a text config: the decoder's (get_text_config(decoder=True));
+    asked for either, transformers finds two and raises."""
+    import transformers
+
+    if not hasattr(transformers.PretrainedConfig, "get_text_config"):
+        pytest.skip(f"not-applicable: transformers {transformers.__version__} has no get_text_config")
+    cfg = transformers.PretrainedConfig(
+        text_encoder=transformers.LlamaConfig(num_hidden_layers=3, num_attention_heads=2, hidden_size=32),
+        text_config=transformers.LlamaConfig(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                             hidden_size=32, head_dim=8),
+    )
+    spec = LayerSpec(2, 8, 8, "num_key_value_heads=2, head_dim=8")
+    assert expect(config=cfg) == Expectation(2, "num_hidden_layers=2", (spec, spec))
