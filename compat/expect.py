@@ -287,7 +287,7 @@ def _autocast(device: Any) -> bool:
 
     try:
         return bool(torch.is_autocast_enabled(device.type))
-    except TypeError:  # pragma: no cover - older torch: one flag per backend
+    except TypeError:  # torch < 2.4: one flag per backend, no device type
         return bool(torch.is_autocast_enabled()) or bool(getattr(torch, "is_autocast_cpu_enabled", bool)())
     except RuntimeError:  # a device type autocast does not know (meta): it cannot be on for it
         return False

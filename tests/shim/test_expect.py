@@ -33,6 +33,37 @@ def test_autocast_turns_the_dtype_check_off(zoo_models):
     assert expect(model).dtype == torch.float32  # and back on once autocast is left
 
 
+def _torch_before_2_4(monkeypatch, *, cuda_on: bool, cpu_on: bool | None) -> None:
+    """torch before 2.4: ``is_autocast_enabled()`` takes no device type and is CUDA's flag; the
+    CPU's is ``is_autocast_cpu_enabled()`` (``cpu_on=None``: a torch without that function)."""
+
+    def is_autocast_enabled(*device_type):
+        if device_type:
+            raise TypeError("is_autocast_enabled() takes 0 positional arguments but 1 was given")
+        return cuda_on
+
+    monkeypatch.setattr(torch, "is_autocast_enabled", is_autocast_enabled)
+    if cpu_on is None:
+        monkeypatch.delattr(torch, "is_autocast_cpu_enabled", raising=False)
+    else:
+        monkeypatch.setattr(torch, "is_autocast_cpu_enabled", lambda: cpu_on)
+
+
+@pytest.mark.parametrize("cuda_on, cpu_on, checked", [
+    pytest.param(False, False, True, id="neither-on"),
+    pytest.param(False, True, False, id="cpu-on"),
+    pytest.param(True, False, False, id="cuda-on"),
+    pytest.param(False, None, True, id="no-cpu-flag-cuda-off"),
+    pytest.param(True, None, False, id="no-cpu-flag-cuda-on"),
+])
+def test_autocast_on_a_torch_with_one_flag_per_backend(zoo_models, monkeypatch, cuda_on, cpu_on, checked):
+    """On torch < 2.4 either backend's flag turns the dtype check off (it cannot ask per device)."""
+    model = zoo_models("llama")
+    _torch_before_2_4(monkeypatch, cuda_on=cuda_on, cpu_on=cpu_on)
+    exp = expect(model)
+    assert exp.dtype == (torch.float32 if checked else None) and exp.device == torch.device("cpu")
+
+
 def test_composite_config_is_read_through_its_text_config():
     import transformers
 
