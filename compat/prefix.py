@@ -178,9 +178,11 @@ def _positions_after_prefix(plen: int, new_ids: Any) -> Any:
 
 
 def _positions_from_mask(mask: Any) -> Any:
-    """Each column's position counting only the unmasked columns before it (1 where masked, never read)."""
-    positions = mask.long().cumsum(-1) - 1
-    return positions.masked_fill(mask == 0, 1)
+    """Each column's position, counting only the unmasked columns before it.
+
+    A masked column repeats its left neighbour's position (never read: no query attends
+    to it); none after the prefix's columns, which are all ones, is negative."""
+    return mask.long().cumsum(1) - 1
 
 
 def _prepare_generate(req: _Request, new_ids: Any, full_mask: Any) -> tuple[LegacyCache, Any]:
@@ -207,8 +209,8 @@ def _cache_arguments(req: _Request, legacy: LegacyCache) -> dict[str, Any]:
         # empty; every model of that era also takes legacy tuples, whose length it reads.
         past = legacy
     kwargs: dict[str, Any] = {features.cache_argument(req.base): past, "use_cache": True}
-    generation_config = getattr(req.base, "generation_config", None)
-    if req.for_generate and getattr(generation_config, "cache_implementation", None):
+    # every PreTrainedModel has generation_config (None where it cannot generate)
+    if req.for_generate and getattr(req.base.generation_config, "cache_implementation", None):
         # A model whose generation config names a cache implementation (Gemma-2's "hybrid",
         # 4.42-4.5x, or one a user set) makes generate refuse a cache passed in, a Cache or a
         # legacy tuple alike ("Passing both `cache_implementation` ... and `past_key_values`

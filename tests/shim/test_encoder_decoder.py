@@ -157,16 +157,25 @@ def _t5_prefix_with_ignored_cross_slots(model, enc, enc_mask, full):
     return prefix
 
 
-def test_t5_prefix_whose_cross_slots_it_ignores_generate(zoo_models):
+@pytest.mark.parametrize("tuples", [
+    pytest.param(False, id="plain"),
+    pytest.param(True, id="return_dict-false-config-with-attentions"),
+])
+def test_t5_prefix_whose_cross_slots_it_ignores_generate(zoo_models, monkeypatch, tuples):
     """T5 before it takes an EncoderDecoderCache recomputes the cross-attention keys/values from the
     encoder outputs whenever a prefix's cross slots are not as long as the source (as a PEFT prefix
     of another length): ``generate`` must then see the encoder run with its mask, and give the
-    tokens and scores of one generate over the whole decoder sequence."""
+    tokens and scores of one generate over the whole decoder sequence. ``generate`` reads the
+    encoder outputs by name (``output_attentions``), also for a config with ``return_dict=False``."""
     model = zoo_models("t5")
     enc, enc_mask, dec = _ids(1, SRC), _encoder_mask(), _decoder(model, P)
     full = torch.cat([dec, torch.full((B, 1), model.config.decoder_start_token_id, dtype=torch.long)], dim=1)
     prefix = _t5_prefix_with_ignored_cross_slots(model, enc, enc_mask, full)
-    opts = {"max_new_tokens": NEW, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
+    if tuples:  # as a model built with return_dict=False (its stacks keep copies of the config)
+        for config in {id(c): c for c in (model.config, model.get_encoder().config)}.values():
+            monkeypatch.setattr(config, "return_dict", False)
+    opts = {"max_new_tokens": NEW, "do_sample": False, "output_scores": True, "return_dict_in_generate": True,
+            "output_attentions": tuples}
     with torch.no_grad():
         whole = model.generate(input_ids=enc, attention_mask=enc_mask, decoder_input_ids=full, **opts)
         call = prefixed_call(model, prefix, enc, attention_mask=enc_mask, for_generate=True)
