@@ -142,14 +142,12 @@ def _request(base: Any, prefix: Any, input_ids: Any, attention_mask: Any, for_ge
         raise MalformedCacheError("prefix is empty: expected at least one filled layer")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
         raise MalformedCacheError(f"input_ids: expected a [B, L] tensor, found {describe(input_ids)}")
-    return _Request(base, cfg, bool(getattr(cfg, "is_encoder_decoder", False)),
+    return _Request(base, cfg, bool(cfg.is_encoder_decoder),  # every PretrainedConfig sets it
                     _broadcast(legacy, int(input_ids.shape[0])), input_ids, attention_mask, for_generate)
 
 
 def _decoder_tokens(req: _Request, decoder_input_ids: Any, decoder_attention_mask: Any) -> tuple[Any, Any]:
     """The tokens the prefix is followed by (the decoder's, for encoder-decoders) and their mask."""
-    import torch
-
     if not req.enc_dec:
         new_ids, new_mask = req.input_ids, req.attention_mask
     else:
@@ -157,12 +155,12 @@ def _decoder_tokens(req: _Request, decoder_input_ids: Any, decoder_attention_mas
         if new_ids is None:
             if not req.for_generate:
                 raise MalformedCacheError("decoder_input_ids: an encoder-decoder forward needs them, found None")
-            start = getattr(req.config, "decoder_start_token_id", None)
+            start = _start_token(req.config)
             if start is None:
                 raise UnsupportedModelError("config.decoder_start_token_id is None: pass decoder_input_ids")
-            new_ids = torch.full((req.batch, 1), start, dtype=torch.long, device=req.input_ids.device)
+            new_ids = req.input_ids.new_full((req.batch, 1), start)
     if new_mask is None:
-        new_mask = torch.ones(new_ids.shape, dtype=torch.long, device=new_ids.device)
+        new_mask = new_ids.new_ones(new_ids.shape)  # the ids' integer dtype and device, as a tokenizer's mask
     return new_ids, new_mask
 
 
@@ -179,16 +177,25 @@ def _positions_after_prefix(plen: int, new_ids: Any) -> Any:
     return torch.arange(plen, plen + new_ids.shape[1], device=new_ids.device)
 
 
+def _positions_from_mask(mask: Any) -> Any:
+    """Each column's position, counting only the unmasked columns before it.
+
+    A masked column repeats its left neighbour's position (never read: no query attends
+    to it); none after the prefix's columns, which are all ones, is negative."""
+    return mask.long().cumsum(1) - 1
+
+
 def _prepare_generate(req: _Request, new_ids: Any, full_mask: Any) -> tuple[LegacyCache, Any]:
     """The prefix and ids for ``generate``: P placeholder ids in front (never embedded)."""
     import torch
 
     legacy = req.legacy
     if features.cache_utils() is None and new_ids.shape[1] > 1:
-        # Before 4.36 (no cache_utils) every prepare_inputs_for_generation keeps
-        # only the LAST input id once a past is given: run the others through
-        # the model first, so the cache covers all but the last token (the
-        # ids stay full length: the cached ones are never embedded again).
+        # Before 4.36 (no cache_utils) prepare_inputs_for_generation may keep only
+        # the LAST input id once a past is given (4.30 does; 4.35 slices off the
+        # cached length instead, where this is redundant but harmless): run the
+        # others through the model first, so the cache covers all but the last token
+        # (the ids stay full length: the cached ones are never embedded again).
         legacy = _prefill(req, new_ids, full_mask)
     pad = _placeholder_id(req.config, req.enc_dec)
     return legacy, torch.cat([new_ids.new_full((req.batch, req.prefix_length), pad), new_ids], dim=1)
@@ -202,11 +209,12 @@ def _cache_arguments(req: _Request, legacy: LegacyCache) -> dict[str, Any]:
         # empty; every model of that era also takes legacy tuples, whose length it reads.
         past = legacy
     kwargs: dict[str, Any] = {features.cache_argument(req.base): past, "use_cache": True}
-    generation_config = getattr(req.base, "generation_config", None)
-    if req.for_generate and features.is_cache(past) and getattr(generation_config, "cache_implementation", None):
+    # every PreTrainedModel has generation_config (None where it cannot generate)
+    if req.for_generate and getattr(req.base.generation_config, "cache_implementation", None):
         # A model whose generation config names a cache implementation (Gemma-2's "hybrid",
-        # 4.42-4.5x) makes generate refuse a Cache passed in ("Passing both `cache_implementation`
-        # ... and `past_key_values` ... is unsupported"): the prefix's cache replaces it.
+        # 4.42-4.5x, or one a user set) makes generate refuse a cache passed in, a Cache or a
+        # legacy tuple alike ("Passing both `cache_implementation` ... and `past_key_values`
+        # ... is unsupported"; 4.39's static check), or build its own: the prefix's cache replaces it.
         kwargs["cache_implementation"] = None
     return kwargs
 
@@ -238,20 +246,28 @@ def _broadcast(legacy: Any, batch: int) -> Any:
     return tuple(tuple(t.expand(batch, *t.shape[1:]) for t in layer) for layer in legacy)
 
 
+def _start_token(cfg: Any) -> int | None:
+    """The decoder's start token; ``None`` if unset (5.x configs hold the attribute only when given)."""
+    start = getattr(cfg, "decoder_start_token_id", None)
+    return None if start is None else int(start)
+
+
 def _placeholder_id(cfg: Any, enc_dec: bool) -> int:
     # Encoder-decoder generate prepends decoder_start_token_id unless the ids
-    # already start with it, so the placeholders must be that token.
-    if enc_dec and getattr(cfg, "decoder_start_token_id", None) is not None:
-        return int(cfg.decoder_start_token_id)
+    # already start with it, so the placeholders must be that token. Decoder-only
+    # placeholders are never embedded, but logits processors that read input_ids
+    # (repetition penalty, n-gram blocking) see them: the pad token (0 without one)
+    # is the id a model is least likely to be meant to generate.
+    start = _start_token(cfg) if enc_dec else None
+    if start is not None:
+        return start
     pad = getattr(cfg, "pad_token_id", None)
     return int(pad) if pad is not None else 0
 
 
 def _encoder_takes_past(base: Any) -> bool:
-    encoder = getattr(base, "get_encoder", None)
-    if encoder is None:
-        return False
-    return features.forward_takes(encoder(), features.cache_argument(base))
+    # Only asked of encoder-decoders, which all have get_encoder (generate calls it).
+    return features.forward_takes(base.get_encoder(), features.cache_argument(base))
 
 
 def _encode(base: Any, input_ids: Any, attention_mask: Any) -> Any:
@@ -265,12 +281,17 @@ def _prefill(req: _Request, new_ids: Any, full_mask: Any) -> LegacyCache:
     """Run all but the last new token through the model after the prefix; the extended prefix."""
     import torch
 
-    kwargs = _cache_arguments(dataclasses.replace(req, for_generate=False), req.legacy)
-    kwargs.update(_token_arguments(dataclasses.replace(req, for_generate=False), new_ids[:, :-1], full_mask[:, :-1]))
+    forward = dataclasses.replace(req, for_generate=False)
+    kwargs = _cache_arguments(forward, req.legacy)
+    kwargs.update(_token_arguments(forward, new_ids[:, :-1], full_mask[:, :-1]))
+    if features.forward_takes(req.base, "position_ids"):
+        # generate counts positions over the mask (a padded token takes no position); the
+        # forward alone would count every column, so a padded row's prefill would disagree.
+        kwargs["position_ids"] = _positions_from_mask(full_mask)[:, req.prefix_length : -1]
     with torch.no_grad():
         out = req.base(**kwargs)
     extended = to_legacy(features.output_cache(out), model=req.base)
-    if extended is None:  # pragma: no cover - every pre-4.36 model returns its past
+    if extended is None:
         raise UnsupportedModelError(f"{type(req.base).__name__} returned no cache after the prefix")
     return extended
 

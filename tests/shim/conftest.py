@@ -42,3 +42,26 @@ def zoo_models():
         return found
 
     return get
+
+
+class _ConfigWithout:
+    """A model config without one attribute (as 5.x config classes that never set it)."""
+
+    def __init__(self, config, name):
+        self._config, self._name = config, name
+
+    def __getattr__(self, name):
+        if name == self._name:
+            raise AttributeError(name)
+        return getattr(self._config, name)
+
+
+@pytest.fixture
+def config_without(monkeypatch):
+    """``config_without(model, name)``: the model's config stands in without ``name`` for this test."""
+
+    def drop(model, name):
+        monkeypatch.setattr(model, "config", _ConfigWithout(model.config, name))
+        assert not hasattr(model.config, name)
+
+    return drop

@@ -128,3 +128,79 @@ def test_forward_without_decoder_input_ids_is_refused(zoo_models):
     with pytest.raises(MalformedCacheError) as info:
         prefixed_call(model, prefix, _ids(1, SRC))
     assert str(info.value) == "decoder_input_ids: an encoder-decoder forward needs them, found None"
+
+
+def test_generate_without_a_start_token_attribute_is_refused(zoo_models, config_without):
+    """A config that has no ``decoder_start_token_id`` at all (5.x config classes set it only when
+    given) is refused with the same message as one that holds ``None``."""
+    from compat import UnsupportedModelError
+
+    model = zoo_models("t5")
+    prefix = _own_prefix(model, _ids(1, SRC), None, _decoder(model, P))
+    config_without(model, "decoder_start_token_id")
+    with pytest.raises(UnsupportedModelError) as info:
+        prefixed_call(model, prefix, _ids(1, SRC), for_generate=True)
+    assert str(info.value) == "config.decoder_start_token_id is None: pass decoder_input_ids"
+
+
+def _t5_prefix_with_ignored_cross_slots(model, enc, enc_mask, full):
+    """The model's own self-attention KV of ``full[:, :P]`` with random cross slots of P (not SRC)
+    positions; a not-applicable skip where T5 takes an EncoderDecoderCache (which reads them)."""
+    from compat import _transformers as features
+
+    if features.family_takes_cache("t5", model=model):
+        pytest.skip("not-applicable: this T5 takes an EncoderDecoderCache and reads a prefix's cross slots as given")
+    g = torch.Generator().manual_seed(3)
+    own = _own_prefix(model, enc, enc_mask, full)
+    prefix = tuple((k, v, torch.randn(k.shape, generator=g), torch.randn(v.shape, generator=g)) for k, v, *_ in own)
+    assert prefix[0][2].shape[-2] != SRC
+    return prefix
+
+
+@pytest.mark.parametrize("tuples", [
+    pytest.param(False, id="plain"),
+    pytest.param(True, id="return_dict-false-config-with-attentions"),
+])
+def test_t5_prefix_whose_cross_slots_it_ignores_generate(zoo_models, monkeypatch, tuples):
+    """T5 before it takes an EncoderDecoderCache recomputes the cross-attention keys/values from the
+    encoder outputs whenever a prefix's cross slots are not as long as the source (as a PEFT prefix
+    of another length): ``generate`` must then see the encoder run with its mask, and give the
+    tokens and scores of one generate over the whole decoder sequence. ``generate`` reads the
+    encoder outputs by name (``output_attentions``), also for a config with ``return_dict=False``."""
+    model = zoo_models("t5")
+    enc, enc_mask, dec = _ids(1, SRC), _encoder_mask(), _decoder(model, P)
+    full = torch.cat([dec, torch.full((B, 1), model.config.decoder_start_token_id, dtype=torch.long)], dim=1)
+    prefix = _t5_prefix_with_ignored_cross_slots(model, enc, enc_mask, full)
+    if tuples:  # as a model built with return_dict=False (its stacks keep copies of the config)
+        for config in {id(c): c for c in (model.config, model.get_encoder().config)}.values():
+            monkeypatch.setattr(config, "return_dict", False)
+    opts = {"max_new_tokens": NEW, "do_sample": False, "output_scores": True, "return_dict_in_generate": True,
+            "output_attentions": tuples}
+    with torch.no_grad():
+        whole = model.generate(input_ids=enc, attention_mask=enc_mask, decoder_input_ids=full, **opts)
+        call = prefixed_call(model, prefix, enc, attention_mask=enc_mask, for_generate=True)
+        out = model.generate(**call.kwargs, **opts)
+    assert call.strip(out.sequences).tolist() == whole.sequences[:, P:].tolist()
+    for step, (got, want) in enumerate(zip(out.scores, whole.scores)):
+        assert_close(got, want, what=f"t5 generate scores at step {step}, prefix cross slots ignored")
+
+
+def test_t5_prefix_whose_cross_slots_it_ignores_forward_trains_the_encoder(zoo_models):
+    """The same prefix in a forward call: the logits of one forward over the whole decoder
+    sequence, and (the shim runs the encoder itself only for ``generate``) a loss that reaches the
+    encoder's weights."""
+    model = zoo_models("t5")
+    enc, enc_mask, dec = _ids(1, SRC), _encoder_mask(), _decoder(model, P + L)
+    prefix = _t5_prefix_with_ignored_cross_slots(model, enc, enc_mask, dec)
+    with torch.no_grad():
+        expected = model(input_ids=enc, attention_mask=enc_mask, decoder_input_ids=dec).logits[:, P:]
+    call = prefixed_call(model, prefix, enc, attention_mask=enc_mask, decoder_input_ids=dec[:, P:])
+    model.zero_grad(set_to_none=True)
+    try:
+        got = model(**call.kwargs).logits
+        got.sum().backward()
+        grads = [p.grad for p in model.get_encoder().block.parameters()]
+        assert grads and all(g is not None for g in grads), "the encoder's blocks got no gradient"
+    finally:
+        model.zero_grad(set_to_none=True)
+    assert_close(got.detach(), expected, what="t5 logits after a prefix whose cross slots it ignores")
