@@ -55,7 +55,8 @@ import mutation_reasons  # noqa: E402
 #: (transformers, peft), oldest first (what ``--cascade`` runs in that order): before Cache
 #: classes (4.35), DynamicCache without EncoderDecoderCache and a one-layer StaticCache (4.38),
 #: Gemma-2 taking only its own HybridCache (4.42), the tuple/Cache transition era (4.46), the
-#: last 4.x (4.57, layered caches) and the newest 5.x; each with a peft that imports on it.
+#: last 4.x (4.57, layered caches), 5.23 and 5.24 (the forward's cache keyword is `cache`); each
+#: with a peft that imports on it.
 PAIRS: tuple[tuple[str, str], ...] = (
     ("4.35.2", "0.13.2"),
     ("4.38.0", "0.13.2"),
@@ -63,6 +64,7 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("4.46.3", "0.13.2"),
     ("4.57.6", "0.18.1"),
     ("5.23.0", "0.21.2"),
+    ("5.24.0", "0.21.2"),
 )
 
 #: mutmut's exit codes that mean the tests caught the mutant (mutmut.stats.status_by_exit_code).
