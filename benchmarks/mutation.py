@@ -54,12 +54,14 @@ import mutation_reasons  # noqa: E402
 
 #: (transformers, peft), oldest first (what ``--cascade`` runs in that order): before Cache
 #: classes (4.35), DynamicCache without EncoderDecoderCache and a one-layer StaticCache (4.38),
+#: generate resetting cache_position in its decoding loops (4.39),
 #: Gemma-2 taking only its own HybridCache (4.42), the tuple/Cache transition era (4.46), the
 #: last 4.x (4.57, layered caches), 5.23 and 5.24 (the forward's cache keyword is `cache`); each
 #: with a peft that imports on it.
 PAIRS: tuple[tuple[str, str], ...] = (
     ("4.35.2", "0.13.2"),
     ("4.38.0", "0.13.2"),
+    ("4.39.0", "0.13.2"),
     ("4.42.0", "0.13.2"),
     ("4.46.3", "0.13.2"),
     ("4.57.6", "0.18.1"),

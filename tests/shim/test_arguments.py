@@ -11,7 +11,7 @@ import inspect
 import pytest
 import torch
 
-from compat import cache_argument, cache_kwargs, capabilities, output_cache
+from compat import cache_argument, cache_kwargs, capabilities, output_cache, prefixed_call, to_legacy
 from compat.testing import zoo
 from compat.tolerance import assert_close
 
@@ -125,3 +125,19 @@ def test_the_keyword_is_the_models_own_not_the_installs(name):
         got = model(ids[:, P:], use_cache=True, **kwargs).logits
     assert cache_argument(model) == name and list(kwargs) == [name]
     assert_close(got, expected, what=f"forward taking {name}=: cache_kwargs vs full forward")
+
+
+@pytest.mark.parametrize("name", [pytest.param("cache", id="cache"),
+                                  pytest.param("past_key_values", id="past_key_values")])
+def test_prefixed_call_hands_the_prefix_under_the_models_own_keyword(name):
+    """prefixed_call too: the prefix goes under the keyword the model's forward takes (on every version one
+    of the two names differs from the install's), and the logits equal one full forward's."""
+    model = _renamed(zoo.build("llama"), name)
+    ids = torch.randint(3, zoo.VOCAB, (1, P + L), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = model(ids).logits[:, P:]
+        own = output_cache(model(ids[:, :P], use_cache=True))
+        call = prefixed_call(model, to_legacy(own, model=model), ids[:, P:])
+        got = model(**call.kwargs).logits
+    assert name in call.kwargs and not ({"cache", "past_key_values"} - {name}) & set(call.kwargs)
+    assert_close(got, expected, what=f"forward taking {name}=: prefixed_call vs full forward")
