@@ -292,6 +292,11 @@ def merge(runs: list[VersionRun]) -> dict:
     return {"scores": table, "survivors": survivors}
 
 
+def _cell(score: dict) -> str:
+    """``killed/total (percent %)``; ``-`` for a version given no mutant of that module (``--cascade``)."""
+    return "-" if not score["total"] else f"{score['killed']}/{score['total']} ({score['percent']}%)"
+
+
 def render_markdown(report: dict, classification: mutation_reasons.Classification) -> str:
     keys = [v["key"] for v in report["versions"]]
     lines = [
@@ -310,7 +315,7 @@ def render_markdown(report: dict, classification: mutation_reasons.Classificatio
         "| --- |" + " --- |" * (len(keys) + 1),
     ]
     for module, row in report["scores"].items():
-        cells = [f"{row[k]['killed']}/{row[k]['total']} ({row[k]['percent']}%)" for k in [*keys, "merged"]]
+        cells = [_cell(row[k]) for k in [*keys, "merged"]]
         lines.append(f"| {module} | " + " | ".join(cells) + " |")
     lines += ["", f"## Not killed on any version ({len(report['survivors'])}), and why", "",
               "Reasons from `benchmarks/mutation-survivors/*.toml` (`benchmarks/mutation_reasons.py`).", "",
