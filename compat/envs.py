@@ -7,7 +7,9 @@ Every environment gets the torch of :func:`compat.toolchain.torch_source`
 (fail-closed: the ``+cpu`` pin plus a constraint file, so no dependency can
 swap in a CUDA build), the requested requirements, and the test tools
 (:data:`TEST_PACKAGES`). Files are hardlinked from uv's cache, so a cell costs
-about a second and ~10 MB with a warm cache.
+about a second and ~10 MB with a warm cache. A new environment also takes the
+compiled bytecode that sibling environments already wrote for the same files
+(:mod:`compat.bytecode`), so its first imports need not compile them again.
 
 >>> spec = EnvSpec("tf446", ["transformers==4.46.3", "peft==0.13.2"], extra_pins=["numpy<2"])
 >>> spec.all_requirements()
@@ -35,6 +37,7 @@ from pathlib import Path
 from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 
+from compat.bytecode import share_bytecode
 from compat.toolchain import ToolchainError, TorchSource, torch_source
 
 __all__ = [
@@ -232,6 +235,21 @@ def _is_built(marker: Path, fingerprint: str) -> bool:
         return False
 
 
+#: How many sibling environments a new one takes compiled bytecode from (the most recently built first).
+BYTECODE_DONORS = 4
+
+
+def _donors(root: Path, path: Path) -> list[Path]:
+    """Built environments beside ``path`` (their marker written), the most recently built first."""
+    built = []
+    for marker in root.glob(f"*/{_MARKER}"):
+        try:
+            built.append((marker.stat().st_mtime, marker.parent))
+        except OSError:  # removed meanwhile (another run's --fresh-envs)
+            continue
+    return [p for _, p in sorted(built, key=lambda t: t[0], reverse=True) if p != path][:BYTECODE_DONORS]
+
+
 def build_env(
     spec: EnvSpec,
     root: Path,
@@ -269,6 +287,8 @@ def build_env(
             else:
                 _install(spec, path, source, log_path=log_path, compile_bytecode=compile_bytecode)
                 env.verify_torch(source, import_check=import_check)
+                if not compile_bytecode:  # a cache: what cannot be shared compiles on first import
+                    share_bytecode(path, _donors(Path(root), path))
                 (path / _MARKER).write_text(json.dumps({"fingerprint": fingerprint,
                                                         "spec": dataclasses.asdict(spec)}))
     except OSError as exc:
