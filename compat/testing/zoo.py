@@ -46,6 +46,7 @@ __all__ = [
     "family",
     "family_available",
     "is_encoder_decoder",
+    "static_cache",
     "suite_families",
 ]
 
@@ -462,6 +463,35 @@ def _untie_lm_head(model, fam: Family) -> None:
         return
     std = float(getattr(model.config, "initializer_factor", None) or getattr(model.config, "initializer_range", 0.02))
     head.weight = torch.nn.Parameter(torch.empty_like(emb.weight).normal_(0.0, std))
+
+
+def static_cache(family_id: str, *, max_cache_len: int, batch: int) -> Any:
+    """A ``StaticCache`` for ``family_id``'s zoo config, built with the constructor arguments this
+    transformers names (``batch_size`` or ``max_batch_size``, ``dtype``, ``device``: the first
+    ``__init__`` in the MRO that names ``max_cache_len``, since 4.54's forwards ``**kwargs``);
+    ``None`` where this transformers has no ``StaticCache``. On 4.38-4.39 it holds one layer."""
+    import inspect
+
+    import torch
+
+    from compat import _transformers as features
+
+    cu = features.cache_utils()
+    cls = getattr(cu, "StaticCache", None) if cu is not None else None
+    if cls is None:
+        return None
+    params: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            params.update(inspect.signature(klass.__init__).parameters)
+            if "max_cache_len" in params:
+                break
+    kw: dict[str, Any] = {"config": config_for(family_id), "max_cache_len": max_cache_len}
+    batch_name = next((n for n in ("batch_size", "max_batch_size") if n in params), None)
+    if batch_name:
+        kw[batch_name] = batch
+    kw.update({k: v for k, v in (("dtype", torch.float32), ("device", "cpu")) if k in params})
+    return cls(**kw)
 
 
 def dims(model_or_config) -> Dims:

@@ -51,23 +51,9 @@ def test_a_cache_class_without_layers_is_named():
 
 def _static_cache(max_cache_len: int):
     """A model-wide StaticCache for the zoo Llama (skips where this transformers has none)."""
-    import inspect
-
-    cls = getattr(features.cache_utils(), "StaticCache", None) if features.cache_utils() is not None else None
-    if cls is None:
+    cache = zoo.static_cache("llama", max_cache_len=max_cache_len, batch=1)
+    if cache is None:
         pytest.skip("not-applicable: no StaticCache in this transformers")
-    params = {}
-    for klass in cls.__mro__:  # the first __init__ that names its parameters (4.54 forwards **kwargs)
-        if "__init__" in vars(klass):
-            params.update(inspect.signature(klass.__init__).parameters)
-            if "max_cache_len" in params:
-                break
-    kw = {"config": zoo.config_for("llama"), "max_cache_len": max_cache_len}
-    batch = next((n for n in ("batch_size", "max_batch_size") if n in params), None)
-    if batch:
-        kw[batch] = 1
-    kw.update({k: v for k, v in (("dtype", torch.float32), ("device", "cpu")) if k in params})
-    cache = cls(**kw)
     if not (hasattr(cache, "layers") or isinstance(getattr(cache, "key_cache", None), (list, tuple))):
         pytest.skip("not-applicable: this transformers' StaticCache holds one layer")
     return cache

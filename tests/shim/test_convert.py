@@ -202,24 +202,10 @@ def test_a_model_type_outside_the_registry_is_decided_by_the_models_class():
 
 
 def _static_cache(max_cache_len: int):
-    import inspect
-
-    cls = getattr(features.cache_utils(), "StaticCache", None) if HAS_CACHE else None
-    if cls is None:
+    cache = zoo.static_cache("llama", max_cache_len=max_cache_len, batch=2)
+    if cache is None:
         pytest.skip("not-applicable: no StaticCache in this transformers")
-    # the parameters of the first __init__ in the MRO that names them (4.54 forwards *args/**kwargs)
-    params = {}
-    for klass in cls.__mro__:
-        if "__init__" in vars(klass):
-            params.update(inspect.signature(klass.__init__).parameters)
-            if "max_cache_len" in params:
-                break
-    kw = {"config": zoo.config_for("llama"), "max_cache_len": max_cache_len}
-    batch_name = "batch_size" if "batch_size" in params else "max_batch_size" if "max_batch_size" in params else None
-    if batch_name:
-        kw[batch_name] = 2
-    kw.update({k: v for k, v in (("dtype", torch.float32), ("device", "cpu")) if k in params})
-    return cls(**kw)
+    return cache
 
 
 def _fill(cache, seq):
