@@ -283,17 +283,31 @@ def adopt(cache: Any, k: Any, v: Any, idx: int) -> None:
 
 def forward_takes(module: Any, name: str) -> bool:
     """Whether ``module.forward`` has a parameter ``name`` (feature detection of an argument)."""
+    forward = module.forward
+    # The function behind a bound method: one signature per class's forward, not one per call
+    # (inspect.signature costs ~70 us; the shim and the suites ask several times per forward).
+    target = getattr(forward, "__func__", forward)
+    try:
+        return name in _parameters(target)
+    except TypeError:  # an unhashable callable: inspected every time
+        return name in _parameters.__wrapped__(target)
+
+
+@functools.lru_cache(maxsize=512)
+def _parameters(function: Any) -> frozenset[str]:
+    """The parameter names of ``function`` (empty when it cannot be inspected)."""
     import inspect
 
     try:
-        return name in inspect.signature(module.forward).parameters
+        return frozenset(inspect.signature(function).parameters)
     except (TypeError, ValueError):  # pragma: no cover - uninspectable forward
-        return False
+        return frozenset()
 
 
 # --------------------------------------------------------------------------- caches beyond KV
 
 
+@functools.lru_cache(maxsize=256)
 def _own_cache_class(model_class: type) -> str | None:
     """A Cache subclass defined in the model's own modeling module (e.g. MiniMax's ``MiniMaxCache``,
     Jamba's hybrid Mamba cache on 4.4x): the model takes only that class."""
@@ -341,7 +355,7 @@ def prefix_refusal(model: Any = None, config: Any = None) -> str | None:
     cfg = config_of(model, config)
     if cfg is None:
         return None
-    model_class = type(unwrap_model(model)) if model is not None else model_class_for(cfg.model_type)
+    model_class: type | None = type(unwrap_model(model)) if model is not None else model_class_for(cfg.model_type)
     if model_class is not None:
         own = _own_cache_class(model_class)
         if own is not None:

@@ -141,3 +141,35 @@ def test_prefixed_call_hands_the_prefix_under_the_models_own_keyword(name):
         got = model(**call.kwargs).logits
     assert name in call.kwargs and not ({"cache", "past_key_values"} - {name}) & set(call.kwargs)
     assert_close(got, expected, what=f"forward taking {name}=: prefixed_call vs full forward")
+
+
+class _UnhashableForward:  # noqa: PLW1641 - unhashable on purpose
+    """A callable forward that cannot be a dictionary key (``__eq__`` without ``__hash__``)."""
+
+    def __eq__(self, other):
+        return self is other
+
+    def __call__(self, input_ids=None, cache=None):
+        return None
+
+
+def test_the_keyword_follows_a_forward_replaced_on_the_instance():
+    """The keyword is read from the forward the model will run: one replaced on the instance after an
+    earlier answer (as accelerate's hooks do) is read again, and an unhashable callable is read too."""
+    model = zoo.build("llama")
+    class_keyword = cache_argument(model)
+    other = "cache" if class_keyword == "past_key_values" else "past_key_values"
+    own = type(model).forward
+
+    def forward(self, input_ids=None, **kwargs):
+        return own(self, input_ids, **kwargs)
+
+    forward.__signature__ = inspect.Signature([
+        inspect.Parameter("input_ids", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+        inspect.Parameter(other, inspect.Parameter.KEYWORD_ONLY, default=None)])
+    model.forward = forward.__get__(model)
+    assert cache_argument(model) == other
+    model.forward = _UnhashableForward()
+    assert cache_argument(model) == "cache"
+    del model.forward
+    assert cache_argument(model) == class_keyword
