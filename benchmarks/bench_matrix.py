@@ -4,6 +4,7 @@
     python benchmarks/bench_matrix.py imports   # interpreter start-up: no .pyc vs lazily written .pyc
     python benchmarks/bench_matrix.py run matrices/smoke.toml [--jobs 2] [--fresh-envs]
     python benchmarks/bench_matrix.py incremental matrices/default.toml --template reports/cells/CELL.json
+    python benchmarks/bench_matrix.py floor reports [--cores 2] [--baseline 11:31]
 
 Each prints a Markdown table. Timings on a shared machine are noisy: the load
 average is printed with every figure.
@@ -133,6 +134,65 @@ def bench_incremental(matrix_path: str, template: str, repeat: int) -> None:
               f"{proc.returncode} | {load0} / {_load()} |")
 
 
+def _check_name(testcase) -> str:
+    """``file.py::test_name`` of a JUnit testcase (its parameters dropped)."""
+    module = testcase.get("classname", "").rsplit(".", 1)[-1]
+    return f"{module}.py::{testcase.get('name', '').split('[', 1)[0]}"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
+def bench_floor(reports: str, cores: int, baseline: str | None, top: int) -> None:
+    """How much of a finished matrix run is the checks themselves, and the wall it could not go below.
+
+    Reads every cell of ``reports/cells`` (its result JSON and JUnit XML, as the run wrote them):
+    the tests' own time (setup + call + teardown of every test, pytest's JUnit ``time``) against the
+    cell's whole pytest process. With no per-process cost (interpreter, imports, collection, session
+    end) and perfect packing on ``cores``, the matrix could not finish sooner than the tests' own
+    time divided by ``cores``: the floor for any speed-up that keeps every check. A cell that
+    cannot be read is an error, not left out."""
+    import collections
+    import json
+    import xml.etree.ElementTree as ET
+
+    folder = Path(reports) / "cells"
+    results = sorted(folder.glob("*.json"))
+    if not results:
+        raise SystemExit(f"{folder}: no cell results (expected <cell>.json and <cell>.junit.xml from a matrix run)")
+    tests_s = process_s = 0.0
+    count = 0
+    per_check: collections.Counter[str] = collections.Counter()
+    for result in results:
+        junit = result.with_suffix(".junit.xml")
+        try:
+            process_s += float(json.loads(result.read_text(encoding="utf-8"))["durations"]["pytest"])
+            cases = list(ET.parse(junit).getroot().iter("testcase"))
+        except (OSError, ValueError, KeyError, ET.ParseError) as exc:
+            raise SystemExit(f"{result.name}: cannot read the cell's result or its JUnit XML ({exc})") from exc
+        for case in cases:
+            seconds = float(case.get("time", 0) or 0)
+            per_check[_check_name(case)] += seconds
+            tests_s += seconds
+            count += 1
+    floor = tests_s / cores
+    print(f"| cells | tests | tests' own time | cells' pytest processes | rest (start-up, imports, "
+          f"session end) | floor on {cores} cores | load avg now |")
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    print(f"| {len(results)} | {count:,} | {tests_s:.0f} s | {process_s:.0f} s | {process_s - tests_s:.0f} s "
+          f"({(process_s - tests_s) / process_s:.0%}) | **{_minutes(floor)}** | {_load()} |")
+    if baseline:
+        minutes, _, seconds = baseline.partition(":")
+        base_s = int(minutes) * 60 + int(seconds or 0)
+        print(f"\nBaseline {_minutes(base_s)}: one third is {_minutes(base_s / 3)}; the floor is "
+              f"{base_s / floor:.2f}x below the baseline.")
+    print(f"\n| check (the {top} costliest over all cells) | tests' own time | share |")
+    print("|---|---:|---:|")
+    for name, seconds in per_check.most_common(top):
+        print(f"| `{name}` | {seconds:.1f} s | {seconds / tests_s:.1%} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
@@ -147,8 +207,15 @@ def main() -> None:
     inc.add_argument("matrix")
     inc.add_argument("--template", required=True, help="a real cell result JSON (reports/cells/<cell>.json)")
     inc.add_argument("--repeat", type=int, default=3)
+    floor = sub.add_parser("floor")
+    floor.add_argument("reports", help="a matrix run's reports folder (its cells/ folder is read)")
+    floor.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    floor.add_argument("--baseline", help="a whole run's wall to compare with, MIN:SS")
+    floor.add_argument("--top", type=int, default=12)
     args = p.parse_args()
-    if args.what == "env":
+    if args.what == "floor":
+        bench_floor(args.reports, args.cores, args.baseline, args.top)
+    elif args.what == "env":
         bench_env(args.repeat)
     elif args.what == "imports":
         bench_imports(args.repeat)
