@@ -31,6 +31,7 @@ __all__ = [
     "family_takes_cache",
     "forward_takes",
     "generate_resets_cache_position",
+    "generation_start_token",
     "is_cache",
     "is_encoder_decoder_cache",
     "model_class_for",
@@ -436,6 +437,48 @@ def generate_resets_cache_position() -> bool:
     except (OSError, TypeError):  # pragma: no cover - no source shipped
         return False
     return 'model_kwargs["cache_position"] = torch.arange(' in source
+
+
+def generation_start_token(model: Any) -> Any:
+    """The token an encoder-decoder's ``model.generate()`` starts its decoder from on the installed
+    transformers, given no ``generation_config``/``decoder_start_token_id`` argument: the
+    ``decoder_start_token_id`` of the generation config ``generate`` would use, else its
+    ``bos_token_id`` (generate's own fallback); ``None`` where neither is set. An int, or what the
+    config holds (4.38+ also take one start token per row)."""
+    config = _generation_config_used(model)
+    for name in ("decoder_start_token_id", "bos_token_id"):
+        value = getattr(config, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _generation_config_used(model: Any) -> Any:
+    """The generation config ``model.generate()`` would use without a ``generation_config`` argument.
+
+    Where ``_prepare_generation_config`` exists (4.39+) it decides, as in ``generate``: it may
+    replace ``model.generation_config`` by one derived from a modified model config (4.39-4.57),
+    and raises where the model config holds generation parameters (5.x), which ``generate`` then
+    raises itself. Before, ``generate`` re-derived a generation config made from the model config
+    whenever the two disagree (4.30), later only while it is unmodified since it was made
+    (``_original_object_hash``) and the model config sets generation parameters."""
+    prepare = getattr(model, "_prepare_generation_config", None)
+    if prepare is not None:
+        try:
+            return prepare(None)[0]
+        except ValueError:  # generate raises the same, in its own words
+            return model.generation_config
+    own = model.generation_config
+    if own is None or not getattr(own, "_from_model_config", False):
+        return own
+    original = getattr(own, "_original_object_hash", None)  # absent (and unhashable) on 4.30
+    if original is not None and original != hash(own):
+        return own
+    sets_parameters = getattr(model.config, "_has_non_default_generation_parameters", None)
+    if sets_parameters is not None and not sets_parameters():
+        return own
+    derived = type(own).from_model_config(model.config)
+    return derived if derived != own else own
 
 
 def __dir__() -> list[str]:

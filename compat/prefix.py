@@ -92,7 +92,8 @@ def prefixed_call(
             encoder-decoders); ones if omitted. The prefix's P ones are prepended.
         decoder_input_ids / decoder_attention_mask: encoder-decoders only; the
             decoder's new tokens (required for a forward call; ``generate``
-            starts from ``decoder_start_token_id`` if omitted).
+            starts from the token a plain ``generate`` starts from if omitted,
+            and the returned arguments pin ``decoder_start_token_id`` to it).
         for_generate: build arguments for ``generate`` instead of ``forward``.
     """
     base = features.unwrap_model(model)
@@ -123,6 +124,7 @@ class _Request:
     input_ids: Any  # decoder-only: the new tokens; encoder-decoder: the encoder input
     attention_mask: Any
     for_generate: bool
+    start: int | None = None  # encoder-decoder generate: the token its decoder starts from
 
     @property
     def batch(self) -> int:
@@ -142,8 +144,9 @@ def _request(base: Any, prefix: Any, input_ids: Any, attention_mask: Any, for_ge
         raise MalformedCacheError("prefix is empty: expected at least one filled layer")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
         raise MalformedCacheError(f"input_ids: expected a [B, L] tensor, found {describe(input_ids)}")
-    return _Request(base, cfg, bool(cfg.is_encoder_decoder),  # every PretrainedConfig sets it
-                    _broadcast(legacy, int(input_ids.shape[0])), input_ids, attention_mask, for_generate)
+    enc_dec = bool(cfg.is_encoder_decoder)  # every PretrainedConfig sets it
+    return _Request(base, cfg, enc_dec, _broadcast(legacy, int(input_ids.shape[0])), input_ids, attention_mask,
+                    for_generate, _start_token(base) if enc_dec and for_generate else None)
 
 
 def _decoder_tokens(req: _Request, decoder_input_ids: Any, decoder_attention_mask: Any) -> tuple[Any, Any]:
@@ -155,10 +158,10 @@ def _decoder_tokens(req: _Request, decoder_input_ids: Any, decoder_attention_mas
         if new_ids is None:
             if not req.for_generate:
                 raise MalformedCacheError("decoder_input_ids: an encoder-decoder forward needs them, found None")
-            start = _start_token(req.config)
-            if start is None:
-                raise UnsupportedModelError("config.decoder_start_token_id is None: pass decoder_input_ids")
-            new_ids = req.input_ids.new_full((req.batch, 1), start)
+            if req.start is None:
+                raise UnsupportedModelError("generation_config.decoder_start_token_id and bos_token_id are None: "
+                                            "pass decoder_input_ids")
+            new_ids = req.input_ids.new_full((req.batch, 1), req.start)
     if new_mask is None:
         new_mask = new_ids.new_ones(new_ids.shape)  # the ids' integer dtype and device, as a tokenizer's mask
     return new_ids, new_mask
@@ -197,7 +200,7 @@ def _prepare_generate(req: _Request, new_ids: Any, full_mask: Any) -> tuple[Lega
         # others through the model first, so the cache covers all but the last token
         # (the ids stay full length: the cached ones are never embedded again).
         legacy = _prefill(req, new_ids, full_mask)
-    pad = _placeholder_id(req.config, req.enc_dec)
+    pad = req.start if req.start is not None else _pad_id(req.config)
     return legacy, torch.cat([new_ids.new_full((req.batch, req.prefix_length), pad), new_ids], dim=1)
 
 
@@ -225,6 +228,10 @@ def _token_arguments(req: _Request, new_ids: Any, full_mask: Any) -> dict[str, A
         return {"input_ids": new_ids, "attention_mask": full_mask}
     kwargs: dict[str, Any] = {"input_ids": req.input_ids, "decoder_input_ids": new_ids,
                               "decoder_attention_mask": full_mask}
+    if req.for_generate and req.start is not None:
+        # The placeholders are this token: pin it, so a generation_config handed to generate with
+        # another start token cannot make generate prepend its own and shift every id by one.
+        kwargs["decoder_start_token_id"] = req.start
     if req.attention_mask is not None:
         kwargs["attention_mask"] = req.attention_mask
     if req.for_generate and _encoder_takes_past(req.base):
@@ -246,21 +253,23 @@ def _broadcast(legacy: Any, batch: int) -> Any:
     return tuple(tuple(t.expand(batch, *t.shape[1:]) for t in layer) for layer in legacy)
 
 
-def _start_token(cfg: Any) -> int | None:
-    """The decoder's start token; ``None`` if unset (5.x configs hold the attribute only when given)."""
-    start = getattr(cfg, "decoder_start_token_id", None)
-    return None if start is None else int(start)
+def _start_token(base: Any) -> int | None:
+    """The token an encoder-decoder's ``generate`` starts the decoder from on this install (see
+    :func:`compat._transformers.generation_start_token`); ``None`` if there is none."""
+    start = features.generation_start_token(base)
+    if start is None:
+        return None
+    if isinstance(start, bool) or not isinstance(start, int):
+        raise UnsupportedModelError(f"generation_config.decoder_start_token_id is {start!r}, expected one token "
+                                    "id: pass decoder_input_ids")
+    return start
 
 
-def _placeholder_id(cfg: Any, enc_dec: bool) -> int:
-    # Encoder-decoder generate prepends decoder_start_token_id unless the ids
-    # already start with it, so the placeholders must be that token. Decoder-only
-    # placeholders are never embedded, but logits processors that read input_ids
-    # (repetition penalty, n-gram blocking) see them: the pad token (0 without one)
-    # is the id a model is least likely to be meant to generate.
-    start = _start_token(cfg) if enc_dec else None
-    if start is not None:
-        return start
+def _pad_id(cfg: Any) -> int:
+    """Decoder-only placeholders: never embedded, but logits processors that read ``input_ids``
+    (repetition penalty, n-gram blocking) see them, so the pad token (0 without one), the id a model
+    is least likely to be meant to generate. (Encoder-decoder placeholders are the start token:
+    ``generate`` prepends its start token to decoder ids that do not begin with it.)"""
     pad = getattr(cfg, "pad_token_id", None)
     return int(pad) if pad is not None else 0
 

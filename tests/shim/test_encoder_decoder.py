@@ -105,19 +105,77 @@ def test_generate_without_decoder_input_ids_starts_after_the_prefix(zoo_models, 
         assert_close(got, want, what=f"{family_id} generate scores at step {step}")
 
 
-def test_generate_without_decoder_input_ids_needs_a_start_token(zoo_models):
+def _without_a_start_token(model) -> None:
+    """Neither config names a start token or a bos token (4.30 re-derives its generation config
+    from the model config, so both are cleared)."""
+    for config in (model.config, model.generation_config):
+        config.decoder_start_token_id = None
+        config.bos_token_id = None
+
+
+def test_generate_without_decoder_input_ids_needs_a_start_token():
     from compat import UnsupportedModelError
 
-    model = zoo_models("bart")
+    model = zoo.build("bart")
     prefix = _own_prefix(model, _ids(1, SRC), None, _decoder(model, P))
-    saved = model.config.decoder_start_token_id
-    model.config.decoder_start_token_id = None
-    try:
-        with pytest.raises(UnsupportedModelError) as info:
-            prefixed_call(model, prefix, _ids(1, SRC), for_generate=True)
-    finally:
-        model.config.decoder_start_token_id = saved
-    assert str(info.value) == "config.decoder_start_token_id is None: pass decoder_input_ids"
+    _without_a_start_token(model)
+    with pytest.raises(UnsupportedModelError) as info:
+        prefixed_call(model, prefix, _ids(1, SRC), for_generate=True)
+    assert str(info.value) == ("generation_config.decoder_start_token_id and bos_token_id are None: "
+                               "pass decoder_input_ids")
+
+
+def test_a_start_token_per_row_is_refused(zoo_models, monkeypatch):
+    """A generation config may name one start token per row (4.38+); the shim's placeholders are one
+    token, so that is refused in one line rather than started from the wrong token."""
+    from compat import UnsupportedModelError
+    from compat import _transformers as features
+
+    model = zoo_models("t5")
+    prefix = _own_prefix(model, _ids(1, SRC), None, _decoder(model, P))
+    monkeypatch.setattr(features, "generation_start_token", lambda model: [5, 6])
+    with pytest.raises(UnsupportedModelError) as info:
+        prefixed_call(model, prefix, _ids(1, SRC), for_generate=True)
+    assert str(info.value) == ("generation_config.decoder_start_token_id is [5, 6], expected one token id: "
+                               "pass decoder_input_ids")
+
+
+START_CASES = [
+    pytest.param("t5", {"decoder_start_token_id": 7}, False, id="t5-generation-config-start"),
+    pytest.param("bart", {"decoder_start_token_id": 7}, False, id="bart-generation-config-start"),
+    pytest.param("t5", {"decoder_start_token_id": 7}, True, id="t5-generation-config-start-with-decoder-ids"),
+    pytest.param("bart", {"decoder_start_token_id": None, "bos_token_id": 7}, False, id="bart-bos-fallback"),
+]
+
+
+@pytest.mark.parametrize(("family_id", "settings", "with_decoder_ids"), START_CASES)
+def test_generate_continues_from_the_token_plain_generate_starts_from(family_id, settings, with_decoder_ids):
+    """A generation config whose start token is not the model config's (a target-language token, say),
+    or that has none and falls back to bos: the prefixed ``generate`` gives the tokens and scores of one
+    plain ``generate`` over the prefix tokens and the rest, whose first token is the one a plain
+    ``generate`` starts from on this version (read from its output, not from either config). With
+    ``decoder_input_ids`` that do not begin with that token, nothing is prepended to them either."""
+    model = zoo.build(family_id)
+    for name, value in settings.items():
+        setattr(model.generation_config, name, value)
+    enc = _ids(1, SRC)
+    with torch.no_grad():
+        start = int(model.generate(input_ids=enc, max_new_tokens=1)[0, 0])
+    dec = _ids(2, P)
+    dec[:, 0] = start
+    rest = _ids(4, 2) if with_decoder_ids else torch.full((B, 1), start, dtype=torch.long)
+    full = torch.cat([dec, rest], dim=1)
+    opts = {"max_new_tokens": NEW, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
+    with torch.no_grad():
+        whole = model.generate(input_ids=enc, decoder_input_ids=full, **opts)
+        call = prefixed_call(model, _own_prefix(model, enc, None, full), enc, for_generate=True,
+                             decoder_input_ids=rest if with_decoder_ids else None)
+        out = model.generate(**call.kwargs, **opts)
+    assert call.kwargs["decoder_input_ids"][:, :P].tolist() == [[start] * P] * B
+    assert call.kwargs["decoder_start_token_id"] == start
+    assert call.strip(out.sequences).tolist() == whole.sequences[:, P:].tolist()
+    for step, (got, want) in enumerate(zip(out.scores, whole.scores)):
+        assert_close(got, want, what=f"{family_id} generate scores at step {step}, started from {start}")
 
 
 def test_forward_without_decoder_input_ids_is_refused(zoo_models):
@@ -128,19 +186,6 @@ def test_forward_without_decoder_input_ids_is_refused(zoo_models):
     with pytest.raises(MalformedCacheError) as info:
         prefixed_call(model, prefix, _ids(1, SRC))
     assert str(info.value) == "decoder_input_ids: an encoder-decoder forward needs them, found None"
-
-
-def test_generate_without_a_start_token_attribute_is_refused(zoo_models, config_without):
-    """A config that has no ``decoder_start_token_id`` at all (5.x config classes set it only when
-    given) is refused with the same message as one that holds ``None``."""
-    from compat import UnsupportedModelError
-
-    model = zoo_models("t5")
-    prefix = _own_prefix(model, _ids(1, SRC), None, _decoder(model, P))
-    config_without(model, "decoder_start_token_id")
-    with pytest.raises(UnsupportedModelError) as info:
-        prefixed_call(model, prefix, _ids(1, SRC), for_generate=True)
-    assert str(info.value) == "config.decoder_start_token_id is None: pass decoder_input_ids"
 
 
 def _t5_prefix_with_ignored_cross_slots(model, enc, enc_mask, full):
