@@ -185,8 +185,8 @@ def bench_floor(reports: str, cores: int, baseline: str | None, top: int) -> Non
     if baseline:
         minutes, _, seconds = baseline.partition(":")
         base_s = int(minutes) * 60 + int(seconds or 0)
-        print(f"\nBaseline {_minutes(base_s)}: one third is {_minutes(base_s / 3)}; the floor is "
-              f"{base_s / floor:.2f}x below the baseline.")
+        print(f"\nAgainst a baseline of {_minutes(base_s)} (one third: {_minutes(base_s / 3)}), a speed-up that "
+              f"keeps this run's checks and their work could reach at most {base_s / floor:.2f}x.")
     print(f"\n| check (the {top} costliest over all cells) | tests' own time | share |")
     print("|---|---:|---:|")
     for name, seconds in per_check.most_common(top):
