@@ -72,6 +72,9 @@ UNMODELLED = (
     "pad_head_dim_to_multiple_of",
     "num_key_value_heads_per_layer",
     "num_attention_heads_per_layer",
+    # Values of another dim than the keys; the one non-latent family with it, MiMo-V2-Flash (5.x),
+    # also doubles num_key_value_heads on its sliding layers in its modeling code, not its config.
+    "v_head_dim",
 )
 
 
