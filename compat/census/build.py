@@ -64,9 +64,25 @@ def _attention(cfg: Any, impl: str = "eager") -> None:
 
 
 def config_for(arch: Arch, attention: str = "eager") -> Any:
-    """The tiny config of ``arch``."""
+    """The tiny config of ``arch``: its shrunk defaults with the first wording of its override
+    (:mod:`compat.census.overrides`) that the installed config class accepts."""
     cls = _config_class(arch)
-    small = overrides.apply(arch.id, shrink.shrink(cls().to_dict()))
+    shrunk = shrink.shrink(cls().to_dict())
+    count = overrides.choices(arch.id)
+    for choice in range(count):
+        try:
+            cfg = cls(**_settable(arch, cls, overrides.apply(arch.id, shrunk, choice)))
+        except Exception:
+            if choice == count - 1:
+                raise  # no wording left: the class's own error says why
+            continue
+        _attention(cfg, attention)
+        return cfg
+    raise AssertionError("unreachable: choices() is at least 1")  # pragma: no cover
+
+
+def _settable(arch: Arch, cls: Any, small: dict) -> dict:
+    """The keyword arguments to make the config from a shrunk dict."""
     # None defaults are left to the constructor, which derives them (head_dim from hidden/heads)
     small = {k: v for k, v in small.items() if v is not None}
     for key in ("transformers_version", "architectures", "_name_or_path", "model_type", "dtype", "torch_dtype"):
@@ -75,9 +91,7 @@ def config_for(arch: Arch, attention: str = "eager") -> Any:
     small["use_cache"] = True
     if arch.mapping == "causal" and "is_decoder" in cls().to_dict() and not arch.seq2seq:
         small["is_decoder"] = True  # BERT-like encoders run causally only as decoders
-    cfg = cls(**small)
-    _attention(cfg, attention)
-    return cfg
+    return small
 
 
 def build(arch: Arch, *, seed: int = SEED, attention: str = "eager") -> Built:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["OVERRIDES", "Override", "apply"]
+__all__ = ["OVERRIDES", "Override", "apply", "choices"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Override:
-    """Config keys to set (``sub.key`` reaches into a sub-config dict) and why."""
+    """Config keys to set (``sub.key`` reaches into a sub-config dict) and why; ``alternatives``
+    say the same in the words of other versions' config classes, tried in order where the installed
+    class refuses ``values`` (feature detection by the class's own validation)."""
 
     values: dict[str, Any]
     reason: str
+    alternatives: tuple[dict[str, Any], ...] = ()
 
 
 OVERRIDES: dict[str, Override] = {
@@ -36,6 +39,16 @@ OVERRIDES: dict[str, Override] = {
                         "KV sharing needs a producing layer of each kind before the shared ones; 2 layers have none"),
     "lfm2_moe": Override({"layer_types": ["conv", "full_attention"]},
                          "the default config has layer_types=None, which the model indexes; one conv + one attention"),
+    "bamba": Override({"attn_layer_indices": [1]},
+                      "the default config has no attention layer (attn_layer_indices=None), unlike Bamba's "
+                      "checkpoints; one Mamba + one attention layer"),
+    "granitemoehybrid": Override({"layer_types": ["linear_attention", "full_attention"]},
+                                 "the default config is all Mamba (layer_types=None), unlike Granite 4's hybrid "
+                                 "checkpoints; one Mamba + one attention layer",
+                                 alternatives=({"layer_types": ["mamba", "attention"]},)),  # 4.x names
+    "recurrent_gemma": Override({"block_types": ["recurrent", "attention"]},
+                                "the default block cycle (recurrent, recurrent, attention) has no attention layer "
+                                "in 2 layers; one recurrent + one attention block"),
     "reformer": Override({"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [16, 16]},
                          "axial position factors must sum to hidden (32) and multiply to the positions (256)"),
 }
@@ -48,12 +61,19 @@ def _set(d: dict, dotted: str, value: Any) -> None:
     d[last] = value
 
 
-def apply(arch_id: str, config_dict: dict) -> dict:
-    """``config_dict`` with the architecture's overrides (a new dict)."""
+def choices(arch_id: str) -> int:
+    """How many wordings of the architecture's override there are to try (1 without one)."""
+    override = OVERRIDES.get(arch_id)
+    return 1 if override is None else 1 + len(override.alternatives)
+
+
+def apply(arch_id: str, config_dict: dict, choice: int = 0) -> dict:
+    """``config_dict`` with the architecture's overrides (a new dict): ``values`` for choice 0,
+    else ``alternatives[choice - 1]``."""
     override = OVERRIDES.get(arch_id)
     if override is None:
         return config_dict
     out = dict(config_dict)
-    for key, value in override.values.items():
+    for key, value in (override.values if choice == 0 else override.alternatives[choice - 1]).items():
         _set(out, key, value)
     return out

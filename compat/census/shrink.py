@@ -56,7 +56,7 @@ SIZES: dict[str, int] = {
     **dict.fromkeys(("vocab_size", "decoder_vocab_size", "vocab_size_per_layer_input", "src_vocab_size",
                      "tgt_vocab_size"), VOCAB),
     **dict.fromkeys(("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"), 4),
-    **dict.fromkeys(("num_experts_per_tok", "top_k_experts", "moe_topk", "num_experts_per_token"), 2),
+    **dict.fromkeys(("num_experts_per_tok", "top_k_experts", "moe_topk", "num_experts_per_token", "moe_k"), 2),
     **dict.fromkeys(("n_group", "topk_group", "n_shared_experts", "first_k_dense_replace"), 1),
     **dict.fromkeys(("kv_lora_rank", "q_lora_rank", "o_lora_rank", "laurel_rank", "adapter_rank",
                      "gated_norm_rank", "hc_lowrank"), 16),

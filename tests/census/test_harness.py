@@ -135,3 +135,92 @@ def test_grad_check_detects_a_wrong_gradient(method, monkeypatch):
     monkeypatch.setattr(pm, "get_prompt", lambda *a, **kw: _scaled(get_prompt(*a, **kw)))
     bad = checks._grad(pm, method, x, True)
     assert bad.status is Status.FAIL and "gradient at PEFT's prompt encoder output" in bad.message, bad
+
+
+def _arch(arch_id: str):
+    found = [a for a in registry.architectures() if a.id == arch_id]
+    if not found:
+        import transformers
+
+        pytest.skip(f"not-applicable: transformers {transformers.__version__} has no {arch_id}")
+    return found[0]
+
+
+@pytest.mark.parametrize("arch_id", [pytest.param(a, id=f"{a}-one-attention-layer")
+                                     for a in ("bamba", "granitemoehybrid", "recurrent_gemma")])
+def test_hybrid_overrides_keep_an_attention_layer(arch_id):
+    """A hybrid whose default config has no attention layer among the two the census keeps (so its
+    plain forward could not even read its cache's length: "`get_seq_length` can only be called on
+    Attention layers") is built with one of each kind, and its forward with a cache runs."""
+    from compat.census import build
+
+    built = build.build(_arch(arch_id))
+    cfg = built.model.config
+    kinds = getattr(cfg, "layers_block_type", None) or cfg.layer_types
+    assert len(kinds) == 2 and len(set(kinds)) == 2, kinds
+    ids = torch.randint(3, 96, (2, 5), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = built.model(input_ids=ids, use_cache=True)
+    assert tuple(out.logits.shape) == (2, 5, cfg.vocab_size)
+
+
+def _top_k_over_experts(d: dict, where: str = "") -> list[str]:
+    """Every (sub-)config dict whose experts per token exceed its experts, named."""
+    from compat.census import shrink
+
+    top = [k for k in ("num_experts_per_tok", "top_k_experts", "moe_topk", "num_experts_per_token", "moe_k")
+           if isinstance(d.get(k), int)]
+    experts = [k for k in ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+               if isinstance(d.get(k), int) and d[k] > 0]
+    bad = [f"{where}{t}={d[t]} > {e}={d[e]}" for t in top for e in experts if d[t] > d[e]]
+    for key, value in d.items():
+        if isinstance(value, dict):
+            bad += _top_k_over_experts(value, f"{where}{key}.")
+    assert set(top) <= set(shrink.SIZES)  # the keys checked are the ones shrinking sets
+    return bad
+
+
+def test_shrinking_never_leaves_more_experts_per_token_than_experts():
+    """Ernie-4.5-MoE's ``moe_k`` (6) once outlived its 64 experts' shrinking to 4: its forward raised
+    "selected index k out of range". Every architecture's tiny config keeps top-k within its experts."""
+    from compat.census import build
+
+    bad = {}
+    for a in registry.architectures():
+        try:
+            small = build.overrides.apply(a.id, build.shrink.shrink(build._config_class(a)().to_dict()))
+        except Exception:  # a config class that cannot be made at all is the census's not-buildable
+            continue
+        if found := _top_k_over_experts(small):
+            bad[a.id] = found
+    assert bad == {}
+
+
+def test_an_override_takes_the_first_wording_the_installed_config_class_accepts(monkeypatch):
+    """Granite-MoE-hybrid names its layer kinds ``linear_attention``/``full_attention`` on 5.x and
+    ``mamba``/``attention`` on 4.x: the census tries the override's wordings in order, and where the
+    class refuses every one, its own error is what the census reports."""
+    from compat.census import build, overrides
+
+    class Refused(ValueError):
+        pass
+
+    class Refusing:
+        accepted = ("mamba", "attention")
+
+        def __init__(self, **kwargs):
+            if any(kind not in self.accepted for kind in kwargs.get("layer_types") or ()):
+                raise Refused(f"layer_types must be in {self.accepted}")
+            self.__dict__.update(kwargs)
+
+        def to_dict(self):
+            return {"num_hidden_layers": 4, "layer_types": None}
+
+    monkeypatch.setattr(build, "_config_class", lambda arch: Refusing)
+    monkeypatch.setitem(overrides.OVERRIDES, "llama", overrides.OVERRIDES["granitemoehybrid"])
+    cfg = build.config_for(_llama())
+    assert cfg.layer_types == ["mamba", "attention"] and cfg.num_hidden_layers == 2
+    monkeypatch.setattr(Refusing, "accepted", ("ssm",))
+    with pytest.raises(Refused) as info:
+        build.config_for(_llama())
+    assert str(info.value) == "layer_types must be in ('ssm',)"
