@@ -78,6 +78,8 @@ SIZES: dict[str, int] = {
 
 _LAYER_KEYS = ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "num_decoder_layers", "decoder_layers")
 _PER_LAYER_STRINGS = ("hybrid_override_pattern", "block_pattern")
+#: sizes kept as a multiple of the hidden size (see _hidden_multiples)
+_HIDDEN_MULTIPLES = ("attention_hidden_size",)
 #: None defaults a model reads as numbers (its checkpoints always set them): the value the
 #: tiny shapes imply (hidden / heads = 8; no KV grouping)
 _FILL_NONE = {"head_dim": HEAD_DIM, "num_key_value_heads": HEADS, "num_experts_per_tok": 2, "topk_group": 1,
@@ -122,6 +124,13 @@ def _per_layer(d: dict, n: int) -> dict:
     return out
 
 
+def _layer_indices(key: str, value: Any, n: int) -> bool:
+    """A list of layer indices (``hybrid_layer_ids``, ``attn_layer_indices``): which layers are of a kind."""
+    named = "layer" in key and key.endswith(("_ids", "_indices", "_idx"))
+    return (named and isinstance(value, list) and bool(value)
+            and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in value))
+
+
 def _layer_dict(value: Any, n: int) -> bool:
     """A dict keyed by layer index (``{"05": {"head_dim": 512}}``): per-layer exceptions."""
     return (isinstance(value, dict) and bool(value)
@@ -152,13 +161,18 @@ def _shrink_layers(d: dict, tiny: int) -> bool:
     if n is None:
         return False
     lists = _per_layer(d, n)
+    indices = [k for k, v in d.items() if _layer_indices(k, v, n) and k not in lists]
     driver = lists.get("layer_types") or next(iter(lists.values()), None)
+    if driver is None and indices:  # a layer's kind: which index lists name it
+        driver = [tuple(i in d[k] for k in indices) for i in range(n)]
     keep = _kept_layers(list(driver), tiny) if driver is not None else list(range(min(n, tiny)))
     for key in [k for k, v in d.items() if _layer_dict(v, n)]:
         _remap_layer_dict(d, key, keep)
     for key, value in lists.items():
         picked = [value[i] for i in keep if i < len(value)]
         d[key] = "".join(picked) if isinstance(value, str) else picked
+    for key in indices:
+        d[key] = [keep.index(i) for i in d[key] if i in keep]  # the kept layers among them, renumbered
     for key in _LAYER_KEYS:
         if isinstance(d.get(key), int) and not isinstance(d.get(key), bool):
             d[key] = len(keep)
@@ -197,6 +211,18 @@ class _Ids:
         return self.moved[value]
 
 
+def _hidden_multiples(d: dict) -> dict:
+    """Sizes whose default is a whole multiple of the hidden size keep that multiple of the tiny
+    hidden size (Zamba's attention runs over hidden + the original embeddings: 2 x hidden)."""
+    hidden = d.get("hidden_size")
+    out = {}
+    for key in _HIDDEN_MULTIPLES:
+        value = d.get(key)
+        if isinstance(value, int) and isinstance(hidden, int) and hidden > 0 and value % hidden == 0:
+            out[key] = SIZES["hidden_size"] * (value // hidden)
+    return out
+
+
 def _is_id(key: str) -> bool:
     return key.endswith(("_token_id", "_token_ids", "_token_index")) or key in ("decoder_start_token_id",)
 
@@ -205,6 +231,7 @@ def _walk(d: dict, ids: _Ids) -> dict:
     d = dict(d)
     layered = _shrink_layers(d, SIZES["num_hidden_layers"])
     original_heads = d.get("num_attention_heads")
+    multiples = _hidden_multiples(d)
     for key, value in list(d.items()):
         if layered and key in _LAYER_KEYS:
             continue  # set by _shrink_layers (one layer of every kind)
@@ -220,6 +247,7 @@ def _walk(d: dict, ids: _Ids) -> dict:
             if key.startswith(("num_layers", "num_hidden_layers", "n_layer")) and value < 2:
                 continue
             d[key] = SIZES[key]
+    d.update(multiples)
     if isinstance(d.get("qk_rope_head_dim"), int) and isinstance(d.get("qk_nope_head_dim"), int):
         # multi-head latent attention: rotary head_dim is the rope part, queries/keys are nope + rope
         if "head_dim" in d:

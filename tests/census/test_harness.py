@@ -224,3 +224,24 @@ def test_an_override_takes_the_first_wording_the_installed_config_class_accepts(
     with pytest.raises(Refused) as info:
         build.config_for(_llama())
     assert str(info.value) == "layer_types must be in ('ssm',)"
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    pytest.param({"num_hidden_layers": 8, "hidden_size": 2560, "attention_hidden_size": 5120,
+                  "layers_block_type": ["mamba"] * 6 + ["hybrid", "mamba"], "hybrid_layer_ids": [6]},
+                 {"num_hidden_layers": 2, "layers_block_type": ["mamba", "hybrid"], "hybrid_layer_ids": [1],
+                  "attention_hidden_size": 64}, id="zamba2-index-list-follows-the-kept-layers"),
+    pytest.param({"num_hidden_layers": 32, "hidden_size": 4096, "attn_layer_indices": [9, 18, 27]},
+                 {"num_hidden_layers": 2, "attn_layer_indices": [1]}, id="bamba-index-list-alone-keeps-one-of-each"),
+    pytest.param({"num_hidden_layers": 8, "hidden_size": 4096, "attention_hidden_size": 4096},
+                 {"attention_hidden_size": 32}, id="rwkv-one-hidden"),
+    pytest.param({"num_hidden_layers": 8, "hidden_size": 100, "attention_hidden_size": 150},
+                 {"attention_hidden_size": 32}, id="not-a-multiple-of-hidden"),
+])
+def test_shrinking_keeps_layer_index_lists_and_hidden_multiples(config, expected):
+    """Zamba2 names its attention layers by index (``hybrid_layer_ids``) and runs attention over twice
+    the hidden size: both once survived shrinking unchanged, and its tiny forward failed (32 vs 64)."""
+    from compat.census import shrink
+
+    small = shrink.shrink(config)
+    assert {k: small[k] for k in expected} == expected
