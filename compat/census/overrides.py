@@ -49,6 +49,9 @@ OVERRIDES: dict[str, Override] = {
     "recurrent_gemma": Override({"block_types": ["recurrent", "attention"]},
                                 "the default block cycle (recurrent, recurrent, attention) has no attention layer "
                                 "in 2 layers; one recurrent + one attention block"),
+    "xmod": Override({"default_language": "en_XX"},
+                     "X-MOD routes every layer through a language adapter and the default config names none "
+                     "(its forward raises without one); its one configured language"),
     "reformer": Override({"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [16, 16]},
                          "axial position factors must sum to hidden (32) and multiply to the positions (256)"),
 }
