@@ -462,14 +462,16 @@ def _generation_config_used(model: Any) -> Any:
     raises itself. Before, ``generate`` re-derived a generation config made from the model config
     whenever the two disagree (4.30), later only while it is unmodified since it was made
     (``_original_object_hash``) and the model config sets generation parameters."""
+    own = getattr(model, "generation_config", None)
+    if own is None:  # a model that cannot generate (T5Model, say): its config is all there is
+        return model.config
     prepare = getattr(model, "_prepare_generation_config", None)
     if prepare is not None:
         try:
             return prepare(None)[0]
-        except ValueError:  # generate raises the same, in its own words
-            return model.generation_config
-    own = model.generation_config
-    if own is None or not getattr(own, "_from_model_config", False):
+        except Exception:  # generate raises the same (5.x: generation parameters in the model config)
+            return own
+    if not getattr(own, "_from_model_config", False):
         return own
     original = getattr(own, "_original_object_hash", None)  # absent (and unhashable) on 4.30
     if original is not None and original != hash(own):

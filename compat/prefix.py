@@ -212,8 +212,8 @@ def _cache_arguments(req: _Request, legacy: LegacyCache) -> dict[str, Any]:
         # empty; every model of that era also takes legacy tuples, whose length it reads.
         past = legacy
     kwargs: dict[str, Any] = {features.cache_argument(req.base): past, "use_cache": True}
-    # every PreTrainedModel has generation_config (None where it cannot generate)
-    if req.for_generate and getattr(req.base.generation_config, "cache_implementation", None):
+    # a model that cannot generate has generation_config None (4.x) or no such attribute (5.x)
+    if req.for_generate and getattr(getattr(req.base, "generation_config", None), "cache_implementation", None):
         # A model whose generation config names a cache implementation (Gemma-2's "hybrid",
         # 4.42-4.5x, or one a user set) makes generate refuse a cache passed in, a Cache or a
         # legacy tuple alike ("Passing both `cache_implementation` ... and `past_key_values`

@@ -249,3 +249,21 @@ def test_t5_prefix_whose_cross_slots_it_ignores_forward_trains_the_encoder(zoo_m
     finally:
         model.zero_grad(set_to_none=True)
     assert_close(got.detach(), expected, what="t5 logits after a prefix whose cross slots it ignores")
+
+
+@pytest.mark.parametrize(("family_id", "bare_class"), [pytest.param("t5", "T5Model", id="t5-T5Model"),
+                                                       pytest.param("bart", "BartModel", id="bart-BartModel")])
+def test_generate_arguments_for_a_model_that_cannot_generate(family_id, bare_class):
+    """A bare encoder-decoder (no LM head) has ``generation_config`` None (4.x) or none at all (5.x):
+    ``for_generate`` then starts from its config's start token instead of failing with an
+    AttributeError from inside the shim."""
+    import transformers
+
+    model = getattr(transformers, bare_class)(zoo.config_for(family_id)).eval()
+    enc = _ids(1, SRC)
+    with torch.no_grad():
+        own = to_legacy(output_cache(model(input_ids=enc, decoder_input_ids=_ids(2, P), use_cache=True)), model=model)
+    call = prefixed_call(model, own, enc, for_generate=True)
+    start = model.config.decoder_start_token_id
+    assert call.kwargs["decoder_start_token_id"] == start
+    assert call.kwargs["decoder_input_ids"].tolist() == [[start] * (P + 1)] * B
