@@ -260,8 +260,10 @@ def _start_token(base: Any) -> int | None:
     if start is None:
         return None
     if isinstance(start, bool) or not isinstance(start, int):
+        # even with decoder_input_ids: the P placeholders in front of the prefix are this one token
         raise UnsupportedModelError(f"generation_config.decoder_start_token_id is {start!r}, expected one token "
-                                    "id: pass decoder_input_ids")
+                                    "id (the placeholders in front of the prefix are one token): set one on "
+                                    "model.generation_config")
     return start
 
 

@@ -134,10 +134,12 @@ def test_a_start_token_per_row_is_refused(zoo_models, monkeypatch):
     model = zoo_models("t5")
     prefix = _own_prefix(model, _ids(1, SRC), None, _decoder(model, P))
     monkeypatch.setattr(features, "generation_start_token", lambda model: [5, 6])
-    with pytest.raises(UnsupportedModelError) as info:
-        prefixed_call(model, prefix, _ids(1, SRC), for_generate=True)
-    assert str(info.value) == ("generation_config.decoder_start_token_id is [5, 6], expected one token id: "
-                               "pass decoder_input_ids")
+    for decoder_ids in (None, _ids(3, 2)):  # decoder_input_ids do not help: the placeholders come first
+        with pytest.raises(UnsupportedModelError) as info:
+            prefixed_call(model, prefix, _ids(1, SRC), decoder_input_ids=decoder_ids, for_generate=True)
+        assert str(info.value) == ("generation_config.decoder_start_token_id is [5, 6], expected one token id "
+                                   "(the placeholders in front of the prefix are one token): set one on "
+                                   "model.generation_config")
 
 
 START_CASES = [
