@@ -68,17 +68,17 @@ def config_for(arch: Arch, attention: str = "eager") -> Any:
     (:mod:`compat.census.overrides`) that the installed config class accepts."""
     cls = _config_class(arch)
     shrunk = shrink.shrink(cls().to_dict())
-    count = overrides.choices(arch.id)
-    for choice in range(count):
+    last = overrides.choices(arch.id) - 1
+    for choice in range(last):
         try:
             cfg = cls(**_settable(arch, cls, overrides.apply(arch.id, shrunk, choice)))
-        except Exception:
-            if choice == count - 1:
-                raise  # no wording left: the class's own error says why
+        except Exception:  # refused: the next wording
             continue
-        _attention(cfg, attention)
-        return cfg
-    raise AssertionError("unreachable: choices() is at least 1")  # pragma: no cover
+        break
+    else:  # the last wording; where the class refuses it too, its own error says why
+        cfg = cls(**_settable(arch, cls, overrides.apply(arch.id, shrunk, last)))
+    _attention(cfg, attention)
+    return cfg
 
 
 def _settable(arch: Arch, cls: Any, small: dict) -> dict:

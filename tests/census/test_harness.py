@@ -27,8 +27,18 @@ def test_registry_is_the_auto_mappings():
     assert len({a.id for a in archs}) == len(archs)
 
 
+def _arch(arch_id: str):
+    """The installed transformers' architecture ``arch_id``; a not-applicable skip where it has none."""
+    found = [a for a in registry.architectures() if a.id == arch_id]
+    if not found:
+        import transformers
+
+        pytest.skip(f"not-applicable: transformers {transformers.__version__} has no {arch_id}")
+    return found[0]
+
+
 def _llama():
-    return next(a for a in registry.architectures() if a.id == "llama")
+    return _arch("llama")
 
 
 @pytest.mark.parametrize("method", [pytest.param(m, id=f"llama-{m}-oracle_power") for m in checks.METHODS])
@@ -136,14 +146,6 @@ def test_grad_check_detects_a_wrong_gradient(method, monkeypatch):
     bad = checks._grad(pm, method, x, True)
     assert bad.status is Status.FAIL and "gradient at PEFT's prompt encoder output" in bad.message, bad
 
-
-def _arch(arch_id: str):
-    found = [a for a in registry.architectures() if a.id == arch_id]
-    if not found:
-        import transformers
-
-        pytest.skip(f"not-applicable: transformers {transformers.__version__} has no {arch_id}")
-    return found[0]
 
 
 @pytest.mark.parametrize("arch_id", [pytest.param(a, id=f"{a}-one-attention-layer")
