@@ -2,7 +2,8 @@
 method applies, run the checks, and judge failures against the known-issue catalogue.
 
 Not applicable, each with the reason found: the model's main input is not token ids (pixels,
-audio); prefix methods on a model that returns no KV cache or one without key/value layers; a
+audio), or its text-only forward raises an error naming such an input its forward takes
+(:data:`OTHER_INPUTS`); prefix methods on a model that returns no KV cache or one without key/value layers; a
 method PEFT refuses (its error quoted). A model that cannot be built is ``not-buildable``.
 """
 
@@ -56,6 +57,23 @@ def _not_applicable_to_all(base: Any) -> str:
     if main != "input_ids":
         return f"needs {main} inputs (its main input is not token ids)"
     return ""
+
+
+#: inputs of another modality than text that a model's forward may take (feature detection below)
+OTHER_INPUTS = ("input_features", "input_values", "pixel_values")
+
+
+def _demanded_input(base: Any, exc: BaseException) -> str:
+    """The other-modality input the text forward's error demands, else '': one the model's forward
+    takes (its signature) and the error names. Such a model cannot run on token ids alone."""
+    import inspect
+
+    try:
+        takes = inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return ""
+    said = str(exc)
+    return next((name for name in OTHER_INPUTS if name in takes and name in said), "")
 
 
 def _kv_reason(base: Any, x: checks.Inputs) -> str:
@@ -146,8 +164,13 @@ def census_arch(arch: Arch, *, known: tuple = (), versions: tuple[str, str] = ("
                 try:
                     kv_reason = _kv_reason(base, x)
                 except Exception as exc:
-                    failed = (CheckResult("base", Status.FAIL, f"plain text forward raises {_first_line(exc)}"),)
-                    done = [MethodResult(m, Status.FAIL, "", failed) for m in methods]
+                    demanded = _demanded_input(base, exc)
+                    if demanded:
+                        why = f"needs {demanded} even for text (its text-only forward raises {_first_line(exc)})"
+                        done = [MethodResult(m, Status.NOT_APPLICABLE, why) for m in methods]
+                    else:
+                        failed = (CheckResult("base", Status.FAIL, f"plain text forward raises {_first_line(exc)}"),)
+                        done = [MethodResult(m, Status.FAIL, "", failed) for m in methods]
                 else:
                     twin = _twin(built)
                     for method in methods:

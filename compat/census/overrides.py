@@ -52,6 +52,14 @@ OVERRIDES: dict[str, Override] = {
     "xmod": Override({"default_language": "en_XX"},
                      "X-MOD routes every layer through a language adapter and the default config names none "
                      "(its forward raises without one); its one configured language"),
+    "hrm_text": Override({"num_layers_per_stack": None},
+                         "HRM's config counts cache slots in num_hidden_layers (layers per stack x H_cycles x "
+                         "(L_cycles + 1)) and keeps the layers per stack apart; shrinking set both to 2 (2 slots for "
+                         "16 steps), so the config derives them again from 2 layers per stack"),
+    "xlstm": Override({"qk_dim_factor": 2.0, "v_dim_factor": 2.0},
+                      "the mLSTM state is sized from q/k and v dims rounded up to a multiple of 64, the layers use "
+                      "hidden x factor unrounded; the defaults (0.5, 1.0) agree at real sizes, at hidden 32 only "
+                      "factor 2 gives 64 on both sides"),
     "reformer": Override({"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [16, 16]},
                          "axial position factors must sum to hidden (32) and multiply to the positions (256)"),
 }

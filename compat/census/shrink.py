@@ -4,16 +4,19 @@ A config's defaults describe a real model (billions of parameters). :func:`shrin
 ``to_dict()`` (and every sub-config dict, e.g. ``text_config``/``vision_config``) and replaces
 each size it recognises by key name with a tiny value: layers 2, hidden 32, 4 heads of 8 dims,
 KV heads 2 (1 where the default is multi-query, 4 where it is multi-head), intermediate sizes 64,
-vocabulary 128, 4 experts with 2 per token, latent ranks 16, windows 64, positions 256. Per-layer
+vocabulary 131, 4 experts with 2 per token, latent ranks 16, windows 64, positions 256. Per-layer
 lists (``layer_types`` and any list as long as the layer count) keep one layer of every distinct
 kind, so a hybrid stays hybrid. Token ids are moved into the tiny vocabulary: pad 0, bos 1, eos 2,
-any other special id into 100..127 (never drawn as an input token, which are 3..95).
+any other special id into 100..130 (never drawn as an input token, which are 3..95). The vocabulary
+is prime, so no small multiple of another tiny size equals it: PEFT finds the word embeddings of prompt tuning and
+p-tuning as the first parameter with vocab_size rows (128 = 4 x hidden once made it take an audio
+encoder's up-projection).
 
 >>> d = shrink({"num_hidden_layers": 30, "hidden_size": 2304, "num_attention_heads": 8,
 ...     "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262144,
 ...     "layer_types": ["sliding_attention"] * 5 + ["full_attention"], "eos_token_id": [1, 106]})
 >>> d["num_hidden_layers"], d["hidden_size"], d["num_key_value_heads"], d["head_dim"], d["vocab_size"]
-(2, 32, 2, 8, 128)
+(2, 32, 2, 8, 131)
 >>> d["layer_types"], d["eos_token_id"]
 (['sliding_attention', 'full_attention'], [2, 100])
 """
@@ -24,8 +27,8 @@ from typing import Any
 
 __all__ = ["INPUT_TOKENS", "SIZES", "VOCAB", "shrink"]
 
-VOCAB = 128
-#: token ids drawn as inputs (pad/bos/eos are 0-2, other specials 100-127)
+VOCAB = 131
+#: token ids drawn as inputs (pad/bos/eos are 0-2, other specials 100-130)
 INPUT_TOKENS = (3, 96)
 _SPECIAL_START = 100
 

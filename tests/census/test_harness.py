@@ -247,3 +247,96 @@ def test_shrinking_keeps_layer_index_lists_and_hidden_multiples(config, expected
 
     small = shrink.shrink(config)
     assert {k: small[k] for k in expected} == expected
+
+
+def test_the_tiny_vocabulary_is_no_multiple_of_another_tiny_size():
+    """PEFT finds the word embeddings of prompt tuning and p-tuning as the first parameter with
+    vocab_size rows, so a vocabulary equal to another tiny size (once 128 = 4 x hidden, an audio
+    encoder's up-projection) made PEFT take the wrong module."""
+    from compat.census import shrink
+
+    vocab_keys = {k for k, v in shrink.SIZES.items() if v == shrink.VOCAB}
+    others = {v for k, v in shrink.SIZES.items() if k not in vocab_keys} | {shrink.HIDDEN, shrink.HEADS,
+                                                                            shrink.HEAD_DIM}
+    assert not [(k, s) for s in others for k in range(1, 17) if k * s == shrink.VOCAB]
+
+
+@pytest.mark.parametrize("arch_id", [pytest.param(a, id=f"{a}-peft_word_embeddings")
+                                     for a in ("granite_speech", "vibevoice_asr")])
+def test_peft_finds_the_input_embedding(arch_id):
+    """Audio models whose encoder comes first: PEFT's word embeddings are the model's input embedding."""
+    from compat.census import build
+
+    base = build.build(_arch(arch_id)).model
+    pm = arch._wrap(base, "prompt")
+    assert pm.word_embeddings is base.get_input_embeddings()
+
+
+class _NeedsFeatures(torch.nn.Module):
+    def forward(self, input_ids=None, input_features=None):
+        raise ValueError("You must specify exactly one of input_features or encoder_inputs_embeds")
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    pytest.param("You must specify exactly one of input_features or encoder_inputs_embeds", "input_features",
+                 id="named-and-taken"),
+    pytest.param("shape '[-1, 4, 4]' is invalid for input of size 4", "", id="not-named"),
+    pytest.param("pixel_values are required", "", id="named-not-taken"),
+])
+def test_an_input_the_text_forward_demands(message, expected):
+    assert arch._demanded_input(_NeedsFeatures(), ValueError(message)) == expected
+
+
+@pytest.mark.parametrize(("message", "status"), [
+    pytest.param("You must specify inputs_embeds", Status.NOT_APPLICABLE, id="demanded-not-applicable"),
+    pytest.param("list index out of range", Status.FAIL, id="other-error-fails"),
+])
+def test_text_forward_error_is_not_applicable_only_when_it_demands_another_input(message, status, monkeypatch):
+    """The model's own error must name an input its forward takes; any other error stays a failure."""
+    def raising(base, x):
+        raise ValueError(message)
+
+    monkeypatch.setattr(arch, "_kv_reason", raising)
+    monkeypatch.setattr(arch, "OTHER_INPUTS", ("inputs_embeds",))
+    r = arch.census_arch(_llama())
+    assert {m.status for m in r.methods} == {status}
+    if status is Status.NOT_APPLICABLE:
+        assert all("needs inputs_embeds even for text" in m.reason for m in r.methods)
+
+
+def _greedy(tokens, logits):
+    return checks.Greedy(torch.tensor(tokens), torch.tensor(logits, dtype=torch.float32))
+
+
+_TOKENS = [[1, 2], [3, 4]]
+_LOGITS = [[[0.0, 1.0], [0.5, 0.25]], [[0.75, 0.0], [1.0, 2.0]]]  # [B=2, n=2, V=2]
+_OFF = [[[0.0, 1.0], [0.5, 0.35]], [[0.75, 0.0], [1.0, 2.0]]]  # row 0, step 1 off by 0.1
+
+
+@pytest.mark.parametrize(("got", "own", "status", "said"), [
+    pytest.param(_LOGITS, None, Status.PASS, "", id="same-tokens-same-logits"),
+    pytest.param(_OFF, None, Status.FAIL, "first difference at row 0, step 1: the same tokens, but the logits",
+                 id="same-tokens-wrong-logits-fails"),
+    pytest.param(_OFF, (_TOKENS, _OFF), Status.PASS, "", id="the-plain-models-own-cached-numbers-pass"),
+    pytest.param(_OFF, ([[9, 2], [3, 4]], _OFF), Status.FAIL, "picked other tokens before this step",
+                 id="own-numbers-count-only-while-its-tokens-agree"),
+])
+def test_greedy_check_compares_step_logits(got, own, status, said):
+    """Tiny random models often pick the same tokens from wrong logits: the census's greedy check
+    compares every step's logits too, against the cache-free decode or the plain model's own
+    generate (the same cache path)."""
+    result = checks._same_greedy("greedy", _greedy(_TOKENS, got), _greedy(_TOKENS, _LOGITS), "PEFT vs ref",
+                                 own=None if own is None else _greedy(*own))
+    assert result.status is status, result.message
+    assert said in result.message
+
+
+@pytest.mark.parametrize("arch_id", [pytest.param(a, id=f"{a}-runs-after-override") for a in ("hrm_text", "xlstm")])
+def test_overridden_recurrent_architectures_run_their_checks(arch_id):
+    """HRM (cache slots per recurrent cycle) and xLSTM (mLSTM state from rounded dims) failed their
+    plain forward once shrunk; with their overrides every method's checks run, and HRM's prefix
+    gradient reference counts the slots its no-grad cycles never reach as zero."""
+    result = arch.census_arch(_arch(arch_id))
+    assert not [c for m in result.methods for c in m.checks if c.check == "base"]
+    if arch_id == "hrm_text":
+        assert {m.status for m in result.methods} == {Status.PASS}, [m.checks for m in result.methods]
