@@ -39,7 +39,8 @@ JUnit properties (the matrix report reads exactly those names).
 ... except AssertionError as e:
 ...     print(str(e).splitlines()[0])
 logits: not close (fp32 atol=1e-05 rtol=1e-05): max abs diff 0.5 at index (1,), max rel diff 0.2 at index (1,)
->>> assert_same_tokens(torch.tensor([[1, 2, 3]]), torch.tensor([[1, 2, 3]]))
+>>> assert_same_tokens(torch.tensor([[1, 2, 3]]), torch.tensor([[1, 2, 3]])).behaviour is None
+True
 >>> try:
 ...     assert_same_tokens(torch.tensor([[1, 2, 3]]), torch.tensor([[1, 4, 3]]))
 ... except AssertionError as e:
@@ -52,8 +53,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["CANDIDATES", "TOKEN_NOISE", "TOLERANCES", "TokenDifferences", "Tolerance", "assert_close",
-           "assert_same_tokens", "diff_stats", "policy_dtype", "token_differences", "tolerance_for"]
+__all__ = ["CANDIDATES", "STEP_TOLERANCES", "TOKEN_NOISE", "TOLERANCES", "TokenDifferences", "Tolerance",
+           "assert_close", "assert_same_step_logits", "assert_same_tokens", "diff_stats", "policy_dtype",
+           "token_differences", "tolerance_for"]
 
 
 class Tolerance(NamedTuple):
@@ -77,6 +79,16 @@ TOLERANCES = {
     "fp32": Tolerance(atol=1e-5, rtol=1e-5),
     "fp16": Tolerance(atol=0.69, rtol=5e-3),
     "bf16": Tolerance(atol=0.19, rtol=2e-2),
+    "fp64": Tolerance(atol=1e-10, rtol=1e-10),
+}
+
+# dtype name -> tolerance for the logits of the steps of two decodes whose tokens agree (cached generate
+# against the cache-free reference; errors accumulate over the steps). fp32: 1e-4 = 2.8 x the largest
+# difference of a correct path in the default matrix (3.5e-5: Gemma 2 prefix, a padded row against the row
+# alone, step 5, transformers 4.56.0, 2026-12-01); the wrong decodes it exists for differ by >= 0.6.
+# Half precision: not calibrated on multi-step decodes, so not compared (token ids, near-tie rule, only).
+STEP_TOLERANCES = {
+    "fp32": Tolerance(atol=1e-4, rtol=1e-5),
     "fp64": Tolerance(atol=1e-10, rtol=1e-10),
 }
 
@@ -231,7 +243,8 @@ def _int_of(dtype):
 
 
 def assert_same_tokens(actual, expected, *, logits_at=None, what: str = "token ids", near_ties: str = "",
-                       beam_gaps=None, dtype=None, record: Callable[[str, Any], None] | None = None) -> None:
+                       beam_gaps=None, dtype=None, record: Callable[[str, Any], None] | None = None
+                       ) -> TokenDifferences:
     """Token ids must be identical. On a mismatch the error names the first
     differing (row, step) and, when ``logits_at`` is given, the logits there.
 
@@ -246,7 +259,8 @@ def assert_same_tokens(actual, expected, *, logits_at=None, what: str = "token i
     sampling need ``logits_at`` as a score pair, beam search the reference's
     per-step ``beam_gaps`` (``[step][batch row]``, :class:`compat.testing.reference.Decoded`).
     ``dtype``: the compute dtype (default: that of the scores, judged by :func:`policy_dtype`).
-    The rows cut short are recorded as ``token_near_ties`` through ``record``.
+    The rows cut short are recorded as ``token_near_ties`` through ``record``. Returns what
+    :func:`token_differences` found (its ``compared_to`` says where rows were cut short).
     """
     import torch
 
@@ -258,7 +272,7 @@ def assert_same_tokens(actual, expected, *, logits_at=None, what: str = "token i
     if found.behaviour is None:
         if found.ties and record is not None:
             record("token_near_ties", "; ".join(found.ties))
-        return
+        return found
     row, step = found.behaviour
     a2, e2 = _rows(a), _rows(e)
     msg = (f"{what} differ: first difference at row {row}, step {step}: "
@@ -269,6 +283,43 @@ def assert_same_tokens(actual, expected, *, logits_at=None, what: str = "token i
     if found.ties:
         msg += "\n  near ties (not counted): " + "; ".join(found.ties)
     raise AssertionError(msg)
+
+
+def assert_same_step_logits(actual, expected, *, what: str = "step logits", compared_to: dict | None = None,
+                            record: Callable[[str, Any], None] | None = None) -> None:
+    """The logits of every generated step of two decodes whose tokens agree are close (``mode="close"``).
+
+    Tiny random models often pick the same tokens from different logits, so equal token ids alone
+    can hide a wrong decode. ``actual``/``expected``: per-step scores, ``scores[step][row]`` (e.g.
+    ``generate(..., output_scores=True).scores`` with no logits processor, and the reference's).
+    ``compared_to``: ``{row: step}`` where :func:`assert_same_tokens` cut a row short at a near tie
+    (:attr:`TokenDifferences.compared_to`): that row's logits count up to and including that step.
+    A failure names its index as (row, step, token). Tolerance: :data:`STEP_TOLERANCES` (half precision:
+    not compared, recorded as ``step_logits`` through ``record``).
+
+    >>> import torch
+    >>> s = [torch.tensor([[0.0, 1.0]]), torch.tensor([[2.0, 0.5]])]
+    >>> assert_same_step_logits(s, [t.clone() for t in s])
+    >>> try:
+    ...     assert_same_step_logits(s, [s[0], torch.tensor([[2.0, 0.7]])])
+    ... except AssertionError as e:
+    ...     print(str(e).splitlines()[0].split(": max")[0])
+    step logits (row, step, token): not close (fp32 atol=0.0001 rtol=1e-05)
+    """
+    import torch
+
+    a = torch.stack([torch.as_tensor(t) for t in actual], 1)
+    e = torch.stack([torch.as_tensor(t) for t in expected], 1)
+    if a.shape != e.shape:
+        raise AssertionError(f"{what}: shape {tuple(a.shape)} != expected {tuple(e.shape)} (rows, steps, vocabulary)")
+    name = policy_dtype(e.dtype)
+    if name not in STEP_TOLERANCES:
+        if record is not None:
+            record("step_logits", f"not compared in {name} (no calibrated tolerance for decode steps)")
+        return
+    for row, step in (compared_to or {}).items():
+        a[row, step + 1:] = e[row, step + 1:]  # past a near tie the two decodes continue different texts
+    assert_close(a, e, what=f"{what} (row, step, token)", record=record, tolerance=STEP_TOLERANCES[name])
 
 
 class TokenDifferences(NamedTuple):

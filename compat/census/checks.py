@@ -259,11 +259,12 @@ def _same_greedy(check: str, got: Greedy, expected: Greedy, what: str, own: Gree
 
 
 def _not_close(got: Any, expected: Any) -> str:
-    """'' when ``got`` equals ``expected`` within :mod:`compat.tolerance`, else the first line of why not."""
-    from compat.tolerance import assert_close
+    """'' when a decode step's logits ``got`` equal ``expected`` within the step tolerance of
+    :mod:`compat.tolerance` (``STEP_TOLERANCES``), else the first line of why not."""
+    from compat.tolerance import STEP_TOLERANCES, assert_close, policy_dtype
 
     try:
-        assert_close(got, expected, what="logits")
+        assert_close(got, expected, what="logits", tolerance=STEP_TOLERANCES.get(policy_dtype(expected.dtype)))
     except AssertionError as exc:
         return str(exc).splitlines()[0].removeprefix("logits: ")
     return ""

@@ -1,9 +1,11 @@
 """PEFT ``generate`` equals the hand-written reference decoder (a full forward
 over the sequence so far at every step, prompt/prefix given explicitly; no
 ``generate``, no carried cache). Token ids are compared exactly; a mismatch
-names the first differing (row, step) and the logits there. In half precision a row is
-compared up to its first near tie (``compat.tolerance``: the reference's top-2 gap below the
-measured noise and both sides' logits within tolerance), recorded as ``token_near_ties``."""
+names the first differing (row, step) and the logits there. Where the tokens agree, every step's
+logits must agree too, within the tolerance (beam search: tokens only, its scores are beam
+scores). In half precision a row is compared up to its first near tie (``compat.tolerance``: the
+reference's top-2 gap below the measured noise and both sides' logits within tolerance), recorded
+as ``token_near_ties``."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import torch
 
 from compat.testing import profiles, zoo
 from compat.testing.cases import params
-from compat.tolerance import assert_same_tokens
+from compat.tolerance import assert_same_step_logits, assert_same_tokens
 
 BEAMS = 3
 #: All methods, or one per hand-over path in the matrix profile (see compat.testing.profiles).
@@ -31,8 +33,13 @@ def _reference(case, ids, mask, **kw):
 
 
 def _check(case, got, scores, ref, what, record, near_ties="greedy"):
-    assert_same_tokens(got, ref.sequences, logits_at=(scores, ref.scores), what=f"{what} [{case.generate_diagnosis()}]",
-                       near_ties=near_ties, dtype=case.base.dtype, record=record)
+    """The same tokens as the reference and, at every step, the same logits (tiny random models often
+    pick the same tokens from different logits, so the tokens alone could pass a wrong decode)."""
+    what = f"{what} [{case.generate_diagnosis()}]"
+    found = assert_same_tokens(got, ref.sequences, logits_at=(scores, ref.scores), what=what, near_ties=near_ties,
+                               dtype=case.base.dtype, record=record)
+    assert_same_step_logits(scores, ref.scores, what=f"{what}: step logits", compared_to=found.compared_to,
+                            record=record)
 
 
 @pytest.mark.parametrize("family,method", params("greedy", methods_=GENERATION_METHODS))
@@ -116,10 +123,11 @@ def test_padded_row_equals_row_alone(case, record_property):
     got, got_scores = _generate(case, ids, mask, do_sample=False)
     keep = mask[1].bool()
     alone, alone_scores = _generate(case, ids[1:, keep], mask[1:, keep], do_sample=False)
-    assert_same_tokens(got[1:], alone,
-                       what=f"padded row in a batch vs the same row alone [{case.generate_diagnosis()}]",
-                       logits_at=([s[1:] for s in got_scores], alone_scores), near_ties="greedy",
-                       dtype=case.base.dtype, record=record_property)
+    what = f"padded row in a batch vs the same row alone [{case.generate_diagnosis()}]"
+    found = assert_same_tokens(got[1:], alone, what=what, logits_at=([s[1:] for s in got_scores], alone_scores),
+                               near_ties="greedy", dtype=case.base.dtype, record=record_property)
+    assert_same_step_logits([s[1:] for s in got_scores], alone_scores, what=f"{what}: step logits",
+                            compared_to=found.compared_to, record=record_property)
 
 
 @pytest.mark.parametrize("family,method", params("twice", methods_=GENERATION_METHODS))

@@ -67,3 +67,37 @@ def test_beam_margin(gap, tie):
     else:
         with pytest.raises(AssertionError):
             assert_same_tokens(got, ref, near_ties="beam", beam_gaps=gaps, dtype=torch.bfloat16)
+
+
+@pytest.mark.parametrize(("shift", "ok"), [
+    pytest.param(3e-5, True, id="fp32-decode-noise-3e-5-passes"),
+    pytest.param(0.6, False, id="same-tokens-logits-0.6-off-fails"),
+])
+def test_step_logits_of_equal_tokens_are_compared(shift, ok):
+    """Equal token ids from logits 0.6 apart (the smallest wrong decode the matrix showed with the same
+    tokens) fail; the decode noise of a correct path (up to 3.5e-5 measured) passes."""
+    from compat.tolerance import assert_same_step_logits
+
+    ref = _scores(torch.float32, (5.0, 4.0))
+    got = _scores(torch.float32, (5.0, 4.0), shift=shift)
+    if ok:
+        assert_same_step_logits(got, ref)
+    else:
+        with pytest.raises(AssertionError, match=r"step logits \(row, step, token\): not close"):
+            assert_same_step_logits(got, ref)
+
+
+def test_step_logits_past_a_near_tie_are_not_compared_and_half_precision_is_recorded():
+    """After a row's near tie the two decodes continue different texts: only the steps up to the tie
+    count. Half precision has no calibrated step tolerance: not compared, and the record says so."""
+    from compat.tolerance import assert_same_step_logits
+
+    ref = _scores(torch.float32, (5.0, 4.0))
+    got = [ref[0], ref[1], ref[2] + 1.0]
+    assert_same_step_logits(got, ref, compared_to={0: 1})
+    with pytest.raises(AssertionError):
+        assert_same_step_logits(got, ref, compared_to={0: 2})
+    props = {}
+    half = [s.to(torch.bfloat16) for s in got]
+    assert_same_step_logits(half, [s.to(torch.bfloat16) for s in ref], record=props.__setitem__)
+    assert props["step_logits"].startswith("not compared in bf16")
