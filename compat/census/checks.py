@@ -114,6 +114,10 @@ def _plain_logits_embeds(base: Any, x: Inputs, prompt: Any) -> Any:
         return base(inputs_embeds=full, attention_mask=mask, use_cache=False).logits[:, -x.ids.shape[1]:]
 
 
+#: what a model that computes gradients only in train mode says when asked in eval mode (Reformer's
+#: reversible layers): the training check is then not applicable, with the model's words as the reason
+TRAIN_MODE_ONLY = "model.train()"
+
 #: the p-tuning oracle solves the encoder's last layer; its output equals the P tokens' embeddings
 #: within this relative residual (as :func:`oracle.load` checks)
 SOLVE_RESIDUAL = 1e-5
@@ -427,6 +431,13 @@ def _grad(pm: Any, method: str, x: Inputs, oracle_loaded: bool) -> CheckResult:
         loss, out, out_grad = _encoder_gradient(pm, x, labels)
         dead = [n for n, p in params if p.grad is None or not bool(torch.isfinite(p.grad).all())
                 or float(p.grad.abs().sum()) == 0.0]
+    except Exception as exc:
+        if TRAIN_MODE_ONLY not in str(exc):
+            raise
+        return CheckResult("grad", Status.NOT_APPLICABLE, f"the model refuses backward outside train mode "
+                                                          f"({type(exc).__name__}: {str(exc).strip()[:200]}); the "
+                                                          f"check runs in eval mode (dropout off) so that PEFT's "
+                                                          f"loss can equal the plain model's")
     finally:
         pm.zero_grad(set_to_none=True)
     if oracle_loaded and not (x.dec is not None and method.startswith("prefix")):

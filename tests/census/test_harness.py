@@ -340,3 +340,25 @@ def test_overridden_recurrent_architectures_run_their_checks(arch_id):
     assert not [c for m in result.methods for c in m.checks if c.check == "base"]
     if arch_id == "hrm_text":
         assert {m.status for m in result.methods} == {Status.PASS}, [m.checks for m in result.methods]
+
+
+@pytest.mark.parametrize(("message", "status"), [
+    pytest.param("If you want to train `ReformerModel`, make sure to use `model.train()`", Status.NOT_APPLICABLE,
+                 id="train-mode-only-is-not-applicable"),
+    pytest.param("one of the variables needed for gradient computation has been modified", Status.FAIL,
+                 id="any-other-training-error-fails"),
+])
+def test_a_model_that_trains_only_in_train_mode_is_not_applicable(message, status, monkeypatch):
+    """The training check runs in eval mode (dropout off); a model that refuses backward there
+    (Reformer) makes it not applicable with the model's words, any other error stays a failure."""
+    from compat.census import build
+
+    def refusing(pm, x, labels):
+        raise AssertionError(message)
+
+    base = build.build(_llama()).model
+    pm = arch._wrap(base, "prompt")
+    monkeypatch.setattr(checks, "_encoder_gradient", refusing)
+    result = checks._guard("grad", lambda: checks._grad(pm, "prompt", checks.inputs(base), oracle_loaded=False))
+    assert result.status is status
+    assert message.split(",")[0] in result.message
