@@ -66,14 +66,10 @@ OTHER_INPUTS = ("input_features", "input_values", "pixel_values")
 def _demanded_input(base: Any, exc: BaseException) -> str:
     """The other-modality input the text forward's error demands, else '': one the model's forward
     takes (its signature) and the error names. Such a model cannot run on token ids alone."""
-    import inspect
+    from compat import _transformers as features
 
-    try:
-        takes = inspect.signature(base.forward).parameters
-    except (TypeError, ValueError):
-        return ""
     said = str(exc)
-    return next((name for name in OTHER_INPUTS if name in takes and name in said), "")
+    return next((name for name in OTHER_INPUTS if name in said and features.forward_takes(base, name)), "")
 
 
 def _kv_reason(base: Any, x: checks.Inputs) -> str:

@@ -184,13 +184,12 @@ def _plain_greedy(base: Any, x: Inputs, n: int) -> Greedy:
 def _mask(model: Any, ids: Any) -> dict:
     """An all-ones attention mask for ``ids`` where the (base) model's forward names one (``{}`` for a
     model that takes none, e.g. xLSTM: ``generate`` refuses a keyword its forward does not name)."""
-    import inspect
-
     import torch
 
+    from compat import _transformers as features
+
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    takes = inspect.signature(base.forward).parameters
-    return {"attention_mask": torch.ones_like(ids)} if "attention_mask" in takes else {}
+    return {"attention_mask": torch.ones_like(ids)} if features.forward_takes(base, "attention_mask") else {}
 
 
 def _peft_logits(pm: Any, x: Inputs, **kw: Any) -> Any:
@@ -230,13 +229,14 @@ def _compare(check: str, got: Any, expected: Any, what: str) -> CheckResult:
     return CheckResult(check, Status.PASS, "", diff)
 
 
-def _same_greedy(check: str, got: Greedy, expected: Greedy, what: str, own: Greedy | None = None) -> CheckResult:
+def _same_greedy(check: str, got: Greedy, expected: Greedy, what: str,
+                 own: Callable[[], Greedy] | None = None) -> CheckResult:
     """The same tokens as ``expected``, and at every step logits within tolerance of ``expected``'s, or
-    of ``own``'s where given (the plain model's own ``generate``, through the same cache path) and
-    its tokens so far agree: tiny random models often pick the same (degenerate) tokens from wrong
-    logits, so tokens alone pass by luck. ``own`` keeps a model whose cached decode differs
-    numerically from its cache-free one (an SSM's recurrent step against its chunked scan) from
-    failing PEFT for the model's own numbers."""
+    of ``own()``'s where given (the plain model's own ``generate``, through the same cache path; run
+    only at the first step the cache-free logits do not match) while its tokens so far agree: tiny
+    random models often pick the same (degenerate) tokens from wrong logits, so tokens alone pass by
+    luck. ``own`` keeps a model whose cached decode differs numerically from its cache-free one (an
+    SSM's recurrent step against its chunked scan) from failing PEFT for the model's own numbers."""
     from compat.tolerance import diff_stats
 
     tokens = _same_tokens(check, got.tokens, expected.tokens, what)
@@ -246,19 +246,24 @@ def _same_greedy(check: str, got: Greedy, expected: Greedy, what: str, own: Gree
         return CheckResult(check, Status.FAIL, f"{what}: step logits of shape {tuple(got.logits.shape)} vs "
                                                f"{tuple(expected.logits.shape)}")
     diff = diff_stats(got.logits, expected.logits)["max_abs_diff"]
-    own_steps = _common_steps(got.tokens, own.tokens) if own is not None else 0
+    plain: Greedy | None = None
     for step in range(expected.logits.shape[1]):
         for row in range(expected.logits.shape[0]):
             far = _not_close(got.logits[row, step], expected.logits[row, step])
-            if far and step < own_steps and not _not_close(got.logits[row, step], own.logits[row, step]):
-                continue  # the plain model's own cached numbers, to the tolerance
-            if far:
-                mine = "" if own is None else (f"; the plain model's own generate over the P tokens + input: "
-                                               f"{_not_close(got.logits[row, step], own.logits[row, step]) or 'close'}"
-                                               if step < own_steps else "; the plain model's own generate picked "
-                                               "other tokens before this step")
-                return CheckResult(check, Status.FAIL, f"{what} differ: first difference at row {row}, step {step}: "
-                                                       f"the same tokens, but the logits are {far}{mine}", diff)
+            if not far:
+                continue
+            said = ""
+            if own is not None:
+                plain = own() if plain is None else plain
+                if step >= _common_steps(got.tokens, plain.tokens):
+                    said = "; the plain model's own generate picked other tokens before this step"
+                else:
+                    own_far = _not_close(got.logits[row, step], plain.logits[row, step])
+                    if not own_far:
+                        continue  # the plain model's own cached numbers, to the tolerance
+                    said = f"; the plain model's own generate over the P tokens + input: {own_far}"
+            return CheckResult(check, Status.FAIL, f"{what} differ: first difference at row {row}, step {step}: "
+                                                   f"the same tokens, but the logits are {far}{said}", diff)
     return CheckResult(check, Status.PASS, "", diff)
 
 
@@ -560,7 +565,7 @@ def _core(pm: Any, method: str, x: Inputs) -> list[CheckResult]:
         _guard("greedy", lambda: _same_greedy("greedy", _peft_greedy(pm, x, GEN_TOKENS),
                                               _plain_greedy(base, x, GEN_TOKENS),
                                               "PEFT greedy generate vs cache-free greedy decode",
-                                              own=_plain_generate(base, x, GEN_TOKENS))),
+                                              own=lambda: _plain_generate(base, x, GEN_TOKENS))),
     ]
 
 

@@ -7,10 +7,10 @@ KV heads 2 (1 where the default is multi-query, 4 where it is multi-head), inter
 vocabulary 131, 4 experts with 2 per token, latent ranks 16, windows 64, positions 256. Per-layer
 lists (``layer_types`` and any list as long as the layer count) keep one layer of every distinct
 kind, so a hybrid stays hybrid. Token ids are moved into the tiny vocabulary: pad 0, bos 1, eos 2,
-any other special id into 100..130 (never drawn as an input token, which are 3..95). The vocabulary
-is prime, so no small multiple of another tiny size equals it: PEFT finds the word embeddings of prompt tuning and
-p-tuning as the first parameter with vocab_size rows (128 = 4 x hidden once made it take an audio
-encoder's up-projection).
+any other special id into 100..130 (never drawn as an input token, which are 3..95). The
+vocabulary is prime, so no small multiple of another tiny size equals it: PEFT finds the word
+embeddings of prompt tuning and p-tuning as the first parameter with vocab_size rows (128 = 4 x
+hidden once made it take an audio encoder's up-projection).
 
 >>> d = shrink({"num_hidden_layers": 30, "hidden_size": 2304, "num_attention_heads": 8,
 ...     "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262144,

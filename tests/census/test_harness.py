@@ -326,7 +326,7 @@ def test_greedy_check_compares_step_logits(got, own, status, said):
     compares every step's logits too, against the cache-free decode or the plain model's own
     generate (the same cache path)."""
     result = checks._same_greedy("greedy", _greedy(_TOKENS, got), _greedy(_TOKENS, _LOGITS), "PEFT vs ref",
-                                 own=None if own is None else _greedy(*own))
+                                 own=None if own is None else (lambda: _greedy(*own)))
     assert result.status is status, result.message
     assert said in result.message
 
