@@ -32,14 +32,18 @@ def _reference(case, ids, mask, **kw):
     return case.reference_decode(ids, mask, **kw)
 
 
-def _check(case, got, scores, ref, what, record, near_ties="greedy"):
-    """The same tokens as the reference and, at every step, the same logits (tiny random models often
-    pick the same tokens from different logits, so the tokens alone could pass a wrong decode)."""
-    what = f"{what} [{case.generate_diagnosis()}]"
-    found = assert_same_tokens(got, ref.sequences, logits_at=(scores, ref.scores), what=what, near_ties=near_ties,
+def _same_decode(case, got, scores, expected, expected_scores, what, record, near_ties="greedy"):
+    """The same tokens and, at every step, the same logits (tiny random models often pick the same
+    tokens from different logits, so the tokens alone could pass a wrong decode)."""
+    found = assert_same_tokens(got, expected, logits_at=(scores, expected_scores), what=what, near_ties=near_ties,
                                dtype=case.base.dtype, record=record)
-    assert_same_step_logits(scores, ref.scores, what=f"{what}: step logits", compared_to=found.compared_to,
+    assert_same_step_logits(scores, expected_scores, what=f"{what}: step logits", compared_to=found.compared_to,
                             record=record)
+
+
+def _check(case, got, scores, ref, what, record, near_ties="greedy"):
+    _same_decode(case, got, scores, ref.sequences, ref.scores, f"{what} [{case.generate_diagnosis()}]", record,
+                 near_ties)
 
 
 @pytest.mark.parametrize("family,method", params("greedy", methods_=GENERATION_METHODS))
@@ -123,11 +127,8 @@ def test_padded_row_equals_row_alone(case, record_property):
     got, got_scores = _generate(case, ids, mask, do_sample=False)
     keep = mask[1].bool()
     alone, alone_scores = _generate(case, ids[1:, keep], mask[1:, keep], do_sample=False)
-    what = f"padded row in a batch vs the same row alone [{case.generate_diagnosis()}]"
-    found = assert_same_tokens(got[1:], alone, what=what, logits_at=([s[1:] for s in got_scores], alone_scores),
-                               near_ties="greedy", dtype=case.base.dtype, record=record_property)
-    assert_same_step_logits([s[1:] for s in got_scores], alone_scores, what=f"{what}: step logits",
-                            compared_to=found.compared_to, record=record_property)
+    _same_decode(case, got[1:], [s[1:] for s in got_scores], alone, alone_scores,
+                 f"padded row in a batch vs the same row alone [{case.generate_diagnosis()}]", record_property)
 
 
 @pytest.mark.parametrize("family,method", params("twice", methods_=GENERATION_METHODS))
