@@ -308,6 +308,10 @@ def assert_same_step_logits(actual, expected, *, what: str = "step logits", comp
     """
     import torch
 
+    if len(actual) != len(expected):
+        raise AssertionError(f"{what}: {len(actual)} generated steps != expected {len(expected)}")
+    if not expected:  # no step generated on either side: nothing to compare
+        return
     a = torch.stack([torch.as_tensor(t) for t in actual], 1)
     e = torch.stack([torch.as_tensor(t) for t in expected], 1)
     if a.shape != e.shape:

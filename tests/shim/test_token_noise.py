@@ -101,3 +101,14 @@ def test_step_logits_past_a_near_tie_are_not_compared_and_half_precision_is_reco
     half = [s.to(torch.bfloat16) for s in got]
     assert_same_step_logits(half, [s.to(torch.bfloat16) for s in ref], record=props.__setitem__)
     assert props["step_logits"].startswith("not compared in bf16")
+
+
+def test_step_logits_of_decodes_of_different_lengths_fail_in_one_line():
+    """Two decodes of different step counts are a clear failure, never a torch traceback; two empty
+    ones have nothing to compare."""
+    from compat.tolerance import assert_same_step_logits
+
+    ref = _scores(torch.float32, (5.0, 4.0))
+    with pytest.raises(AssertionError, match="2 generated steps != expected 3"):
+        assert_same_step_logits(ref[:2], ref)
+    assert_same_step_logits([], [])
